@@ -1,0 +1,9 @@
+// Package model defines what every model backend offers the service: the
+// feature schema a request is decoded against, the shape of the output, and a
+// batch prediction call into a caller-owned slice.
+//
+// Backends live in sub-packages: model/catboost (our own pure-Go CatBoost
+// evaluator), model/xgboost (XGBoost JSON models) and model/leaves (LightGBM
+// through dmitryikh/leaves). model/modelfile opens a file of any of these
+// formats, detected from its content.
+package model
