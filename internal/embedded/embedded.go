@@ -1,0 +1,146 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures the embedded server (configuration keys nats.embedded.*).
+type Config struct {
+	// Host is the interface the server listens on.
+	Host string `mapstructure:"host"`
+	// Port is the client port; -1 picks a free one (tests).
+	Port int `mapstructure:"port"`
+	// StoreDir is the JetStream store; relative paths are resolved against
+	// the working directory at start.
+	StoreDir string `mapstructure:"store_dir"`
+	// SyncAlways fsyncs every JetStream write (durable against machine
+	// crashes, slower).
+	SyncAlways bool `mapstructure:"sync_always"`
+}
+
+// DefaultConfig returns 127.0.0.1:4222 with the store under data/.
+func DefaultConfig() Config {
+	return Config{Host: "127.0.0.1", Port: 4222, StoreDir: "data"}
+}
+
+// Validate reports a configuration the server cannot start with.
+func (c Config) Validate() error {
+	if c.Host == "" {
+		return errors.New("nats.embedded.host: must not be empty")
+	}
+	if c.Port < -1 || c.Port > 65535 {
+		return fmt.Errorf("nats.embedded.port: %d is not a port (-1 picks a free one)", c.Port)
+	}
+	if c.StoreDir == "" {
+		return errors.New("nats.embedded.store_dir: must not be empty")
+	}
+	return nil
+}
+
+// Server is a running embedded server, or a joined external one.
+type Server struct {
+	srv    *server.Server // nil when joined
+	url    string
+	joined bool
+}
+
+// URL returns the client URL to connect to.
+func (s *Server) URL() string { return s.url }
+
+// Joined reports whether Start found a JetStream server already answering
+// on the configured address and joined it instead of starting one.
+func (s *Server) Joined() bool { return s.joined }
+
+// NATS returns the in-process server, or nil when joined.
+func (s *Server) NATS() *server.Server { return s.srv }
+
+// Shutdown stops the embedded server and waits until it is down. It does
+// nothing for a joined server.
+func (s *Server) Shutdown() {
+	if s.srv == nil {
+		return
+	}
+	s.srv.Shutdown()
+	s.srv.WaitForShutdown()
+}
+
+// Start joins a JetStream server already answering on cfg's address, or
+// starts one in-process. It logs what it did, including the absolute store
+// directory.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Port > 0 {
+		url := "nats://" + net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		if probeJetStream(ctx, url) {
+			log.Info("joined the JetStream server already running", "url", url)
+			return &Server{url: url, joined: true}, nil
+		}
+	}
+	store, err := filepath.Abs(cfg.StoreDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve nats.embedded.store_dir %q: %w", cfg.StoreDir, err)
+	}
+	opts := &server.Options{
+		ServerName: "scorer-embedded",
+		Host:       cfg.Host,
+		Port:       cfg.Port,
+		JetStream:  true,
+		StoreDir:   store,
+		SyncAlways: cfg.SyncAlways,
+		NoSigs:     true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("create embedded nats-server: %w", err)
+	}
+	srv.SetLoggerV2(slogLogger{log.With("component", "nats-server")}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("start embedded nats-server on %s:%d: %w", cfg.Host, cfg.Port, ErrNotReady)
+	}
+	url := srv.ClientURL()
+	log.Info("started embedded nats-server with JetStream", "url", url, "store_dir", store, "sync_always", cfg.SyncAlways)
+	return &Server{srv: srv, url: url}, nil
+}
+
+// probeJetStream reports whether url answers quickly and has JetStream.
+func probeJetStream(ctx context.Context, url string) bool {
+	nc, err := nats.Connect(url, nats.Timeout(500*time.Millisecond), nats.MaxReconnects(0),
+		nats.NoReconnect(), nats.Name("scorer-probe"))
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	return err == nil
+}
+
+// slogLogger adapts nats-server's logger to slog.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
