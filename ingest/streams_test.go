@@ -1,0 +1,200 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newJS(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	_, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func TestSetupCreatesThenKeeps(t *testing.T) {
+	ctx := context.Background()
+	js := newJS(t)
+	topo := DefaultTopology()
+	if _, err := Setup(ctx, js, topo, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	for name, subj := range map[string]string{"LOANS": "loans.score", "LOANS_SCORED": "loans.scored", "LOANS_DLQ": "loans.dlq"} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		cfg := s.CachedInfo().Config
+		if len(cfg.Subjects) != 1 || cfg.Subjects[0] != subj || cfg.Storage != jetstream.FileStorage || cfg.Duplicates != 2*time.Minute {
+			t.Errorf("stream %s: subjects %v storage %v duplicates %v", name, cfg.Subjects, cfg.Storage, cfg.Duplicates)
+		}
+	}
+	s, _ := js.Stream(ctx, "LOANS")
+	if got := s.CachedInfo().Config.Retention; got != jetstream.WorkQueuePolicy {
+		t.Errorf("LOANS retention %v, want work queue", got)
+	}
+	c, err := js.Consumer(ctx, "LOANS", "scorer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.CachedInfo().Config
+	if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.MaxDeliver != 5 || cc.AckWait != 30*time.Second || cc.FilterSubject != "loans.score" || cc.MaxAckPending != 8192 {
+		t.Errorf("consumer config %+v", cc)
+	}
+
+	// A second start with a changed updatable value updates in place and
+	// keeps the stored messages.
+	if _, err := js.Publish(ctx, "loans.score", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	topo.Stream.MaxMsgs = 1000
+	topo.Consumer.MaxDeliver = 3
+	topo.Consumer.AckWait = 10 * time.Second
+	if _, err := Setup(ctx, js, topo, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxMsgs != 1000 || info.State.Msgs != 1 {
+		t.Errorf("after update: max_msgs %d, msgs %d; want 1000 and 1", info.Config.MaxMsgs, info.State.Msgs)
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Config.MaxDeliver != 3 || ci.Config.AckWait != 10*time.Second {
+		t.Errorf("consumer after update: max_deliver %d ack_wait %v", ci.Config.MaxDeliver, ci.Config.AckWait)
+	}
+}
+
+func TestSetupRefusesWhatJetStreamCannotChange(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		pre   func(js jetstream.JetStream) error
+		field string
+	}{
+		{"retention", func(js jetstream.JetStream) error {
+			_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOANS", Subjects: []string{"loans.score"}, Retention: jetstream.LimitsPolicy})
+			return err
+		}, "retention"},
+		{"storage", func(js jetstream.JetStream) error {
+			_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOANS_SCORED", Subjects: []string{"loans.scored"}, Storage: jetstream.MemoryStorage})
+			return err
+		}, "storage"},
+		{"ack_policy", func(js jetstream.JetStream) error {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOANS", Subjects: []string{"loans.score"}, Retention: jetstream.LimitsPolicy}); err != nil {
+				return err
+			}
+			_, err := js.CreateConsumer(ctx, "LOANS", jetstream.ConsumerConfig{Durable: "scorer", AckPolicy: jetstream.AckAllPolicy})
+			return err
+		}, "ack_policy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			js := newJS(t)
+			if err := tc.pre(js); err != nil {
+				t.Fatal(err)
+			}
+			topo := DefaultTopology()
+			if tc.name == "ack_policy" {
+				topo.Stream.Retention = "limits" // a work queue requires explicit acks
+			}
+			_, err := Setup(ctx, js, topo, discardLog())
+			var mm *MismatchError
+			if !errors.As(err, &mm) || mm.Field != tc.field {
+				t.Fatalf("Setup = %v, want a MismatchError on %s", err, tc.field)
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("error %q does not name the field", err)
+			}
+			if tc.name == "retention" {
+				// Never deleted: the user's stream is still there, unchanged.
+				s, err := js.Stream(ctx, "LOANS")
+				if err != nil || s.CachedInfo().Config.Retention != jetstream.LimitsPolicy {
+					t.Errorf("LOANS changed or gone: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestSetupRefusesCapturedSyncSubject(t *testing.T) {
+	ctx := context.Background()
+	js := newJS(t)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OOPS", Subjects: []string{"loans.score.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Setup(ctx, js, DefaultTopology(), discardLog())
+	if !errors.Is(err, ErrSubjectCaptured) || !strings.Contains(err.Error(), "OOPS") {
+		t.Fatalf("Setup = %v, want ErrSubjectCaptured naming OOPS", err)
+	}
+}
+
+func TestTopologyValidate(t *testing.T) {
+	if err := DefaultTopology().Validate(); err != nil {
+		t.Fatalf("default topology: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func(*Topology)
+		key    string
+	}{
+		{"unbounded deliveries", func(t *Topology) { t.Consumer.MaxDeliver = -1 }, "consumer.max_deliver"},
+		{"backoff first differs", func(t *Topology) { t.Consumer.BackOff = []time.Duration{time.Second, 5 * time.Second} }, "consumer.ack_wait"},
+		{"backoff longer than deliveries", func(t *Topology) {
+			t.Consumer.AckWait = time.Second
+			t.Consumer.BackOff = []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
+			t.Consumer.MaxDeliver = 2
+		}, "consumer.backoff"},
+		// 5 deliveries, 30s ack wait: horizon 4×30s = 2m; 1m is too short.
+		{"duplicates too short", func(t *Topology) { t.Stream.Duplicates = time.Minute }, "stream.duplicates"},
+		// backoff 1s,10s,60s with 4 deliveries: horizon 1+10+60 = 71s > 1m.
+		{"duplicates vs backoff", func(t *Topology) {
+			t.Consumer.AckWait = time.Second
+			t.Consumer.BackOff = []time.Duration{time.Second, 10 * time.Second, time.Minute}
+			t.Consumer.MaxDeliver = 4
+			t.Stream.Duplicates = time.Minute
+		}, "stream.duplicates"},
+		{"retention", func(t *Topology) { t.Stream.Retention = "interest" }, "stream.retention"},
+		{"wildcard subject", func(t *Topology) { t.Subjects.Score = "loans.*" }, "subjects.score"},
+		{"system subject", func(t *Topology) { t.Subjects.Results = "$JS.x" }, "subjects.results"},
+		{"same subjects", func(t *Topology) { t.Subjects.DLQ = "loans.scored" }, "subjects."},
+		{"max age under dedup window", func(t *Topology) { t.Results.MaxAge = time.Minute }, "results.max_age"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			topo := DefaultTopology()
+			tc.change(&topo)
+			err := topo.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("Validate = %v, want an error naming %s", err, tc.key)
+			}
+		})
+	}
+	ok := DefaultTopology()
+	ok.Consumer.AckWait = time.Second
+	ok.Consumer.BackOff = []time.Duration{time.Second, 10 * time.Second, 30 * time.Second}
+	ok.Consumer.MaxDeliver = 5 // horizon 1+10+30+30 = 71s
+	if got := ok.Consumer.RedeliveryHorizon(); got != 71*time.Second {
+		t.Errorf("horizon %v, want 71s", got)
+	}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("backoff within the window: %v", err)
+	}
+}
