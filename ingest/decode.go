@@ -1,0 +1,513 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/worker"
+)
+
+// SchemaConfig says how JSON values map onto model features (keys schema.*).
+type SchemaConfig struct {
+	// BoolAs holds the category strings for JSON false and true, in that
+	// order (default ["False", "True"], as pandas and pydantic stringify
+	// Python booleans).
+	BoolAs []string `mapstructure:"bool_as"`
+	// Strict rejects fields that are not features of the model; by default
+	// they are ignored.
+	Strict bool `mapstructure:"strict"`
+}
+
+// DefaultSchemaConfig returns the documented defaults.
+func DefaultSchemaConfig() SchemaConfig {
+	return SchemaConfig{BoolAs: []string{"False", "True"}}
+}
+
+// Validate reports an invalid field, named by its configuration key.
+func (c SchemaConfig) Validate() error {
+	if len(c.BoolAs) != 2 {
+		return fmt.Errorf("schema.bool_as must hold 2 strings (for false and true), got %d", len(c.BoolAs))
+	}
+	if c.BoolAs[0] == c.BoolAs[1] {
+		return fmt.Errorf("schema.bool_as must hold two different strings, got %q twice", c.BoolAs[0])
+	}
+	return nil
+}
+
+// Limits bound what one message or request may hold (keys limits.*).
+type Limits struct {
+	// MaxPayload is the largest application in bytes (default 65536): a
+	// whole async message or sync/HTTP object, or one item of an array.
+	// Larger ones are rejected as payload_too_large before decoding. The
+	// total size of an array is bounded by the transport (NATS max_payload,
+	// http.max_body).
+	MaxPayload int `mapstructure:"max_payload"`
+	// MaxArray is the most items an array (sync and HTTP) may hold
+	// (default 1000).
+	MaxArray int `mapstructure:"max_array"`
+}
+
+// DefaultLimits returns the documented defaults.
+func DefaultLimits() Limits { return Limits{MaxPayload: 64 << 10, MaxArray: 1000} }
+
+// Validate reports an invalid field, named by its configuration key.
+func (l Limits) Validate() error {
+	switch {
+	case l.MaxPayload < 2:
+		return fmt.Errorf("limits.max_payload must be at least 2 bytes, got %d", l.MaxPayload)
+	case l.MaxArray < 1:
+		return fmt.Errorf("limits.max_array must be at least 1, got %d", l.MaxArray)
+	}
+	return nil
+}
+
+// maxDepth bounds JSON nesting (the top-level object or array counts 1).
+// Values are skipped iteratively, so this bounds work, not stack.
+const maxDepth = 64
+
+// Decoder decodes loan applications (JSON objects) into rows of a
+// model.Batch shaped for one model's schema. It is immutable and safe for
+// concurrent use; build one per model (see DecoderCache).
+//
+// Mapping rules (DESIGN.md, "The loan application"):
+//   - fields match features by the names in the schema; every feature must
+//     be present; extra fields are ignored, or FieldUnknown when Strict;
+//   - a numeric feature takes a JSON number or a string holding a finite
+//     decimal literal ("12", "-1.5e3"); only null means missing (NaN, the
+//     model's NaN rule applies); NaN, Inf, hex, empty strings, booleans,
+//     objects and arrays are FieldInvalidNumber;
+//   - a categorical feature takes a string as is, a JSON integer literal
+//     within ±2^53 as its decimal text (45 → "45", -0 → "0"), or a boolean
+//     as BoolAs; anything else is FieldInvalidCategory, null included:
+//     CatBoost has no missing value for categories (its Python package
+//     rejects None), so null cannot be given a meaning without guessing;
+//   - a feature given twice is FieldDuplicate (duplicates of fields that
+//     are not features are ignored like the fields themselves);
+//   - malformed JSON (invalid UTF-8, bad escapes, trailing bytes, nesting
+//     deeper than 64) rejects the whole payload.
+type Decoder struct {
+	schema   *model.Schema
+	index    map[string]int // feature name → position in schema.Features
+	boolCats [2]string
+	strict   bool
+	lim      Limits
+}
+
+// NewDecoder returns a decoder for schema s. sc and lim must be valid (see
+// their Validate methods).
+func NewDecoder(s *model.Schema, sc SchemaConfig, lim Limits) *Decoder {
+	d := &Decoder{schema: s, index: make(map[string]int, len(s.Features)), strict: sc.Strict, lim: lim}
+	d.boolCats = [2]string{"False", "True"}
+	if len(sc.BoolAs) == 2 {
+		d.boolCats = [2]string{sc.BoolAs[0], sc.BoolAs[1]}
+	}
+	for i, f := range s.Features {
+		d.index[f.Name] = i
+	}
+	return d
+}
+
+// Schema returns the schema the decoder maps onto.
+func (d *Decoder) Schema() *model.Schema { return d.schema }
+
+// DecodeOne decodes one JSON object (the async path) and appends its row to
+// b, which must be empty or shaped for the decoder's schema. Bad input is an
+// *InputError (an array is invalid_input); b is then unchanged.
+func (d *Decoder) DecodeOne(payload []byte, b *model.Batch) error {
+	if err := d.prepare(b); err != nil {
+		return err
+	}
+	if len(payload) > d.lim.MaxPayload {
+		return tooLarge(len(payload), d.lim.MaxPayload)
+	}
+	st := d.newState(payload)
+	st.ws()
+	switch st.peek() {
+	case '{':
+	case '[':
+		return &InputError{Code: CodeInvalidInput, Message: "an array of applications is accepted only on the sync and HTTP paths; publish one object per message"}
+	case eof:
+		return &InputError{Code: CodeInvalidInput, Message: "empty payload"}
+	default:
+		return st.syntax("expected a JSON object")
+	}
+	rows := b.Rows
+	bad, err := st.object(b, 1)
+	if err == nil {
+		err = st.end()
+	}
+	if err == nil && bad != nil {
+		err = bad // malformed JSON takes precedence over bad fields
+	}
+	if err != nil {
+		truncate(b, rows)
+		return err
+	}
+	return nil
+}
+
+// DecodeMany decodes a JSON object or an array of objects (the sync and HTTP
+// paths). Rows of good items are appended to b in order; itemErrs[i] is nil
+// or the *InputError of item i (for an object, itemErrs has one element);
+// isArray tells the caller to answer with an array. err is non-nil when the
+// payload as a whole is bad (malformed JSON, more than MaxArray items, an
+// object over MaxPayload); b is then unchanged. An array item larger than
+// MaxPayload gets a payload_too_large item error.
+func (d *Decoder) DecodeMany(payload []byte, b *model.Batch) (itemErrs []error, isArray bool, err error) {
+	if err := d.prepare(b); err != nil {
+		return nil, false, err
+	}
+	st := d.newState(payload)
+	st.ws()
+	switch st.peek() {
+	case '{':
+		if err := d.DecodeOne(payload, b); err != nil {
+			var ie *InputError
+			if errors.As(err, &ie) && ie.Fields != nil {
+				return []error{err}, false, nil
+			}
+			return nil, false, err
+		}
+		return []error{nil}, false, nil
+	case '[':
+	case eof:
+		return nil, false, &InputError{Code: CodeInvalidInput, Message: "empty payload"}
+	default:
+		return nil, false, st.syntax("expected a JSON object or an array of objects")
+	}
+	rows := b.Rows
+	itemErrs, err = d.array(st, b)
+	if err != nil {
+		truncate(b, rows)
+		return nil, true, err
+	}
+	return itemErrs, true, nil
+}
+
+func (d *Decoder) array(st *state, b *model.Batch) ([]error, error) {
+	st.pos++ // '['
+	st.ws()
+	itemErrs := []error{}
+	if st.peek() == ']' {
+		st.pos++
+		return itemErrs, st.end()
+	}
+	for {
+		if len(itemErrs) == d.lim.MaxArray {
+			return nil, &InputError{Code: CodeInvalidInput, Message: fmt.Sprintf("more than %d items in the array (limits.max_array)", d.lim.MaxArray)}
+		}
+		st.ws()
+		start, rows := st.pos, b.Rows
+		var itemErr error
+		if st.peek() == '{' {
+			bad, err := st.object(b, 2)
+			switch {
+			case err != nil:
+				return nil, err
+			case st.pos-start > d.lim.MaxPayload:
+				truncate(b, rows)
+				itemErr = tooLarge(st.pos-start, d.lim.MaxPayload)
+			case bad != nil:
+				truncate(b, rows) // the item fails, the request goes on
+				itemErr = bad
+			}
+		} else {
+			if err := st.skipValue(1); err != nil {
+				return nil, err
+			}
+			itemErr = &InputError{Code: CodeInvalidInput, Message: "array item is not a JSON object"}
+		}
+		itemErrs = append(itemErrs, itemErr)
+		st.ws()
+		switch st.next() {
+		case ',':
+		case ']':
+			return itemErrs, st.end()
+		default:
+			st.pos--
+			return nil, st.syntax("expected ',' or ']' in the array")
+		}
+	}
+}
+
+func (d *Decoder) prepare(b *model.Batch) error {
+	if b.Rows == 0 && len(b.Floats) == 0 && len(b.Cats) == 0 {
+		b.NumFloat, b.NumCat = d.schema.NumFloat, d.schema.NumCat
+	}
+	if b.NumFloat != d.schema.NumFloat || b.NumCat != d.schema.NumCat {
+		return fmt.Errorf("decode into a batch shaped for %d float and %d categorical features, schema has %d and %d",
+			b.NumFloat, b.NumCat, d.schema.NumFloat, d.schema.NumCat)
+	}
+	return nil
+}
+
+// truncate drops the rows of b from row rows on.
+func truncate(b *model.Batch, rows int) {
+	if b.Rows == rows {
+		return
+	}
+	clear(b.Cats[rows*b.NumCat:])
+	b.Floats = b.Floats[:rows*b.NumFloat]
+	b.Cats = b.Cats[:rows*b.NumCat]
+	b.Rows = rows
+}
+
+func tooLarge(n, limit int) *InputError {
+	return &InputError{Code: CodePayloadTooLarge, Message: fmt.Sprintf("application of %d bytes exceeds limits.max_payload (%d bytes)", n, limit)}
+}
+
+// object decodes one application at nesting depth depth, appending a row.
+// bad reports well-formed JSON with bad fields, err malformed JSON; on
+// either the caller truncates b.
+func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) {
+	d := st.d
+	floats, cats := b.AppendRow()
+	st.resetSeen()
+	var fields map[string]string
+	report := func(name, problem string) {
+		if fields == nil {
+			fields = make(map[string]string)
+		}
+		if _, dup := fields[name]; !dup || problem == FieldDuplicate {
+			fields[name] = problem
+		}
+	}
+
+	st.pos++ // '{'
+	st.ws()
+	if st.peek() == '}' {
+		st.pos++
+	} else {
+		for {
+			st.ws()
+			if st.peek() != '"' {
+				return nil, st.syntax("expected a field name")
+			}
+			key, err := st.str()
+			if err != nil {
+				return nil, err
+			}
+			st.ws()
+			if st.next() != ':' {
+				st.pos--
+				return nil, st.syntax("expected ':' after a field name")
+			}
+			st.ws()
+			fi, known := d.index[string(key)]
+			switch {
+			case !known:
+				if d.strict {
+					report(string(key), FieldUnknown)
+				}
+				err = st.skipValue(depth + 1)
+			case st.isSeen(fi):
+				report(d.schema.Features[fi].Name, FieldDuplicate)
+				err = st.skipValue(depth + 1)
+			default:
+				st.markSeen(fi)
+				f := &d.schema.Features[fi]
+				var problem string
+				if f.Kind == model.Categorical {
+					problem, err = st.category(&cats[f.Index], depth+1)
+				} else {
+					problem, err = st.number(&floats[f.Index], depth+1)
+				}
+				if problem != "" {
+					report(f.Name, problem)
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+			st.ws()
+			c := st.next()
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				st.pos--
+				return nil, st.syntax("expected ',' or '}' in an object")
+			}
+		}
+	}
+	for i := range d.schema.Features {
+		if !st.isSeen(i) {
+			report(d.schema.Features[i].Name, FieldMissing)
+		}
+	}
+	if fields != nil {
+		return fieldsError(fields, func(name string) bool { _, ok := d.index[name]; return ok }), nil
+	}
+	return nil, nil
+}
+
+// number reads the value of a numeric feature into *dst. problem is set for
+// a well-formed value that is not a number; err for malformed JSON.
+func (st *state) number(dst *float64, depth int) (problem string, err error) {
+	switch c := st.peek(); {
+	case c == '"':
+		s, err := st.str()
+		if err != nil {
+			return "", err
+		}
+		if !isDecimal(s) {
+			return FieldInvalidNumber, nil
+		}
+		return parseFinite(s, dst), nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		tok, _, err := st.num()
+		if err != nil {
+			return "", err
+		}
+		return parseFinite(tok, dst), nil
+	case c == 'n':
+		if err := st.literal("null"); err != nil {
+			return "", err
+		}
+		*dst = math.NaN()
+		return "", nil
+	}
+	if err := st.skipValue(depth); err != nil {
+		return "", err
+	}
+	return FieldInvalidNumber, nil
+}
+
+func parseFinite(s []byte, dst *float64) string {
+	v, err := strconv.ParseFloat(string(s), 64)
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		return FieldInvalidNumber
+	}
+	*dst = v
+	return ""
+}
+
+// maxSafeInt is 2^53: integers up to it are exact in a float64, so a JSON
+// producer cannot have meant a different one.
+const maxSafeInt = 1 << 53
+
+// category reads the value of a categorical feature into *dst.
+func (st *state) category(dst *string, depth int) (problem string, err error) {
+	switch c := st.peek(); {
+	case c == '"':
+		s, err := st.str()
+		if err != nil {
+			return "", err
+		}
+		*dst = string(s)
+		return "", nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		tok, integer, err := st.num()
+		if err != nil {
+			return "", err
+		}
+		if !integer {
+			return FieldInvalidCategory, nil
+		}
+		digits := tok
+		if digits[0] == '-' {
+			digits = digits[1:]
+		}
+		if len(digits) > 16 {
+			return FieldInvalidCategory, nil
+		}
+		if n, _ := strconv.ParseUint(string(digits), 10, 64); n > maxSafeInt {
+			return FieldInvalidCategory, nil
+		}
+		if string(tok) == "-0" {
+			tok = digits // Python's str(int("-0")) is "0"
+		}
+		*dst = string(tok)
+		return "", nil
+	case c == 't':
+		if err := st.literal("true"); err != nil {
+			return "", err
+		}
+		*dst = st.d.boolCats[1]
+		return "", nil
+	case c == 'f':
+		if err := st.literal("false"); err != nil {
+			return "", err
+		}
+		*dst = st.d.boolCats[0]
+		return "", nil
+	}
+	if err := st.skipValue(depth); err != nil {
+		return "", err
+	}
+	return FieldInvalidCategory, nil
+}
+
+// isDecimal reports whether s is a decimal literal: an optional sign,
+// digits with an optional fraction (or a fraction alone) and an optional
+// exponent. No spaces, no hex, no "NaN"/"Inf", no underscores.
+func isDecimal(s []byte) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	intDigits := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+		intDigits++
+	}
+	fracDigits := 0
+	if i < len(s) && s[i] == '.' {
+		i++
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			fracDigits++
+		}
+	}
+	if intDigits+fracDigits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		expDigits := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			expDigits++
+		}
+		if expDigits == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// DecoderCache builds a Decoder per model once and keeps the one for the
+// model seen last, so a reload costs one rebuild. Safe for concurrent use;
+// its Get method is what NewSyncService and NewHTTPServer take as dec.
+type DecoderCache struct {
+	sc  SchemaConfig
+	lim Limits
+	cur atomic.Pointer[cachedDecoder]
+}
+
+type cachedDecoder struct {
+	m *worker.Model
+	d *Decoder
+}
+
+// NewDecoderCache returns a cache building decoders with sc and lim.
+func NewDecoderCache(sc SchemaConfig, lim Limits) *DecoderCache {
+	return &DecoderCache{sc: sc, lim: lim}
+}
+
+// Get returns the decoder for m's schema.
+func (c *DecoderCache) Get(m *worker.Model) *Decoder {
+	if e := c.cur.Load(); e != nil && e.m == m {
+		return e.d
+	}
+	d := NewDecoder(m.Schema(), c.sc, c.lim)
+	c.cur.Store(&cachedDecoder{m: m, d: d})
+	return d
+}

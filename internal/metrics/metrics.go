@@ -1,0 +1,126 @@
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Label values used by the service. Outcomes not listed here may be added by
+// the part of the service that owns them; keep them lowercase snake_case.
+const (
+	// PathAsync, PathSync and PathHTTP are the "path" label values.
+	PathAsync = "async"
+	PathSync  = "sync"
+	PathHTTP  = "http"
+
+	// OutcomeScored: a result was produced (for arrays: the request was
+	// answered, even if some items carried errors).
+	OutcomeScored = "scored"
+	// OutcomeInvalid: bad input, answered with an invalid_input or
+	// payload_too_large error.
+	OutcomeInvalid = "invalid"
+	// OutcomeOverloaded: the batcher's queue was full (503).
+	OutcomeOverloaded = "overloaded"
+	// OutcomeNotReady: the service was not ready (HTTP 503).
+	OutcomeNotReady = "not_ready"
+	// OutcomeError: scoring or answering failed (internal error).
+	OutcomeError = "error"
+)
+
+// Metrics holds every collector of the service. All fields are registered by
+// New and safe for concurrent use.
+type Metrics struct {
+	// MessagesTotal counts async messages by "outcome": scored, invalid,
+	// dead_letter, nak, term, redelivered, ... (recorded by the consumer).
+	MessagesTotal *prometheus.CounterVec
+	// RequestsTotal counts sync and HTTP requests by "path" (sync, http) and
+	// "outcome" (scored, invalid, overloaded, not_ready, error).
+	RequestsTotal *prometheus.CounterVec
+	// BatchSize is the number of rows per scored batch (recorded by the batcher).
+	BatchSize prometheus.Histogram
+	// BatchWait is the time in seconds from the first job's enqueue to the
+	// batch's close (recorded by the batcher).
+	BatchWait prometheus.Histogram
+	// ScoreSeconds is the duration of one batch Predict call (batcher).
+	ScoreSeconds prometheus.Histogram
+	// EndToEndSeconds is the time from receiving a message or request to
+	// answering it, by "path" (async, sync, http).
+	EndToEndSeconds *prometheus.HistogramVec
+	// InFlight is the number of rows accepted by the batcher and not yet
+	// scored (recorded by the batcher only).
+	InFlight prometheus.Gauge
+	// ConsumerLag is num_pending from the last async message's metadata.
+	ConsumerLag prometheus.Gauge
+	// ModelInfo is 1 for the "version" of the current model; the reload
+	// code sets the old version's series to 0 (or deletes it) on a swap.
+	ModelInfo *prometheus.GaugeVec
+}
+
+// New creates the collectors and registers them with reg. A nil reg registers
+// nothing (the collectors still work), which suits tests and tools. It panics
+// if reg already holds collectors of the same names, which is a programming
+// error: create one Metrics per registry.
+func New(reg prometheus.Registerer) *Metrics {
+	latency := prometheus.ExponentialBuckets(50e-6, 2, 16) // 50µs .. ~1.6s
+	m := &Metrics{
+		MessagesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_messages_total",
+			Help: "Async messages handled, by outcome.",
+		}, []string{"outcome"}),
+		RequestsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_requests_total",
+			Help: "Sync (NATS micro) and HTTP requests handled, by path and outcome.",
+		}, []string{"path", "outcome"}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scorer_batch_size_rows",
+			Help:    "Rows per scored batch.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
+		}),
+		BatchWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scorer_batch_wait_seconds",
+			Help:    "Time from a batch's first enqueue to its close.",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 2, 14), // 10µs .. ~80ms
+		}),
+		ScoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scorer_score_seconds",
+			Help:    "Duration of one batch prediction.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 16), // 5µs .. ~160ms
+		}),
+		EndToEndSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scorer_end_to_end_seconds",
+			Help:    "Time from receiving a message or request to answering it, by path.",
+			Buckets: latency,
+		}, []string{"path"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scorer_in_flight_rows",
+			Help: "Rows accepted by the batcher and not yet scored.",
+		}),
+		ConsumerLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scorer_consumer_lag_messages",
+			Help: "Messages pending for the durable consumer (num_pending of the last message).",
+		}),
+		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scorer_model_info",
+			Help: "1 for the version of the model currently serving.",
+		}, []string{"version"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.MessagesTotal, m.RequestsTotal, m.BatchSize, m.BatchWait,
+			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.ModelInfo)
+	}
+	return m
+}
+
+// SetModel marks version as the current model in ModelInfo, dropping the
+// series of any other version.
+func (m *Metrics) SetModel(version string) {
+	m.ModelInfo.Reset()
+	m.ModelInfo.WithLabelValues(version).Set(1)
+}
+
+// Handler serves the metrics gathered by g in the Prometheus text format.
+func Handler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,375 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/model"
+)
+
+// Job is one unit handed to the batcher: the rows of one async message (one
+// row) or of one sync or HTTP request (one or more rows).
+type Job struct {
+	// Model is the model Rows were decoded against (Holder.Load() at decode
+	// time); the job is scored by exactly this model, even across a reload.
+	Model *Model
+	// Rows are the decoded rows, at least one. The batcher copies them when
+	// it takes the job into a batch; the submitter keeps ownership but must
+	// not modify them before Done is called.
+	Rows *model.Batch
+	// Out is filled by the batcher with Rows.Rows × Model.Width() values,
+	// row-major. Its capacity is reused when large enough.
+	Out []float64
+	// Err is set when scoring the job failed; Out is then not valid.
+	Err error
+	// Enqueued is set by Submit and TrySubmit.
+	Enqueued time.Time
+	// Done is called exactly once, from one of the batcher's goroutines,
+	// after Out or Err is set. It must not block for long: it holds up the
+	// other jobs of its batch.
+	Done func(*Job)
+}
+
+// Batcher is the process's micro-batcher. Create it with NewBatcher, start
+// Run once, feed it with Submit and TrySubmit, stop it with Close (soft: what
+// is queued is still scored) or by cancelling Run's context (hard).
+//
+// A batch closes when it holds Config.MaxSize rows, when Config.MaxWait has
+// passed since it took its first job, or at once when no other job is
+// waiting and a scoring goroutine is free, so a lone request pays no wait.
+// A job for a different *Model than the open batch closes the batch first;
+// a job that does not fit the open batch's remaining room starts the next.
+type Batcher struct {
+	cfg     Config
+	workers int
+	m       *metrics.Metrics
+
+	queue   chan *Job
+	closing chan struct{}
+
+	mu      sync.RWMutex // guards closed against senders.Add
+	closed  bool
+	senders sync.WaitGroup // Submit/TrySubmit calls that may still send to queue
+	running atomic.Bool
+}
+
+// NewBatcher returns a batcher with the policy cfg (which must be valid) and
+// workers scoring goroutines (0 or less means runtime.GOMAXPROCS(0)). m
+// receives BatchSize, BatchWait, ScoreSeconds and InFlight; a nil m records
+// into unregistered collectors.
+func NewBatcher(cfg Config, workers int, m *metrics.Metrics) *Batcher {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if m == nil {
+		m = metrics.New(nil)
+	}
+	return &Batcher{
+		cfg:     cfg,
+		workers: workers,
+		m:       m,
+		queue:   make(chan *Job, cfg.Queue),
+		closing: make(chan struct{}),
+	}
+}
+
+// Submit queues j, waiting for room while the queue is full: the async path's
+// backpressure. It returns ErrClosed after Close, ctx's error (wrapped) when
+// ctx ends first, or ErrBadJob (wrapped) for a malformed job. On a nil return
+// j.Done will be called exactly once; otherwise it will not be called.
+func (b *Batcher) Submit(ctx context.Context, j *Job) error {
+	return b.submit(ctx, j, true)
+}
+
+// TrySubmit queues j or fails at once with ErrOverloaded when the queue is
+// full (sync and HTTP answer 503). Otherwise it behaves like Submit.
+func (b *Batcher) TrySubmit(j *Job) error {
+	return b.submit(context.Background(), j, false)
+}
+
+func (b *Batcher) submit(ctx context.Context, j *Job, wait bool) error {
+	if err := checkJob(j); err != nil {
+		return err
+	}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return ErrClosed
+	}
+	b.senders.Add(1)
+	b.mu.RUnlock()
+	defer b.senders.Done()
+
+	j.Enqueued = time.Now()
+	rows := float64(j.Rows.Rows)
+	b.m.InFlight.Add(rows)
+	select {
+	case b.queue <- j:
+		return nil
+	default:
+	}
+	if !wait {
+		b.m.InFlight.Sub(rows)
+		return ErrOverloaded
+	}
+	select {
+	case b.queue <- j:
+		return nil
+	case <-b.closing:
+		b.m.InFlight.Sub(rows)
+		return ErrClosed
+	case <-ctx.Done():
+		b.m.InFlight.Sub(rows)
+		return fmt.Errorf("submit job: %w", ctx.Err())
+	}
+}
+
+func checkJob(j *Job) error {
+	switch {
+	case j == nil:
+		return fmt.Errorf("%w: nil job", ErrBadJob)
+	case j.Model == nil || j.Model.Model == nil:
+		return fmt.Errorf("%w: no model", ErrBadJob)
+	case j.Done == nil:
+		return fmt.Errorf("%w: no Done callback", ErrBadJob)
+	case j.Rows == nil || j.Rows.Rows < 1:
+		return fmt.Errorf("%w: no rows", ErrBadJob)
+	}
+	if err := j.Rows.Check(j.Model.Schema()); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJob, err)
+	}
+	return nil
+}
+
+// Close stops accepting jobs; Run scores everything already queued, then
+// returns. Close is idempotent and does not wait.
+func (b *Batcher) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.closed = true
+	close(b.closing)
+	// The queue is closed once no Submit can send to it any more, which
+	// tells the collector that what it drains is all there is.
+	go func() {
+		b.senders.Wait()
+		close(b.queue)
+	}()
+}
+
+// Run gathers and scores batches until Close was called and every queued
+// job is done (it then returns nil), or until ctx ends (hard stop: batches
+// being scored finish, every job not yet scored gets Err wrapping ErrClosed
+// and its Done call, and Run returns ctx's error). Call Run once.
+func (b *Batcher) Run(ctx context.Context) error {
+	if !b.running.CompareAndSwap(false, true) {
+		return errors.New("worker: Batcher.Run called twice")
+	}
+	ready := make(chan *batch) // unbuffered: a batch leaves only to a free scorer
+	free := make(chan *batch, b.workers+1)
+	for range b.workers + 1 {
+		free <- &batch{}
+	}
+	var wg sync.WaitGroup
+	for range b.workers {
+		wg.Go(func() {
+			for bt := range ready {
+				b.score(bt)
+				free <- bt
+			}
+		})
+	}
+	err := b.collect(ctx, ready, free)
+	close(ready)
+	wg.Wait()
+	return err
+}
+
+// collect is the single goroutine that forms batches.
+func (b *Batcher) collect(ctx context.Context, ready chan<- *batch, free <-chan *batch) error {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var carry *Job // a job that did not fit the previous batch
+	for {
+		j := carry
+		carry = nil
+		if j == nil {
+			var ok bool
+			select {
+			case j, ok = <-b.queue:
+				if !ok {
+					return nil
+				}
+			case <-ctx.Done():
+				return b.abort(ctx, nil, nil)
+			}
+		}
+		var bt *batch
+		select {
+		case bt = <-free:
+		case <-ctx.Done():
+			return b.abort(ctx, nil, j)
+		}
+		bt.start(j)
+		timer.Reset(b.cfg.MaxWait)
+		queueOpen := true
+
+	fill:
+		for bt.rows.Rows < b.cfg.MaxSize {
+			// Take what is already waiting, unless the batch is due.
+			var next *Job
+			var ok bool
+			select {
+			case next, ok = <-b.queue:
+			case <-timer.C:
+				break fill
+			default:
+				// Nothing waiting: hand the batch over now if a scorer is
+				// free, else keep collecting until it is due.
+				select {
+				case ready <- bt:
+					bt = nil
+					break fill
+				case next, ok = <-b.queue:
+				case <-timer.C:
+					break fill
+				case <-ctx.Done():
+					return b.abort(ctx, bt, nil)
+				}
+			}
+			if !ok {
+				queueOpen = false
+				break fill
+			}
+			if !bt.fits(next, b.cfg.MaxSize) {
+				carry = next
+				break fill
+			}
+			bt.add(next)
+		}
+		timer.Stop()
+		if bt != nil {
+			select {
+			case ready <- bt:
+			case <-ctx.Done():
+				return b.abort(ctx, bt, carry)
+			}
+		}
+		if !queueOpen {
+			return nil
+		}
+	}
+}
+
+// abort fails every job that has not been handed to a scorer: those of the
+// open batch, the carried job and everything still queued or yet to be
+// submitted before the queue closes.
+func (b *Batcher) abort(ctx context.Context, bt *batch, carry *Job) error {
+	err := fmt.Errorf("%w: stopped before scoring: %w", ErrClosed, ctx.Err())
+	fail := func(j *Job) {
+		j.Err = err
+		b.m.InFlight.Sub(float64(j.Rows.Rows))
+		j.Done(j)
+	}
+	if bt != nil {
+		for _, j := range bt.jobs {
+			fail(j)
+		}
+		bt.reset()
+	}
+	if carry != nil {
+		fail(carry)
+	}
+	b.Close()
+	for j := range b.queue {
+		fail(j)
+	}
+	return ctx.Err()
+}
+
+// score runs one Predict call for bt and completes its jobs.
+func (b *Batcher) score(bt *batch) {
+	start := time.Now()
+	rows := bt.rows.Rows
+	b.m.BatchWait.Observe(start.Sub(bt.first).Seconds())
+	b.m.BatchSize.Observe(float64(rows))
+	w := bt.model.Width()
+	need := rows * w
+	if cap(bt.out) < need {
+		bt.out = make([]float64, need)
+	}
+	out := bt.out[:need]
+	err := predict(bt.model, &bt.rows, out)
+	b.m.ScoreSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		err = fmt.Errorf("score batch of %d rows with model %s: %w", rows, bt.model.Version, err)
+	}
+	off := 0
+	for _, j := range bt.jobs {
+		n := j.Rows.Rows * w
+		if err != nil {
+			j.Err = err
+		} else {
+			j.Out = append(j.Out[:0], out[off:off+n]...)
+		}
+		off += n
+		b.m.InFlight.Sub(float64(j.Rows.Rows))
+		j.Done(j)
+	}
+	bt.reset()
+}
+
+// predict calls the backend, turning a panic into an error so that one bad
+// batch fails its jobs instead of the process.
+func predict(m *Model, rows *model.Batch, out []float64) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("model panicked: %v", r)
+		}
+	}()
+	return m.Predict(rows, m.Prediction, out)
+}
+
+// batch is a reusable set of jobs scored together by one Predict call.
+type batch struct {
+	model *Model
+	rows  model.Batch
+	out   []float64
+	jobs  []*Job
+	first time.Time // Enqueued of the first job
+}
+
+func (bt *batch) start(j *Job) {
+	s := j.Model.Schema()
+	bt.model = j.Model
+	bt.rows.NumFloat, bt.rows.NumCat = s.NumFloat, s.NumCat
+	bt.first = j.Enqueued
+	bt.add(j)
+}
+
+func (bt *batch) fits(j *Job, maxRows int) bool {
+	return j.Model == bt.model && bt.rows.Rows+j.Rows.Rows <= maxRows
+}
+
+func (bt *batch) add(j *Job) {
+	bt.rows.Floats = append(bt.rows.Floats, j.Rows.Floats...)
+	bt.rows.Cats = append(bt.rows.Cats, j.Rows.Cats...)
+	bt.rows.Rows += j.Rows.Rows
+	bt.jobs = append(bt.jobs, j)
+}
+
+func (bt *batch) reset() {
+	bt.rows.Reset()
+	clear(bt.jobs)
+	bt.jobs = bt.jobs[:0]
+	bt.model = nil
+}
