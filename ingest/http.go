@@ -1,0 +1,311 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/sink"
+	"github.com/loan-scorer/loan-scorer/worker"
+)
+
+// HTTPConfig configures the HTTP server (keys http.*).
+type HTTPConfig struct {
+	// Addr is the listen address (default "127.0.0.1:8989"; use
+	// "0.0.0.0:8989" in a container).
+	Addr string `mapstructure:"addr"`
+	// ReadTimeout bounds reading a whole request, headers included
+	// (default 10s); headers alone get at most 5s of it.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// WriteTimeout bounds a request from the end of its headers to the end
+	// of the response (default 10s).
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// MaxBody is the largest request body in bytes (default 1 MiB); larger
+	// ones are answered 413.
+	MaxBody int64 `mapstructure:"max_body"`
+}
+
+// DefaultHTTPConfig returns the documented defaults.
+func DefaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{Addr: "127.0.0.1:8989", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxBody: 1 << 20}
+}
+
+// Validate reports an invalid field, named by its configuration key.
+func (c HTTPConfig) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("http.addr %q: %w", c.Addr, err)
+	}
+	switch {
+	case c.ReadTimeout <= 0:
+		return fmt.Errorf("http.read_timeout must be positive, got %s", c.ReadTimeout)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("http.write_timeout must be positive, got %s", c.WriteTimeout)
+	case c.MaxBody < 2:
+		return fmt.Errorf("http.max_body must be at least 2 bytes, got %d", c.MaxBody)
+	}
+	return nil
+}
+
+const (
+	maxHeaderTimeout = 5 * time.Second
+	idleTimeout      = 60 * time.Second
+	demoNotice       = "illustrative: this is the demo model built into the binary; its scores mean nothing. Start with --model PATH to serve your own."
+)
+
+// NewHTTPServer returns the HTTP server (not yet listening: call
+// ListenAndServe, stop with Shutdown) with these routes:
+//
+//	POST /predict  an application object → {"default_proba":p} (the seed's
+//	               shape; {"prediction":x} for a regressor, {"probabilities":
+//	               [...]} for multiclass); an array → an array in item order
+//	               with {"error":{...}} in place of each bad item. 400 bad
+//	               input, 413 body over MaxBody, 503 overloaded or not
+//	               ready, 500 scoring failed; errors are {"error":{"code",
+//	               "message","fields"}}.
+//	GET /          service and model description (JSON): info() under
+//	               "service", the model's version, task and features, a
+//	               notice for the demo model, links.
+//	GET /healthz   200 while the process is alive.
+//	GET /readyz    200 when ready() is true, else 503.
+//	GET /metrics   Prometheus metrics gathered from reg.
+//
+// Responses are JSON with X-Content-Type-Options: nosniff; nothing from the
+// request is echoed unescaped. info may be nil.
+func NewHTTPServer(cfg HTTPConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, ready func() bool, info func() any, reg prometheus.Gatherer, m *metrics.Metrics) *http.Server {
+	if m == nil {
+		m = metrics.New(nil)
+	}
+	s := &httpService{cfg: cfg, h: h, dec: dec, b: b, ready: ready, info: info, m: m}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /predict", s.predict)
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.ready() {
+			writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
+			return
+		}
+		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"not_ready"}`))
+	})
+	if reg != nil {
+		mux.Handle("GET /metrics", metrics.Handler(reg))
+	}
+	header := cfg.ReadTimeout
+	if header > maxHeaderTimeout {
+		header = maxHeaderTimeout
+	}
+	return &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           mux,
+		ReadTimeout:       cfg.ReadTimeout,
+		ReadHeaderTimeout: header,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+type httpService struct {
+	cfg   HTTPConfig
+	h     *worker.Holder
+	dec   func(*worker.Model) *Decoder
+	b     *worker.Batcher
+	ready func() bool
+	info  func() any
+	m     *metrics.Metrics
+	pool  sync.Pool // *httpRequest
+}
+
+// httpRequest is one /predict call in flight, reused through the pool
+// unless the client left before its job was done.
+type httpRequest struct {
+	body     bytes.Buffer
+	rows     model.Batch
+	job      worker.Job
+	done     chan struct{}
+	out      []byte
+	itemErrs []error
+}
+
+func (s *httpService) get() *httpRequest {
+	if r, ok := s.pool.Get().(*httpRequest); ok {
+		return r
+	}
+	r := &httpRequest{done: make(chan struct{}, 1)}
+	r.job.Done = func(*worker.Job) { r.done <- struct{}{} }
+	return r
+}
+
+func (s *httpService) put(r *httpRequest) {
+	if r.body.Cap() > 1<<20 || cap(r.out) > 1<<20 {
+		return // do not pin one huge request's buffers
+	}
+	r.body.Reset()
+	r.rows.Reset()
+	r.rows.NumFloat, r.rows.NumCat = 0, 0
+	r.job.Model, r.job.Rows, r.job.Err = nil, nil, nil
+	r.itemErrs = nil
+	s.pool.Put(r)
+}
+
+func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	outcome := metrics.OutcomeScored
+	defer func() {
+		s.m.RequestsTotal.WithLabelValues(metrics.PathHTTP, outcome).Inc()
+		s.m.EndToEndSeconds.WithLabelValues(metrics.PathHTTP).Observe(time.Since(start).Seconds())
+	}()
+	fail := func(code, msg string, fields map[string]string, o string) {
+		outcome = o
+		writeJSON(w, StatusOf(code), sink.AppendError(nil, "", code, msg, fields))
+	}
+	if !s.ready() {
+		fail(CodeNotReady, "the scorer is not ready; retry", nil, metrics.OutcomeNotReady)
+		return
+	}
+	r := s.get()
+	if _, err := r.body.ReadFrom(http.MaxBytesReader(w, req.Body, s.cfg.MaxBody)); err != nil {
+		s.put(r)
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(CodePayloadTooLarge, fmt.Sprintf("request body exceeds http.max_body (%d bytes)", s.cfg.MaxBody), nil, metrics.OutcomeInvalid)
+			return
+		}
+		fail(CodeInvalidInput, "could not read the request body", nil, metrics.OutcomeInvalid)
+		return
+	}
+	mdl := s.h.Load()
+	itemErrs, isArray, err := s.dec(mdl).DecodeMany(r.body.Bytes(), &r.rows)
+	if err == nil && !isArray && itemErrs[0] != nil {
+		err = itemErrs[0]
+	}
+	if err != nil {
+		s.put(r)
+		var ie *InputError
+		if errors.As(err, &ie) {
+			fail(ie.Code, ie.Message, ie.Fields, metrics.OutcomeInvalid)
+			return
+		}
+		fail(CodeInternal, "could not decode the request", nil, metrics.OutcomeError)
+		return
+	}
+	r.itemErrs = itemErrs
+	if r.rows.Rows > 0 {
+		r.job.Model, r.job.Rows, r.job.Err = mdl, &r.rows, nil
+		if err := s.b.TrySubmit(&r.job); err != nil {
+			s.put(r)
+			if errors.Is(err, worker.ErrOverloaded) {
+				fail(CodeOverloaded, "the scorer is overloaded; retry later", nil, metrics.OutcomeOverloaded)
+				return
+			}
+			fail(CodeNotReady, "the scorer is shutting down; retry", nil, metrics.OutcomeNotReady)
+			return
+		}
+		select {
+		case <-r.done:
+		case <-req.Context().Done():
+			// The client left; the job still completes into r, which is
+			// therefore not recycled.
+			outcome = metrics.OutcomeError
+			return
+		}
+		if r.job.Err != nil {
+			s.put(r)
+			fail(CodeInternal, "scoring failed", nil, metrics.OutcomeError)
+			return
+		}
+	}
+	r.out = appendPredictions(r.out[:0], mdl, r.job.Out, itemErrs, isArray)
+	writeJSON(w, http.StatusOK, r.out)
+	s.put(r)
+}
+
+// appendPredictions writes the seed-shaped body: one object, or an array of
+// objects and item errors in item order.
+func appendPredictions(dst []byte, mdl *worker.Model, out []float64, itemErrs []error, isArray bool) []byte {
+	if !isArray {
+		return sink.AppendPrediction(dst, mdl, out)
+	}
+	width := mdl.Width()
+	dst = append(dst, '[')
+	row := 0
+	for i, ierr := range itemErrs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if ierr != nil {
+			dst = appendItemError(dst, "", ierr)
+			continue
+		}
+		dst = sink.AppendPrediction(dst, mdl, out[row*width:(row+1)*width])
+		row++
+	}
+	return append(dst, ']')
+}
+
+// indexFeature is one feature as GET / lists it.
+type indexFeature struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Used bool   `json:"used"`
+}
+
+func (s *httpService) index(w http.ResponseWriter, _ *http.Request) {
+	mdl := s.h.Load()
+	sc := mdl.Schema()
+	feats := make([]indexFeature, len(sc.Features))
+	for i, f := range sc.Features {
+		feats[i] = indexFeature{Name: f.Name, Kind: f.Kind.String(), Used: f.Used}
+	}
+	out := mdl.Output()
+	field, _ := sink.ValueField(mdl)
+	doc := map[string]any{
+		"model": map[string]any{
+			"version":      mdl.Version,
+			"task":         out.Task.String(),
+			"prediction":   mdl.Prediction.String(),
+			"result_field": field,
+			"class_labels": out.ClassLabels,
+			"features":     feats,
+		},
+		"ready": s.ready(),
+		"links": map[string]string{
+			"predict": "POST /predict",
+			"health":  "/healthz",
+			"ready":   "/readyz",
+			"metrics": "/metrics",
+		},
+	}
+	if s.info != nil {
+		doc["service"] = s.info()
+	}
+	if mdl.Demo {
+		doc["notice"] = demoNotice
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, sink.AppendError(nil, "", CodeInternal, "could not describe the service", nil))
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
