@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // The JSON export (spec §1). Decoding goes through encoding/json into the
@@ -230,7 +231,7 @@ func (j *jsonDecoder) features(fi *jsonFeaturesInfo, d *Definition) error {
 		}
 		d.FloatFeatures = append(d.FloatFeatures, FloatFeature{
 			Index: *f.Index, FlatIndex: *f.FlatIndex, Name: f.ID,
-			Borders: f.Borders, HasNans: f.HasNans, NanTreatment: nan,
+			Borders: nilIfEmpty(f.Borders), HasNans: f.HasNans, NanTreatment: nan,
 		})
 	}
 	for i, c := range fi.CatFeatures {
@@ -240,7 +241,7 @@ func (j *jsonDecoder) features(fi *jsonFeaturesInfo, d *Definition) error {
 		}
 		d.CatFeatures = append(d.CatFeatures, CatFeature{Index: *c.Index, FlatIndex: *c.FlatIndex, Name: c.ID})
 		if len(c.Values) > 0 {
-			d.OneHotFeatures = append(d.OneHotFeatures, OneHotFeature{CatIndex: *c.Index, Values: c.Values, StringValues: c.StringValues})
+			d.OneHotFeatures = append(d.OneHotFeatures, OneHotFeature{CatIndex: *c.Index, Values: c.Values, StringValues: nilIfEmpty(c.StringValues)})
 		} else if len(c.StringValues) > 0 {
 			return j.errf(path+".string_values", nil, "%d string values without values", len(c.StringValues))
 		}
@@ -332,7 +333,7 @@ func (j *jsonDecoder) ctrs(doc *jsonDoc, d *Definition) error {
 				return j.errf(path+".identifier", nil, "identifier %s disagrees with elements and ctr_type %s", c.Identifier, ctrBaseKey(&base))
 			}
 		}
-		ctr := Ctr{Base: base, TargetBorderIdx: c.TargetBorderIdx, PriorDenom: 1, Scale: 1, Borders: c.Borders}
+		ctr := Ctr{Base: base, TargetBorderIdx: c.TargetBorderIdx, PriorDenom: 1, Scale: 1, Borders: nilIfEmpty(c.Borders)}
 		for _, v := range []struct {
 			dst *float32
 			src *float32
@@ -476,6 +477,15 @@ func (j *jsonDecoder) table(path string, base CtrBase, t *jsonCtrTable) (CtrTabl
 	return ct, nil
 }
 
+// nilIfEmpty makes empty and absent lists alike (nil), as the .cbm decoder
+// leaves them.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
 func parseInt32(raw []byte) (int32, error) {
 	v, err := strconv.ParseInt(string(raw), 10, 32)
 	return int32(v), err
@@ -558,7 +568,7 @@ func (j *jsonDecoder) oblivious(trees []jsonObliviousTree, d *Definition) error 
 				return err
 			}
 		}
-		ot.LeafValues, ot.LeafWeights = t.LeafValues, t.LeafWeights
+		ot.LeafValues, ot.LeafWeights = t.LeafValues, nilIfEmpty(t.LeafWeights)
 	}
 	return nil
 }
@@ -668,7 +678,7 @@ func (j *jsonDecoder) scaleAndBias(raw []json.RawMessage, d *Definition) error {
 }
 
 // info keeps model_info strings as they are and other values (the *params
-// objects) as their compact JSON text.
+// objects) as their canonical JSON text (see canonicalJSON).
 func (j *jsonDecoder) info(mi map[string]json.RawMessage) (map[string]string, error) {
 	if len(mi) == 0 {
 		return nil, nil
@@ -681,13 +691,34 @@ func (j *jsonDecoder) info(mi map[string]json.RawMessage) (map[string]string, er
 				return nil, j.errf("model_info."+k, nil, "bad string").withErr(err)
 			}
 		} else {
-			var b bytes.Buffer
-			if err := json.Compact(&b, raw); err != nil {
+			var err error
+			if s, err = canonicalJSON(raw); err != nil {
 				return nil, j.errf("model_info."+k, nil, "bad value").withErr(err)
 			}
-			s = b.String()
 		}
 		info[k] = s
 	}
 	return info, nil
+}
+
+// canonicalJSON returns the compact text of a JSON value with object keys
+// sorted at every level, numbers and strings kept as written: the form
+// CatBoost's writer (SortKeys) gives the *params values of model_info.
+func canonicalJSON(raw []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", err
+	}
+	if dec.More() {
+		return "", errors.New("text after the JSON value")
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }

@@ -2,7 +2,6 @@ package catboost
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +19,8 @@ import (
 // as decimal strings; every split with split_index and the redundant fields
 // of its type; ctr_data keyed by the CTR base identifier; scale_and_bias;
 // model_info, where values of keys ending in "params" that hold a JSON
-// object are written as objects; empty feature lists omitted.
+// object are written as objects (keys sorted, like the rest); empty feature
+// lists omitted.
 //
 // Choices where CatBoost's writer is not worth copying: ctr_data tables are
 // written in key order with their entries in counter-index order, and the
@@ -30,7 +30,8 @@ import (
 // does, with a leaf holding the node's own value in place of the missing
 // child. The JSON format cannot carry TargetBorderClassifierIdx or the
 // UsedInModel flag of categorical features (DecodeJSON marks a categorical
-// feature used when a split or CTR reads it), so apart from those,
+// feature used when a split or CTR reads it), and *params Info values come
+// back with their keys sorted, so apart from those,
 // Decode(WriteJSON(d)) equals d when d's CTR tables map hashes one-to-one
 // onto counter indexes 0..n-1 and d's non-symmetric nodes are in the
 // pre-order layout DecodeJSON produces.
@@ -422,8 +423,8 @@ func (d *Definition) writeInfo(jw *jsonWriter) error {
 		jw.string(k)
 		jw.raw(": ")
 		v := d.Info[k]
-		if infoAsObject(k, v) {
-			jw.raw(v)
+		if obj, ok := infoObject(k, v); ok {
+			jw.raw(obj)
 		} else {
 			jw.string(v)
 		}
@@ -435,18 +436,16 @@ func (d *Definition) writeInfo(jw *jsonWriter) error {
 	return nil
 }
 
-// infoAsObject reports whether an Info value is written as a JSON object:
-// CatBoost does so for keys ending in "params" (spec §1.5). Only compact
-// JSON objects qualify, so that reading the file back gives the same text.
-func infoAsObject(key, v string) bool {
-	if !strings.HasSuffix(key, "params") || !strings.HasPrefix(v, "{") || !json.Valid([]byte(v)) {
-		return false
+// infoObject returns the canonical JSON text (keys sorted, see
+// canonicalJSON) of an Info value that is written as a JSON object: CatBoost
+// does so for keys ending in "params" (spec §1.5). ok is false for other
+// keys and for values that are not JSON objects.
+func infoObject(key, v string) (text string, ok bool) {
+	if !strings.HasSuffix(key, "params") || !strings.HasPrefix(strings.TrimLeft(v, " \t\r\n"), "{") {
+		return "", false
 	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, []byte(v)); err != nil {
-		return false
-	}
-	return b.String() == v
+	text, err := canonicalJSON([]byte(v))
+	return text, err == nil
 }
 
 func (d *Definition) writeSplit(jw *jsonWriter, i int) {
