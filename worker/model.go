@@ -20,12 +20,27 @@ type Model struct {
 	// Demo is true for the illustrative demo model embedded in the binary;
 	// GET / then says that its scores mean nothing.
 	Demo bool
+
+	// output caches the backend's Output (set by NewModel): hot paths ask
+	// for it per batch and per result, and backends may allocate in it.
+	output *model.Output
 }
 
 // NewModel wraps a backend with the version derived from its file name and
-// content and the serving prediction type of its output.
+// content and the serving prediction type of its output. Prefer it to a
+// struct literal: it also caches the backend's Output.
 func NewModel(m model.Model, name string, content []byte, demo bool) *Model {
-	return &Model{Model: m, Version: Version(name, content), Prediction: m.Output().Serving(), Demo: demo}
+	out := m.Output()
+	return &Model{Model: m, Version: Version(name, content), Prediction: out.Serving(), Demo: demo, output: &out}
+}
+
+// Output returns the backend's output description, cached when the Model
+// was built by NewModel. The caller must not modify it.
+func (m *Model) Output() model.Output {
+	if m.output != nil {
+		return *m.output
+	}
+	return m.Model.Output()
 }
 
 // Version returns "<name>@<first 12 hex digits of sha256(content)>".
