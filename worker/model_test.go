@@ -1,0 +1,81 @@
+package worker_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/xgboost"
+	"github.com/loan-scorer/loan-scorer/worker"
+)
+
+// repoRoot walks up from the package directory (the test's working
+// directory) to the directory holding go.mod.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// testModel loads a real model: an XGBoost binary classifier trained by
+// XGBoost 1.7.4 (6 float features), whose predictions the xgboost package
+// checks against XGBoost's own.
+func testModel(t testing.TB) *worker.Model {
+	t.Helper()
+	path := filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := xgboost.Load(data)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	return worker.NewModel(m, "binary_logistic", data, false)
+}
+
+// randomRows returns n rows for s with values spread over the range a
+// model's splits care about, some of them missing.
+func randomRows(rng *rand.Rand, s *model.Schema, n int) *model.Batch {
+	b := model.NewBatch(s, n)
+	for range n {
+		floats, cats := b.AppendRow()
+		for i := range floats {
+			if rng.IntN(10) == 0 {
+				floats[i] = math.NaN()
+			} else {
+				floats[i] = rng.NormFloat64() * 2
+			}
+		}
+		for i := range cats {
+			cats[i] = string(rune('a' + rng.IntN(5)))
+		}
+	}
+	return b
+}
+
+// predictAlone scores b on its own, outside the batcher: the reference
+// each job's output is compared with.
+func predictAlone(t testing.TB, m *worker.Model, b *model.Batch) []float64 {
+	t.Helper()
+	out := make([]float64, b.Rows*m.Width())
+	if err := m.Predict(b, m.Prediction, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
