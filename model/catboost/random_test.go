@@ -78,6 +78,9 @@ func TestRandomIsWellFormed(t *testing.T) {
 			if err := checkWellFormed(d); err != nil {
 				t.Errorf("%s seed %d: %v", name, seed, err)
 			}
+			if err := d.Validate(); err != nil {
+				t.Errorf("%s seed %d: Validate: %v", name, seed, err)
+			}
 		}
 	}
 }

@@ -1,0 +1,214 @@
+package catboost
+
+import (
+	"encoding/binary"
+
+	"github.com/loan-scorer/loan-scorer/model"
+)
+
+// This file is the block path: a block of rows is binarized feature by
+// feature into byte columns, then every oblivious tree is walked over eight
+// rows at a time (evaluator-speed-notes.md, strategy 4a). Trees go in model
+// order, so each row's sum sees the leaves in the same order as CatBoost's
+// and comes out bit-identical.
+
+// swarHigh selects bit 7 of each byte of a word.
+const swarHigh = 0x8080808080808080
+
+// rowPathMaxRows is the largest block the row path handles when the model
+// fits it: below eight rows most SWAR lanes would be padding.
+const rowPathMaxRows = 8
+
+// workspace is the scratch memory of one Predict call, pooled.
+type workspace struct {
+	bins    []byte    // nCols × blockRows
+	sums    []float64 // blockRows × dim
+	hashes  []uint32  // blockRows × len(hashed), row-major
+	idx     []uint32  // blockRows: CTR table index, or notFound
+	ctrVals []float32 // blockRows
+	vals    []float32 // row path value slots, at least rowSlotsMax
+	raw     []float64 // dim
+}
+
+const notFound = ^uint32(0)
+
+func (e *evaluator) newWorkspace() *workspace {
+	nh := max(len(e.hashed), 1)
+	return &workspace{
+		bins:    make([]byte, e.nCols*blockRows+8),
+		sums:    make([]float64, blockRows*e.dim),
+		hashes:  make([]uint32, blockRows*nh),
+		idx:     make([]uint32, blockRows),
+		ctrVals: make([]float32, blockRows),
+		vals:    make([]float32, max(e.nSlots, rowSlotsMax)),
+		raw:     make([]float64, e.dim),
+	}
+}
+
+// sumBlock leaves the tree sums (before scale and bias) of rows
+// [start, start+n) in ws.sums, row-major, n ≤ blockRows.
+func (e *evaluator) sumBlock(ws *workspace, b *model.Batch, start, n int) {
+	if !e.symmetric || (e.rowTrees != nil && n < rowPathMaxRows) {
+		for r := range n {
+			e.rowValues(ws, b, start+r)
+			if e.symmetric {
+				e.rowOblivious(ws, ws.sums[r*e.dim:(r+1)*e.dim])
+			} else {
+				e.rowNonSymmetric(ws, ws.sums[r*e.dim:(r+1)*e.dim])
+			}
+		}
+		return
+	}
+	e.binarizeBlock(ws, b, start, n)
+	e.treesBlock(ws, n)
+}
+
+// binarizeBlock fills ws.bins for rows [start, start+n).
+func (e *evaluator) binarizeBlock(ws *workspace, b *model.Batch, start, n int) {
+	nf := b.NumFloat
+	floats := b.Floats[start*nf : (start+n)*nf]
+	for c := range e.floatCols {
+		col := &e.floatCols[c]
+		f := int(col.src)
+		sub := e.nanSub[f]
+		out := ws.bins[c*blockRows : c*blockRows+n]
+		for r := range out {
+			x := floats[r*nf+f]
+			v := float32(x)
+			if x != x {
+				v = sub
+			}
+			out[r] = col.z.bin(orderedKey(v))
+		}
+	}
+	if len(e.hashed) == 0 {
+		return
+	}
+	nh, nc := len(e.hashed), b.NumCat
+	hashes := ws.hashes[:n*nh]
+	cats := b.Cats[start*nc : (start+n)*nc]
+	for r := range n {
+		row := cats[r*nc : r*nc+nc]
+		h := hashes[r*nh : r*nh+nh]
+		for j, cat := range e.hashed {
+			h[j] = CatHash(row[cat])
+		}
+	}
+	for i, oh := range e.oneHots {
+		c := e.oneHotCol0 + i
+		out := ws.bins[c*blockRows : c*blockRows+n]
+		for r := range out {
+			out[r] = uint8(b2u(int32(hashes[r*nh+int(oh.hashed)]) == oh.value))
+		}
+	}
+	idx := ws.idx[:n]
+	vals := ws.ctrVals[:n]
+	for bi := range e.bases {
+		base := &e.bases[bi]
+		for r := range idx {
+			key := e.projectionHash(base, floats[r*nf:r*nf+nf], hashes[r*nh:r*nh+nh])
+			i, ok := base.table.lookup(key)
+			if !ok {
+				i = notFound
+			}
+			idx[r] = i
+		}
+		for _, ci := range base.ctrs {
+			ctr := &e.ctrs[ci]
+			for r, i := range idx {
+				v := ctr.unseen
+				if i != notFound {
+					v = ctr.values[i]
+				}
+				vals[r] = v
+			}
+			for k := range ctr.ncols {
+				col := &e.ctrCols[ctr.col0+k]
+				c := len(e.floatCols) + ctr.col0 + k
+				out := ws.bins[c*blockRows : c*blockRows+n]
+				for r, v := range vals {
+					out[r] = col.z.bin(orderedKey(v))
+				}
+			}
+		}
+	}
+}
+
+// projectionHash is the CTR table key of one row (spec §3.4): categorical
+// hashes sign-extended, then float split bits, then one-hot bits.
+func (e *evaluator) projectionHash(base *ctrBaseEval, floats []float64, hashes []uint32) uint64 {
+	var h uint64
+	for _, j := range base.cats {
+		h = mixHash(h, catHashKey(hashes[j]))
+	}
+	for _, fs := range base.floatSplits {
+		x := floats[fs.feature]
+		v := float32(x)
+		if x != x {
+			v = e.nanSub[fs.feature]
+		}
+		h = mixHash(h, uint64(b2u(v > fs.border)))
+	}
+	for _, oh := range base.oneHotSplits {
+		h = mixHash(h, uint64(b2u(int32(hashes[oh.hashed]) == oh.value)))
+	}
+	return h
+}
+
+// treesBlock sums every oblivious tree over the binarized block.
+func (e *evaluator) treesBlock(ws *workspace, n int) {
+	words := (n + 7) / 8
+	dim := e.dim
+	sums := ws.sums[:words*8*dim]
+	clear(sums)
+	bins := ws.bins
+	for _, t := range e.trees {
+		lv := e.levels[t.firstLevel : t.firstLevel+t.depth]
+		leaves := e.leaves[t.leafOff : t.leafOff+uint32(dim)<<t.depth]
+		if dim == 1 && t.depth <= 8 {
+			treeWords1(bins, lv, leaves, sums, words)
+			continue
+		}
+		for w := range words {
+			var lo, hi uint64
+			for i, l := range lv {
+				word := binary.LittleEndian.Uint64(bins[int(l.off)+8*w:])
+				m := (word + l.k) & swarHigh
+				if i < 8 {
+					lo |= m >> (7 - i)
+				} else {
+					hi |= m >> (15 - i)
+				}
+			}
+			for r := range 8 {
+				leaf := int((lo>>(8*r))&0xFF | ((hi>>(8*r))&0xFF)<<8)
+				s := sums[(8*w+r)*dim : (8*w+r+1)*dim]
+				lf := leaves[leaf*dim : leaf*dim+dim]
+				for k := range s {
+					s[k] += lf[k]
+				}
+			}
+		}
+	}
+}
+
+// treeWords1 walks one tree of depth ≤ 8 with one output dimension over
+// words×8 rows: byte r of idx collects row r's leaf index.
+func treeWords1(bins []byte, lv []level, leaves []float64, sums []float64, words int) {
+	for w := range words {
+		var idx uint64
+		for i, l := range lv {
+			word := binary.LittleEndian.Uint64(bins[int(l.off)+8*w:])
+			idx |= ((word + l.k) & swarHigh) >> (7 - i)
+		}
+		s := sums[8*w : 8*w+8]
+		s[0] += leaves[idx&0xFF]
+		s[1] += leaves[(idx>>8)&0xFF]
+		s[2] += leaves[(idx>>16)&0xFF]
+		s[3] += leaves[(idx>>24)&0xFF]
+		s[4] += leaves[(idx>>32)&0xFF]
+		s[5] += leaves[(idx>>40)&0xFF]
+		s[6] += leaves[(idx>>48)&0xFF]
+		s[7] += leaves[idx>>56]
+	}
+}

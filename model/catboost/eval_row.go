@@ -1,0 +1,105 @@
+package catboost
+
+import "github.com/loan-scorer/loan-scorer/model"
+
+// This file is the row path: one row's values (float inputs with NaN
+// replaced, CTR values, one-hot indicators) go into a float32 vector, and
+// each tree compares vals[slot] > border directly. It serves single rows and
+// small batches of oblivious models (compact per-tree structs, no
+// binarization) and every batch of non-symmetric models.
+
+// rowValues fills ws.vals for row r of b.
+func (e *evaluator) rowValues(ws *workspace, b *model.Batch, r int) {
+	nf, nc := b.NumFloat, b.NumCat
+	floats := b.Floats[r*nf : r*nf+nf]
+	vals := ws.vals
+	for i, f := range e.floatInputs {
+		x := floats[f]
+		v := float32(x)
+		if x != x {
+			v = e.nanSub[f]
+		}
+		vals[i] = v
+	}
+	if len(e.hashed) == 0 {
+		return
+	}
+	cats := b.Cats[r*nc : r*nc+nc]
+	hashes := ws.hashes[:len(e.hashed)]
+	for j, cat := range e.hashed {
+		hashes[j] = CatHash(cats[cat])
+	}
+	for i, oh := range e.oneHots {
+		vals[e.oneHotSlot0+i] = float32(b2u(int32(hashes[oh.hashed]) == oh.value))
+	}
+	for bi := range e.bases {
+		base := &e.bases[bi]
+		idx, ok := base.table.lookup(e.projectionHash(base, floats, hashes))
+		for _, ci := range base.ctrs {
+			ctr := &e.ctrs[ci]
+			v := ctr.unseen
+			if ok {
+				v = ctr.values[idx]
+			}
+			vals[e.ctrSlot0+int(ci)] = v
+		}
+	}
+}
+
+// rowOblivious adds every oblivious tree's leaves for the row in ws.vals to
+// sum (dim values), in tree order.
+func (e *evaluator) rowOblivious(ws *workspace, sum []float64) {
+	clear(sum)
+	vals := (*[rowSlotsMax]float32)(ws.vals)
+	if e.dim == 1 {
+		var s float64
+		for i := range e.rowTrees {
+			t := &e.rowTrees[i]
+			var idx uint32
+			for d := range t.depth {
+				idx |= b2u(vals[t.slots[d&(rowTreeDepthMax-1)]] > t.borders[d&(rowTreeDepthMax-1)]) << d
+			}
+			s += e.leaves[t.leafOff+idx]
+		}
+		sum[0] = s
+		return
+	}
+	dim := uint32(e.dim)
+	for i := range e.rowTrees {
+		t := &e.rowTrees[i]
+		var idx uint32
+		for d := range t.depth {
+			idx |= b2u(vals[t.slots[d&(rowTreeDepthMax-1)]] > t.borders[d&(rowTreeDepthMax-1)]) << d
+		}
+		lf := e.leaves[t.leafOff+idx*dim : t.leafOff+idx*dim+dim]
+		for k := range sum {
+			sum[k] += lf[k]
+		}
+	}
+}
+
+// rowNonSymmetric walks every non-symmetric tree for the row in ws.vals.
+func (e *evaluator) rowNonSymmetric(ws *workspace, sum []float64) {
+	clear(sum)
+	vals := ws.vals
+	dim := uint32(e.dim)
+	for _, root := range e.roots {
+		n := int(root)
+		for {
+			nd := &e.nodes[n]
+			diff := nd.left
+			if vals[nd.slot] > nd.border {
+				diff = nd.right
+			}
+			if diff == 0 {
+				break
+			}
+			n += int(diff)
+		}
+		off := e.nodes[n].leafOff
+		lf := e.leaves[off : off+dim]
+		for k := range sum {
+			sum[k] += lf[k]
+		}
+	}
+}
