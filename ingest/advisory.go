@@ -1,0 +1,130 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/sink"
+)
+
+// AdvisoryQueue is the queue group every scorer process joins for the
+// max-deliveries advisory, so exactly one of them handles each.
+const AdvisoryQueue = "scorer-max-deliveries"
+
+// CodeMaxDeliveries is the dead letter's Error-Code for a message whose
+// every delivery timed out.
+const CodeMaxDeliveries = "max_deliveries"
+
+// maxDeliveriesAdvisory is the part of JetStream's
+// io.nats.jetstream.advisory.v1.max_deliver event the scorer reads.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// Reaper handles max-deliveries advisories: JetStream never delivers such
+// a message again, so the scorer fetches it by sequence, publishes an error
+// result (code "timeout") and a dead letter (Error-Code "max_deliveries"),
+// and deletes it from the input stream.
+type Reaper struct {
+	js         jetstream.JetStream
+	pub        *sink.Publisher
+	stream     jetstream.Stream
+	maxPayload int64
+	m          *metrics.Metrics
+	log        *slog.Logger
+	sub        *nats.Subscription
+}
+
+// ListenMaxDeliveries subscribes nc, in queue group AdvisoryQueue, to the
+// consumer's max-deliveries advisory. Stop it with Close before nc drains.
+func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, t Topology, pub *sink.Publisher, m *metrics.Metrics, log *slog.Logger) (*Reaper, error) {
+	stream, err := js.Stream(ctx, t.Stream.Name)
+	if err != nil {
+		return nil, fmt.Errorf("advisories: stream %s: %w", t.Stream.Name, err)
+	}
+	if m == nil {
+		m = metrics.New(nil)
+	}
+	r := &Reaper{js: js, pub: pub, stream: stream, maxPayload: nc.MaxPayload(), m: m, log: log}
+	subject := MaxDeliveriesSubject(t.Stream.Name, t.Consumer.Name)
+	r.sub, err = nc.QueueSubscribe(subject, AdvisoryQueue, r.handle)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", subject, err)
+	}
+	return r, nil
+}
+
+// Close unsubscribes.
+func (r *Reaper) Close() error {
+	if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+		return fmt.Errorf("unsubscribe from advisories: %w", err)
+	}
+	return nil
+}
+
+func (r *Reaper) handle(msg *nats.Msg) {
+	var adv maxDeliveriesAdvisory
+	if err := json.Unmarshal(msg.Data, &adv); err != nil || adv.StreamSeq == 0 {
+		r.log.Warn("unreadable max-deliveries advisory", "error", err)
+		return
+	}
+	// The advisory comes once: retry transient failures a few times.
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+		}
+		if err = r.reap(adv); err == nil {
+			return
+		}
+	}
+	r.log.Error("could not dead-letter a message past max deliveries; it stays in the stream", "stream", adv.Stream, "seq", adv.StreamSeq, "error", err)
+}
+
+func (r *Reaper) reap(adv maxDeliveriesAdvisory) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	raw, err := r.stream.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // acked late, or another process already reaped it
+	}
+	if err != nil {
+		return fmt.Errorf("get %s seq %d: %w", adv.Stream, adv.StreamSeq, err)
+	}
+	id := raw.Header.Get(sink.HeaderMsgID)
+	if id == "" {
+		id = adv.Stream + ":" + strconv.FormatUint(adv.StreamSeq, 10)
+	}
+	reason := fmt.Sprintf("not acknowledged after %d deliveries", adv.Deliveries)
+	now := time.Now()
+	body := sink.AppendError(nil, id, CodeTimeout, reason, nil)
+	res := r.pub.ResultMsg(body, sink.Meta{ID: id, ErrorCode: CodeTimeout, From: raw.Header}, now)
+	if _, err := r.js.PublishMsg(ctx, res); err != nil {
+		return fmt.Errorf("publish timeout result for %s: %w", id, err)
+	}
+	dl := r.pub.DeadLetterMsg(sink.DeadLetter{
+		ID: id, Code: CodeMaxDeliveries, Error: reason, Subject: raw.Subject, Sequence: adv.StreamSeq,
+		Payload: raw.Data, Header: raw.Header,
+	}, r.maxPayload, now)
+	if _, err := r.js.PublishMsg(ctx, dl); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", id, err)
+	}
+	if err := r.stream.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("delete %s seq %d: %w", adv.Stream, adv.StreamSeq, err)
+	}
+	r.m.MessagesTotal.WithLabelValues(OutcomeDeadLetter).Inc()
+	r.log.Warn("dead-lettered a message past max deliveries", "id", id, "seq", adv.StreamSeq, "deliveries", adv.Deliveries)
+	return nil
+}

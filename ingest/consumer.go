@@ -1,0 +1,384 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/sink"
+	"github.com/loan-scorer/loan-scorer/worker"
+)
+
+// Outcomes of async messages (metrics "outcome" label) beyond those in
+// package metrics.
+const (
+	OutcomeDeadLetter  = "dead_letter"
+	OutcomeNak         = "nak"
+	OutcomeTerm        = "term"
+	OutcomeRedelivered = "redelivered"
+)
+
+// AsyncParams are what the async pipeline is built from.
+type AsyncParams struct {
+	// Consumer is the durable pull consumer (from Setup).
+	Consumer jetstream.Consumer
+	// Config is the consumer's configuration (pull buffer, nak delay, ack
+	// wait for InProgress).
+	Config ConsumerConfig
+	// Reply says which Reply-To subjects get a copy of the result.
+	Reply ReplyConfig
+	// Models holds the current model; each message is decoded and scored
+	// against the one loaded when it arrives.
+	Models   *worker.Holder
+	Decoders func(*worker.Model) *Decoder
+	Batcher  *worker.Batcher
+	// Publisher publishes results and dead letters; MaxPayload is the
+	// server's message size limit, for truncating dead letters.
+	Publisher  *sink.Publisher
+	MaxPayload int64
+	Metrics    *metrics.Metrics
+	Log        *slog.Logger
+}
+
+// Async is the async path: it consumes the durable consumer with a bounded
+// client buffer, decodes each message against the current model, hands it
+// to the batcher, publishes the result to the results stream (and a copy
+// to an allowed Reply-To), and acks the input only after the result's
+// PubAck. Bad input gets an error result and a dead letter, then Term;
+// transient failures NakWithDelay. Messages held longer than a third of the
+// ack wait get InProgress so JetStream does not redeliver them meanwhile.
+//
+// Lifecycle: Start, then on shutdown Drain (stop pulling; every buffered
+// message reaches the batcher), close the batcher, then Settle (wait for
+// every outcome; nak what is left when its context ends).
+type Async struct {
+	p    AsyncParams
+	ctx  context.Context // ends Submit waits at a hard stop
+	cc   jetstream.ConsumeContext
+	stop chan struct{} // stops the InProgress loop
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	inflight map[*delivery]struct{}
+}
+
+// NewAsync checks p and returns the pipeline, not yet consuming.
+func NewAsync(p AsyncParams) (*Async, error) {
+	if p.Consumer == nil || p.Models == nil || p.Decoders == nil || p.Batcher == nil || p.Publisher == nil {
+		return nil, errors.New("ingest: NewAsync needs a consumer, models, decoders, a batcher and a publisher")
+	}
+	if p.Metrics == nil {
+		p.Metrics = metrics.New(nil)
+	}
+	if p.Log == nil {
+		p.Log = slog.Default()
+	}
+	if p.MaxPayload <= 0 {
+		p.MaxPayload = 1 << 20
+	}
+	return &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{})}, nil
+}
+
+// Start begins consuming. ctx is the hard-stop context: when it ends, a
+// message waiting for room in the batcher is nak'ed instead.
+func (a *Async) Start(ctx context.Context) error {
+	a.ctx = ctx
+	cc, err := a.p.Consumer.Consume(a.handle,
+		jetstream.PullMaxMessages(a.p.Config.PullMaxMessages),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			a.p.Log.Warn("consume", "error", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", a.p.Config.Name, err)
+	}
+	a.cc = cc
+	a.wg.Go(a.heartbeat)
+	return nil
+}
+
+// Drain stops pulling and returns once every message already buffered has
+// been handed to the batcher (or settled), or when ctx ends.
+func (a *Async) Drain(ctx context.Context) error {
+	if a.cc == nil {
+		return nil
+	}
+	a.cc.Drain()
+	select {
+	case <-a.cc.Closed():
+		return nil
+	case <-ctx.Done():
+		a.cc.Stop()
+		return fmt.Errorf("drain consumer %s: %w", a.p.Config.Name, ctx.Err())
+	}
+}
+
+// Settle waits until every received message has been acked, termed or
+// nak'ed. When ctx ends first, it naks (without delay, so another worker
+// takes them at once) the messages still in flight and returns an error
+// saying how many.
+func (a *Async) Settle(ctx context.Context) error {
+	defer func() {
+		select {
+		case <-a.stop:
+		default:
+			close(a.stop)
+		}
+		a.wg.Wait()
+	}()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if a.InFlight() == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			n := 0
+			for _, d := range a.snapshot() {
+				if a.settle(d, actNakNow, nil) {
+					n++
+				}
+			}
+			if n == 0 {
+				return nil
+			}
+			return fmt.Errorf("settle: %d messages not done in time were nak'ed for redelivery: %w", n, ctx.Err())
+		}
+	}
+}
+
+// InFlight returns the number of messages received and not yet settled.
+func (a *Async) InFlight() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.inflight)
+}
+
+type action uint8
+
+const (
+	actAck action = iota + 1
+	actTerm
+	actNakDelay
+	actNakNow
+)
+
+// delivery is one input message on its way through the pipeline.
+type delivery struct {
+	msg      jetstream.Msg
+	id       string
+	seq      uint64
+	header   nats.Header
+	replyTo  string
+	received time.Time
+	job      worker.Job
+
+	settled   atomic.Bool
+	remaining atomic.Int32 // publishes awaiting their outcome
+	failed    atomic.Pointer[error]
+	final     action // after every publish succeeded
+}
+
+func (a *Async) handle(msg jetstream.Msg) {
+	now := time.Now()
+	meta, err := msg.Metadata()
+	if err != nil {
+		a.p.Log.Error("message without JetStream metadata: terminated", "subject", msg.Subject(), "error", err)
+		_ = msg.Term()
+		return
+	}
+	a.p.Metrics.ConsumerLag.Set(float64(meta.NumPending))
+	if meta.NumDelivered > 1 {
+		a.p.Metrics.MessagesTotal.WithLabelValues(OutcomeRedelivered).Inc()
+	}
+	hdr := msg.Headers()
+	id := hdr.Get(sink.HeaderMsgID)
+	if id == "" {
+		id = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	d := &delivery{msg: msg, id: id, seq: meta.Sequence.Stream, header: hdr, received: now}
+	a.track(d)
+
+	if rt := hdr.Get(sink.HeaderReplyTo); rt != "" {
+		if err := a.p.Reply.Check(rt); err != nil {
+			a.reject(d, &InputError{Code: CodeInvalidInput, Message: err.Error(), Fields: map[string]string{sink.HeaderReplyTo: "not_allowed"}})
+			return
+		}
+		d.replyTo = rt
+	}
+	m := a.p.Models.Load()
+	rows := model.NewBatch(m.Schema(), 1)
+	if err := a.p.Decoders(m).DecodeOne(msg.Data(), rows); err != nil {
+		var in *InputError
+		if errors.As(err, &in) {
+			a.reject(d, in)
+			return
+		}
+		a.p.Log.Error("decode", "id", id, "error", err)
+		a.settle(d, actNakDelay, err)
+		return
+	}
+	d.job = worker.Job{Model: m, Rows: rows, Done: func(j *worker.Job) { a.scored(d, j) }}
+	if err := a.p.Batcher.Submit(a.ctx, &d.job); err != nil {
+		// Shutting down: let another worker take it now.
+		a.settle(d, actNakNow, err)
+	}
+}
+
+// scored runs on a batcher goroutine once d's row is scored.
+func (a *Async) scored(d *delivery, j *worker.Job) {
+	if j.Err != nil {
+		a.p.Log.Error("score", "id", d.id, "error", j.Err)
+		a.settle(d, actNakDelay, j.Err)
+		return
+	}
+	body := sink.AppendResult(make([]byte, 0, 160), d.id, j.Model, j.Out)
+	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, Model: j.Model.Version, From: d.header}, time.Now())
+	a.publish(d, actAck, res, nil)
+}
+
+// reject answers bad input: an error result, a dead letter, then Term.
+func (a *Async) reject(d *delivery, in *InputError) {
+	a.p.Metrics.MessagesTotal.WithLabelValues(metrics.OutcomeInvalid).Inc()
+	now := time.Now()
+	body := sink.AppendError(make([]byte, 0, 256), d.id, in.Code, in.Message, in.Fields)
+	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, ErrorCode: in.Code, From: d.header}, now)
+	dl := a.p.Publisher.DeadLetterMsg(sink.DeadLetter{
+		ID: d.id, Code: in.Code, Error: in.Message, Subject: d.msg.Subject(), Sequence: d.seq,
+		Payload: d.msg.Data(), Header: d.header,
+	}, a.p.MaxPayload, now)
+	a.publish(d, actTerm, res, dl)
+}
+
+// publish sends the result (and dead letter) and settles d with final once
+// every PubAck is in, or NakWithDelay when one failed.
+func (a *Async) publish(d *delivery, final action, res, dl *nats.Msg) {
+	d.final = final
+	n := int32(1)
+	if dl != nil {
+		n = 2
+	}
+	d.remaining.Store(n)
+	if d.replyTo != "" {
+		if err := a.p.Publisher.Reply(d.replyTo, res); err != nil {
+			a.p.Log.Debug("reply copy", "id", d.id, "error", err)
+		}
+	}
+	done := func(err error) { a.published(d, err) }
+	if err := a.p.Publisher.PublishResult(res, done); err != nil {
+		done(err)
+	}
+	if dl != nil {
+		if err := a.p.Publisher.PublishDeadLetter(dl, done); err != nil {
+			done(err)
+		}
+	}
+}
+
+func (a *Async) published(d *delivery, err error) {
+	if err != nil {
+		d.failed.CompareAndSwap(nil, &err)
+	}
+	if d.remaining.Add(-1) != 0 {
+		return
+	}
+	if e := d.failed.Load(); e != nil {
+		a.p.Log.Warn("publish failed, message nak'ed", "id", d.id, "error", *e)
+		a.settle(d, actNakDelay, *e)
+		return
+	}
+	if d.final == actTerm {
+		a.p.Metrics.MessagesTotal.WithLabelValues(OutcomeDeadLetter).Inc()
+	}
+	a.settle(d, d.final, nil)
+}
+
+// settle acks, terms or naks d once; it reports whether this call did.
+func (a *Async) settle(d *delivery, act action, cause error) bool {
+	if !d.settled.CompareAndSwap(false, true) {
+		return false
+	}
+	a.untrack(d)
+	var err error
+	outcome := ""
+	switch act {
+	case actAck:
+		// Ack, not AckSync: the result is already stored; if this ack is
+		// lost the redelivery's result is dropped as a duplicate by its
+		// Nats-Msg-Id, so waiting for the ack's confirmation would only
+		// halve throughput.
+		err = d.msg.Ack()
+		outcome = metrics.OutcomeScored
+		a.p.Metrics.EndToEndSeconds.WithLabelValues(metrics.PathAsync).Observe(time.Since(d.received).Seconds())
+	case actTerm:
+		err = d.msg.Term()
+		outcome = OutcomeTerm
+	case actNakDelay:
+		err = d.msg.NakWithDelay(a.p.Config.NakDelay)
+		outcome = OutcomeNak
+	case actNakNow:
+		err = d.msg.Nak()
+		outcome = OutcomeNak
+	}
+	a.p.Metrics.MessagesTotal.WithLabelValues(outcome).Inc()
+	if err != nil {
+		a.p.Log.Warn("settle message", "id", d.id, "outcome", outcome, "error", err)
+	} else if cause != nil {
+		a.p.Log.Debug("message nak'ed", "id", d.id, "cause", cause)
+	}
+	return true
+}
+
+func (a *Async) track(d *delivery) {
+	a.mu.Lock()
+	a.inflight[d] = struct{}{}
+	a.mu.Unlock()
+}
+
+func (a *Async) untrack(d *delivery) {
+	a.mu.Lock()
+	delete(a.inflight, d)
+	a.mu.Unlock()
+}
+
+func (a *Async) snapshot() []*delivery {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ds := make([]*delivery, 0, len(a.inflight))
+	for d := range a.inflight {
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// heartbeat sends InProgress for messages held longer than a third of the
+// ack wait, so a slow batch or a stalled publish is not redelivered to
+// another worker meanwhile.
+func (a *Async) heartbeat() {
+	every := pollInterval(a.p.Config)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case now := <-tick.C:
+			for _, d := range a.snapshot() {
+				if now.Sub(d.received) >= every && !d.settled.Load() {
+					_ = d.msg.InProgress()
+				}
+			}
+		}
+	}
+}
