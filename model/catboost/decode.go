@@ -149,14 +149,17 @@ func gunzipLimit(n int) int64 {
 }
 
 // Decode decodes a CatBoost model in any supported format, chosen from
-// content: the "CBM1" magic means .cbm, the gzip magic means gzipped JSON
+// content: the "CBM1" magic (or "CBM" and another byte) means .cbm, the gzip
+// magic means gzipped JSON
 // (decompressed under a size bound), anything else is decoded as JSON. The
 // result has passed Validate. Errors are *FormatError (undecodable input,
 // possibly wrapping ErrTruncated or ErrUnsupported) or *ValidationError
 // (decoded but inconsistent, wrapping ErrInvalid).
 func Decode(data []byte) (*Definition, error) {
 	switch {
-	case bytes.HasPrefix(data, cbmMagic):
+	case bytes.HasPrefix(data, cbmMagic[:3]) || len(data) > 0 && len(data) < len(cbmMagic) && bytes.HasPrefix(cbmMagic, data):
+		// "CBM" with another version byte, or a file cut inside the magic:
+		// the .cbm decoder says what is wrong better than a JSON error.
 		return DecodeCBM(data)
 	case bytes.HasPrefix(data, gzipMagic):
 		text, err := gunzip(data)
