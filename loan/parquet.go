@@ -1,0 +1,94 @@
+package loan
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// parquetOptions are the file options of both row shapes: data page v1 and
+// bounded row groups (DESIGN.md: compatible with older readers).
+func parquetOptions() []parquet.WriterOption {
+	return []parquet.WriterOption{
+		parquet.DataPageVersion(1),
+		parquet.MaxRowsPerRowGroup(128 * 1024),
+		parquet.Compression(&parquet.Snappy),
+		parquet.CreatedBy("loan-scorer gen", "", ""),
+	}
+}
+
+// Parquet writes applications as a Parquet file with typed columns named
+// like the JSON fields: Term, CreateJob, RetainedJob, UrbanRural int32;
+// NoEmp int32 and longitude, latitude double, nullable; GrAppv, SBA_Appv
+// double; is_new, same_state boolean; the other categories strings. Labels
+// add default (int32) and default_proba_true (double).
+type Parquet struct {
+	apps    *parquet.GenericWriter[Application]
+	labeled *parquet.GenericWriter[Labeled]
+	bufA    []Application
+	bufL    []Labeled
+}
+
+// parquetBatch is how many rows Parquet buffers before handing them to the
+// column writer.
+const parquetBatch = 4096
+
+// NewParquet returns a writer to w; with labels the rows carry their
+// labels. Close writes the footer; it does not close w.
+func NewParquet(w io.Writer, labels bool) *Parquet {
+	p := &Parquet{}
+	if labels {
+		p.labeled = parquet.NewGenericWriter[Labeled](w, parquetOptions()...)
+	} else {
+		p.apps = parquet.NewGenericWriter[Application](w, parquetOptions()...)
+	}
+	return p
+}
+
+// Write adds one row.
+func (p *Parquet) Write(l *Labeled) error {
+	if p.labeled != nil {
+		p.bufL = append(p.bufL, *l)
+	} else {
+		p.bufA = append(p.bufA, l.Application)
+	}
+	if len(p.bufA)+len(p.bufL) >= parquetBatch {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *Parquet) flush() error {
+	var err error
+	if p.labeled != nil {
+		_, err = p.labeled.Write(p.bufL)
+		clear(p.bufL)
+		p.bufL = p.bufL[:0]
+	} else {
+		_, err = p.apps.Write(p.bufA)
+		clear(p.bufA)
+		p.bufA = p.bufA[:0]
+	}
+	if err != nil {
+		return fmt.Errorf("write parquet rows: %w", err)
+	}
+	return nil
+}
+
+// Close writes the buffered rows and the file footer.
+func (p *Parquet) Close() error {
+	if err := p.flush(); err != nil {
+		return err
+	}
+	var err error
+	if p.labeled != nil {
+		err = p.labeled.Close()
+	} else {
+		err = p.apps.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("close parquet: %w", err)
+	}
+	return nil
+}
