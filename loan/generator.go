@@ -34,7 +34,7 @@ type Generator struct {
 // NewGenerator returns a generator seeded with seed.
 func NewGenerator(seed uint64) *Generator {
 	g := &Generator{
-		rng:    rand.New(rand.NewPCG(seed, 0x6c6f616e2d617070)),  // "loan-app"
+		rng:    rand.New(rand.NewPCG(seed, 0x6c6f616e2d617070)), // "loan-app"
 		labels: rand.New(rand.NewPCG(seed, 0x6c6f616e2d6c626c)), // "loan-lbl"
 		states: states(),
 	}
