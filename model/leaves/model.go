@@ -1,0 +1,238 @@
+package leaves
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/dmitryikh/leaves"
+
+	"github.com/loan-scorer/loan-scorer/model"
+)
+
+// objective says how raw scores become predictions.
+type objective struct {
+	name string // as the model records it; "" when it does not say
+	task model.Task
+	// sigmoid is LightGBM's sigmoid parameter for binary models:
+	// p = 1 / (1 + exp(-sigmoid·raw)).
+	sigmoid float64
+	// exp marks log-link regressions (poisson, gamma, tweedie).
+	exp bool
+	// averageIsProbability marks binary random forests whose averaged leaf
+	// values are the probability itself.
+	averageIsProbability bool
+}
+
+// Model is a model loaded through leaves. It implements model.Model and
+// model.Describer and is safe for concurrent use.
+type Model struct {
+	ens    *leaves.Ensemble // raw scores, no transformation
+	schema model.Schema
+	obj    objective
+	dim    int
+	format string // "LightGBM text v3", "XGBoost binary"
+
+	depths     []int
+	thresholds [][]float64
+
+	// strictLess marks XGBoost models: XGBoost sends x left when
+	// float32(x) < threshold, leaves when x <= threshold. Inputs are then
+	// rounded to float32 and moved up one float32 step, which turns leaves'
+	// test into XGBoost's (for float32 a and t, a < t ⇔ next(a) <= t).
+	strictLess bool
+
+	// scratch holds raw scores for prediction types narrower than the raw
+	// output (multi-class Class), and inputs rewritten for strictLess;
+	// reused across calls.
+	scratch sync.Pool
+}
+
+// newModel wraps a raw-score ensemble.
+func newModel(ens *leaves.Ensemble, names []string, used []bool, obj objective) (*Model, error) {
+	m := &Model{ens: ens, obj: obj, dim: ens.NRawOutputGroups()}
+	if m.dim < 1 || m.dim > maxClasses {
+		return nil, fmt.Errorf("%w: %d output groups", ErrFormat, m.dim)
+	}
+	if obj.task == model.BinaryClassification && m.dim != 1 {
+		return nil, fmt.Errorf("%w: binary objective with %d output groups", ErrFormat, m.dim)
+	}
+	if obj.task == model.MultiClassification && m.dim < 2 {
+		return nil, fmt.Errorf("%w: multi-class objective with one output group", ErrFormat)
+	}
+	if len(names) < ens.NFeatures() {
+		return nil, fmt.Errorf("%w: %d features named, leaves reads %d", ErrFormat, len(names), ens.NFeatures())
+	}
+	features := make([]model.Feature, len(names))
+	for i, n := range names {
+		features[i] = model.Feature{Name: n, Kind: model.Float, FlatIndex: i, Index: i, Used: used[i]}
+	}
+	m.schema = model.Schema{Features: features, NumFloat: len(names)}
+	return m, nil
+}
+
+// Schema returns the model's features, all of kind model.Float.
+func (m *Model) Schema() *model.Schema { return &m.schema }
+
+// Output describes the model's output. Loss is the objective as the file
+// records it ("binary sigmoid:1", "multiclass num_class:5", "poisson").
+func (m *Model) Output() model.Output {
+	out := model.Output{Dimension: m.dim, Task: m.obj.task, Loss: m.obj.name, ProbabilityThreshold: 0.5}
+	switch m.obj.task {
+	case model.BinaryClassification:
+		out.ClassLabels = []string{"0", "1"}
+	case model.MultiClassification:
+		out.ClassLabels = make([]string, m.dim)
+		for i := range out.ClassLabels {
+			out.ClassLabels[i] = strconv.Itoa(i)
+		}
+	}
+	return out
+}
+
+// Describe reports the tree depths; LightGBM and old XGBoost binary files do
+// not record the library version.
+func (m *Model) Describe() model.Info {
+	return model.Info{TreeDepths: slices.Clone(m.depths)}
+}
+
+// Format names the file format and its version ("LightGBM text v3",
+// "XGBoost binary").
+func (m *Model) Format() string { return m.format }
+
+// SplitThresholds returns, for each feature (by Index), the sorted distinct
+// values the model splits on (numerical thresholds and categorical codes).
+// Input generators sample around them. The caller must not modify the result.
+func (m *Model) SplitThresholds() [][]float64 { return m.thresholds }
+
+// Predict scores every row of b. RawFormulaVal is the raw score (LightGBM's
+// raw_score=True, XGBoost's output_margin); Probability is the sigmoid
+// (binary; scaled by LightGBM's sigmoid parameter) or the softmax
+// (multi-class); Class is the index of the predicted class; Exponent and
+// MultiProbability apply exp and the plain sigmoid to every dimension.
+func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) error {
+	if err := b.Check(&m.schema); err != nil {
+		return fmt.Errorf("leaves: %w", err)
+	}
+	switch p {
+	case model.RawFormulaVal, model.Exponent, model.MultiProbability:
+	case model.Probability, model.Class:
+		if m.obj.task == model.Regression {
+			return fmt.Errorf("%w: %s from a regression model", ErrPredictionType, p)
+		}
+	default:
+		return fmt.Errorf("%w: %s", ErrPredictionType, p)
+	}
+	w := model.Output{Dimension: m.dim, Task: m.obj.task}.Width(p)
+	if len(out) < b.Rows*w {
+		return fmt.Errorf("leaves: output slice holds %d values, want %d", len(out), b.Rows*w)
+	}
+	if b.Rows == 0 {
+		return nil
+	}
+	var raw []float64
+	if w == m.dim {
+		raw = out[:b.Rows*m.dim]
+	} else {
+		buf := m.buffer(b.Rows * m.dim)
+		defer m.scratch.Put(buf)
+		raw = *buf
+	}
+	in := b.Floats
+	if m.strictLess {
+		buf := m.buffer(len(b.Floats))
+		defer m.scratch.Put(buf)
+		in = *buf
+		for i, x := range b.Floats {
+			in[i] = float64(math.Nextafter32(float32(x), float32(math.Inf(1))))
+		}
+	}
+	// Row by row through Ensemble.Predict: PredictDense allocates on every
+	// call (its parameters are captured by its worker goroutines), and the
+	// service parallelises across batches anyway.
+	nf := b.NumFloat
+	for r := 0; r < b.Rows; r++ {
+		if err := m.ens.Predict(in[r*nf:(r+1)*nf], 0, raw[r*m.dim:(r+1)*m.dim]); err != nil {
+			return fmt.Errorf("leaves: %w", err)
+		}
+	}
+	for r := 0; r < b.Rows; r++ {
+		m.transform(p, raw[r*m.dim:(r+1)*m.dim], out[r*w:(r+1)*w])
+	}
+	return nil
+}
+
+// buffer returns a pooled scratch slice of n values; put it back with
+// m.scratch.Put.
+func (m *Model) buffer(n int) *[]float64 {
+	buf, _ := m.scratch.Get().(*[]float64)
+	if buf == nil {
+		buf = new([]float64)
+	}
+	if cap(*buf) < n {
+		*buf = make([]float64, n)
+	}
+	*buf = (*buf)[:n]
+	return buf
+}
+
+// transform turns one row's raw scores into prediction type p. in and out
+// may be the same slice.
+func (m *Model) transform(p model.PredictionType, in, out []float64) {
+	switch p {
+	case model.RawFormulaVal:
+		copy(out, in)
+	case model.Exponent:
+		for i, v := range in {
+			out[i] = math.Exp(v)
+		}
+	case model.MultiProbability:
+		for i, v := range in {
+			out[i] = sigmoid(v)
+		}
+	case model.Probability:
+		if m.obj.task == model.BinaryClassification {
+			if m.obj.averageIsProbability {
+				out[0] = in[0]
+			} else {
+				out[0] = sigmoid(m.obj.sigmoid * in[0])
+			}
+			return
+		}
+		top := math.Inf(-1)
+		for _, v := range in {
+			top = max(top, v)
+		}
+		sum := 0.0
+		for i, v := range in {
+			out[i] = math.Exp(v - top)
+			sum += out[i]
+		}
+		for i := range in {
+			out[i] /= sum
+		}
+	case model.Class:
+		if m.obj.task == model.BinaryClassification {
+			c, cut := 0.0, 0.0
+			if m.obj.averageIsProbability {
+				cut = 0.5
+			}
+			if in[0] > cut {
+				c = 1
+			}
+			out[0] = c
+			return
+		}
+		best := 0
+		for i, v := range in {
+			if v > in[best] {
+				best = i
+			}
+		}
+		out[0] = float64(best)
+	}
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
