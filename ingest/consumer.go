@@ -238,6 +238,10 @@ func (a *Async) handle(msg jetstream.Msg) {
 
 // scored runs on a batcher goroutine once d's row is scored.
 func (a *Async) scored(d *delivery, j *worker.Job) {
+	if errors.Is(j.Err, worker.ErrClosed) {
+		a.settle(d, actNakNow, j.Err) // hard stop: another worker takes it now
+		return
+	}
 	if j.Err != nil {
 		a.p.Log.Error("score", "id", d.id, "error", j.Err)
 		a.settle(d, actNakDelay, j.Err)

@@ -1,0 +1,134 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/internal/embedded"
+	"github.com/loan-scorer/loan-scorer/worker"
+)
+
+// Config is the scorer's whole configuration; the mapstructure tags are the
+// configuration keys (configs/scorer.yaml).
+type Config struct {
+	Model ModelConfig `mapstructure:"model"`
+	NATS  NATSConfig  `mapstructure:"nats"`
+	// Topology holds the keys stream.*, subjects.*, results.*, dlq.* and
+	// consumer.*.
+	ingest.Topology `mapstructure:",squash"`
+	Batch           worker.Config `mapstructure:"batch"`
+	// Workers is the number of scoring goroutines (0: one per CPU).
+	Workers  int                 `mapstructure:"workers"`
+	Reply    ingest.ReplyConfig  `mapstructure:"reply"`
+	Limits   ingest.Limits       `mapstructure:"limits"`
+	HTTP     ingest.HTTPConfig   `mapstructure:"http"`
+	Schema   ingest.SchemaConfig `mapstructure:"schema"`
+	Shutdown ShutdownConfig      `mapstructure:"shutdown"`
+	Log      LogConfig           `mapstructure:"log"`
+}
+
+// ModelConfig says which model to serve (keys model.*).
+type ModelConfig struct {
+	// Path of a .cbm, CatBoost JSON, LightGBM text or XGBoost JSON model;
+	// empty serves the demo model built into the binary.
+	Path string `mapstructure:"path"`
+	// Format forces the file format; empty detects it from the content.
+	Format string `mapstructure:"format"`
+	// Features renames the model's features in flat order (for a model
+	// whose features carry no names); empty keeps the model's names.
+	Features []string `mapstructure:"features"`
+}
+
+// ShutdownConfig bounds the graceful shutdown (keys shutdown.*).
+type ShutdownConfig struct {
+	// Timeout is the whole shutdown budget; past it the scorer naks what is
+	// left, stops and exits non-zero.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// LogConfig configures the structured log (keys log.*).
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level"`
+	// Format is text or json.
+	Format string `mapstructure:"format"`
+}
+
+// DefaultConfig returns every default of configs/scorer.yaml.
+func DefaultConfig() Config {
+	return Config{
+		NATS:     DefaultNATSConfig(),
+		Topology: ingest.DefaultTopology(),
+		Batch:    worker.DefaultConfig(),
+		Workers:  0,
+		Reply:    ingest.DefaultReplyConfig(),
+		Limits:   ingest.DefaultLimits(),
+		HTTP:     ingest.DefaultHTTPConfig(),
+		Schema:   ingest.DefaultSchemaConfig(),
+		Shutdown: ShutdownConfig{Timeout: 30 * time.Second},
+		Log:      LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Validate checks every section and the cross-checks between them; errors
+// name the configuration key.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(c.NATS.Validate())
+	add(c.Topology.Validate())
+	add(c.Batch.Validate())
+	add(c.Reply.Validate())
+	add(c.Limits.Validate())
+	add(c.HTTP.Validate())
+	add(c.Schema.Validate())
+	if c.Workers < 0 || c.Workers > 1024 {
+		errs = append(errs, fmt.Errorf("workers: %d is outside 0..1024 (0 means one per CPU)", c.Workers))
+	}
+	if c.Shutdown.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown.timeout: %v, want a positive duration", c.Shutdown.Timeout))
+	}
+	if c.NATS.URL == "" && c.Stream.Replicas > 1 {
+		errs = append(errs, fmt.Errorf("stream.replicas: %d needs a cluster, but nats.url is empty (the embedded server is a single node)", c.Stream.Replicas))
+	}
+	switch c.Model.Format {
+	case "", "catboost-cbm", "catboost-json", "lightgbm", "xgboost-json", "xgboost-binary":
+	default:
+		errs = append(errs, fmt.Errorf("model.format: %q: want empty (detect), catboost-cbm, catboost-json, lightgbm, xgboost-json or xgboost-binary", c.Model.Format))
+	}
+	for i, f := range c.Model.Features {
+		if strings.TrimSpace(f) == "" {
+			errs = append(errs, fmt.Errorf("model.features: name %d is empty", i))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q: want text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// workers returns the number of scoring goroutines.
+func (c Config) workers() int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// embeddedDefault reexports the embedded server's defaults for NATSConfig.
+func embeddedDefault() embedded.Config { return embedded.DefaultConfig() }

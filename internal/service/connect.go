@@ -1,0 +1,176 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/loan-scorer/loan-scorer/internal/embedded"
+)
+
+// NATSConfig says how to reach NATS (keys nats.*). With URL empty the
+// scorer starts (or joins) the embedded server instead.
+type NATSConfig struct {
+	// URL of the server or cluster (comma-separated); empty: embedded.
+	URL string `mapstructure:"url"`
+	// Creds is a credentials file (JWT and seed).
+	Creds string `mapstructure:"creds"`
+	// User and Password authenticate with a user name.
+	User     string `mapstructure:"user"`
+	Password string `mapstructure:"password"`
+	// Token authenticates with a token.
+	Token string `mapstructure:"token"`
+	// NKey is an nkey seed file.
+	NKey string    `mapstructure:"nkey"`
+	TLS  TLSConfig `mapstructure:"tls"`
+	// Embedded configures the server started when URL is empty.
+	Embedded embedded.Config `mapstructure:"embedded"`
+}
+
+// TLSConfig holds PEM files for TLS to NATS (keys nats.tls.*).
+type TLSConfig struct {
+	CA   string `mapstructure:"ca"`
+	Cert string `mapstructure:"cert"`
+	Key  string `mapstructure:"key"`
+}
+
+// DefaultNATSConfig returns the embedded server's defaults and no URL.
+func DefaultNATSConfig() NATSConfig { return NATSConfig{Embedded: embeddedDefault()} }
+
+// Validate reports conflicting or incomplete settings, naming the key and
+// never the secret.
+func (c NATSConfig) Validate() error {
+	var errs []error
+	methods := []string{}
+	if c.Creds != "" {
+		methods = append(methods, "nats.creds")
+	}
+	if c.User != "" || c.Password != "" {
+		methods = append(methods, "nats.user/nats.password")
+	}
+	if c.Token != "" {
+		methods = append(methods, "nats.token")
+	}
+	if c.NKey != "" {
+		methods = append(methods, "nats.nkey")
+	}
+	if len(methods) > 1 {
+		errs = append(errs, fmt.Errorf("nats: choose one way to authenticate, not %s", strings.Join(methods, " and ")))
+	}
+	if c.Password != "" && c.User == "" {
+		errs = append(errs, errors.New("nats.user: must be set with nats.password"))
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, errors.New("nats.tls.cert and nats.tls.key: set both or neither"))
+	}
+	if c.URL == "" {
+		if len(methods) > 0 || c.TLS != (TLSConfig{}) {
+			errs = append(errs, fmt.Errorf("nats.url: empty (embedded server, no auth, no TLS) but %s is set", strings.Join(append(methods, tlsKeys(c.TLS)...), ", ")))
+		}
+		if err := c.Embedded.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		for u := range strings.SplitSeq(c.URL, ",") {
+			if _, err := url.Parse(strings.TrimSpace(u)); err != nil {
+				errs = append(errs, fmt.Errorf("nats.url: %q is not a URL", RedactURL(u)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func tlsKeys(t TLSConfig) []string {
+	var k []string
+	if t.CA != "" {
+		k = append(k, "nats.tls.ca")
+	}
+	if t.Cert != "" {
+		k = append(k, "nats.tls.cert")
+	}
+	if t.Key != "" {
+		k = append(k, "nats.tls.key")
+	}
+	return k
+}
+
+// AuthMethod names the configured authentication without its secret.
+func (c NATSConfig) AuthMethod() string {
+	switch {
+	case c.Creds != "":
+		return "creds"
+	case c.User != "":
+		return "user"
+	case c.Token != "":
+		return "token"
+	case c.NKey != "":
+		return "nkey"
+	}
+	return "none"
+}
+
+// RedactURL removes user information (user:password@, token@) from every
+// URL of a comma-separated list, for logs.
+func RedactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			scheme := ""
+			if k := strings.Index(p, "://"); k >= 0 && k < at {
+				scheme = p[:k+3]
+			}
+			p = scheme + "[redacted]@" + p[at+1:]
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
+}
+
+// options builds the connection options for c.
+func (c NATSConfig) options(log *slog.Logger) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name("loan-scorer"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", RedactURL(nc.ConnectedUrl())) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS async error", "subject", subject, "error", err)
+		}),
+	}
+	switch {
+	case c.Creds != "":
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
+	case c.NKey != "":
+		o, err := nats.NkeyOptionFromSeed(c.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkey: read seed file: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if c.TLS.CA != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CA))
+	}
+	if c.TLS.Cert != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
+	}
+	return opts, nil
+}

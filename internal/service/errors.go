@@ -1,0 +1,11 @@
+package service
+
+import "errors"
+
+// ErrLate is returned by Run when shutting down took longer than
+// shutdown.timeout: messages still in flight were nak'ed for redelivery.
+var ErrLate = errors.New("shutdown did not finish within shutdown.timeout")
+
+// ErrSelfCheck is wrapped by the error of a model that loads but cannot
+// score a row.
+var ErrSelfCheck = errors.New("model self-check failed")
