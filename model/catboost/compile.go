@@ -467,6 +467,10 @@ func (e *evaluator) compileTrees(d *Definition, refs map[int]splitRef) error {
 		e.rowTrees = append(e.rowTrees, rt)
 		e.leaves = append(e.leaves, tr.LeafValues...)
 	}
+	// Padding: the block path reads every dimension-1 tree of depth ≤ 8 as a
+	// [256]float64 from its first leaf (only the tree's own leaves are ever
+	// indexed).
+	e.leaves = append(e.leaves, make([]float64, 256)...)
 	if !fitsRow || e.maxDepth > rowTreeDepthMax {
 		e.rowTrees = nil
 	}

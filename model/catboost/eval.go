@@ -164,11 +164,18 @@ func (e *evaluator) treesBlock(ws *workspace, n int) {
 	bins := ws.bins
 	for _, t := range e.trees {
 		lv := e.levels[t.firstLevel : t.firstLevel+t.depth]
-		leaves := e.leaves[t.leafOff : t.leafOff+uint32(dim)<<t.depth]
 		if dim == 1 && t.depth <= 8 {
-			treeWords1(bins, lv, leaves, sums, words)
+			// e.leaves is padded so that 256 values follow every tree's first
+			// leaf: byte-sized indexes need no bounds checks.
+			leaves := (*[256]float64)(e.leaves[t.leafOff : t.leafOff+256])
+			if t.depth == 6 {
+				treeWords6((*[6]level)(lv), bins, leaves, sums, words)
+			} else {
+				treeWords1(lv, bins, leaves, sums, words)
+			}
 			continue
 		}
+		leaves := e.leaves[t.leafOff : t.leafOff+uint32(dim)<<t.depth]
 		for w := range words {
 			var lo, hi uint64
 			for i, l := range lv {
@@ -192,23 +199,52 @@ func (e *evaluator) treesBlock(ws *workspace, n int) {
 	}
 }
 
+// column returns the bins of the column starting at off.
+func binColumn(bins []byte, off uint32) *[blockRows]byte {
+	return (*[blockRows]byte)(bins[off : off+blockRows])
+}
+
+// word8 loads the bins of rows 8w..8w+7 of a column.
+func word8(col *[blockRows]byte, w int) uint64 {
+	return binary.LittleEndian.Uint64(col[(8*w)&(blockRows-8):])
+}
+
+// addLeaves8 adds the leaves picked by the eight index bytes of idx to s.
+func addLeaves8(s *[8]float64, leaves *[256]float64, idx uint64) {
+	s[0] += leaves[idx&0xFF]
+	s[1] += leaves[(idx>>8)&0xFF]
+	s[2] += leaves[(idx>>16)&0xFF]
+	s[3] += leaves[(idx>>24)&0xFF]
+	s[4] += leaves[(idx>>32)&0xFF]
+	s[5] += leaves[(idx>>40)&0xFF]
+	s[6] += leaves[(idx>>48)&0xFF]
+	s[7] += leaves[idx>>56]
+}
+
+// treeWords6 is treeWords1 unrolled for depth 6, CatBoost's default.
+func treeWords6(lv *[6]level, bins []byte, leaves *[256]float64, sums []float64, words int) {
+	c0, c1, c2 := binColumn(bins, lv[0].off), binColumn(bins, lv[1].off), binColumn(bins, lv[2].off)
+	c3, c4, c5 := binColumn(bins, lv[3].off), binColumn(bins, lv[4].off), binColumn(bins, lv[5].off)
+	k0, k1, k2, k3, k4, k5 := lv[0].k, lv[1].k, lv[2].k, lv[3].k, lv[4].k, lv[5].k
+	for w := range words {
+		idx := (word8(c0, w)+k0)&swarHigh>>7 |
+			(word8(c1, w)+k1)&swarHigh>>6 |
+			(word8(c2, w)+k2)&swarHigh>>5 |
+			(word8(c3, w)+k3)&swarHigh>>4 |
+			(word8(c4, w)+k4)&swarHigh>>3 |
+			(word8(c5, w)+k5)&swarHigh>>2
+		addLeaves8((*[8]float64)(sums[8*w:8*w+8]), leaves, idx)
+	}
+}
+
 // treeWords1 walks one tree of depth ≤ 8 with one output dimension over
 // words×8 rows: byte r of idx collects row r's leaf index.
-func treeWords1(bins []byte, lv []level, leaves []float64, sums []float64, words int) {
+func treeWords1(lv []level, bins []byte, leaves *[256]float64, sums []float64, words int) {
 	for w := range words {
 		var idx uint64
 		for i, l := range lv {
-			word := binary.LittleEndian.Uint64(bins[int(l.off)+8*w:])
-			idx |= ((word + l.k) & swarHigh) >> (7 - i)
+			idx |= ((word8(binColumn(bins, l.off), w) + l.k) & swarHigh) >> (7 - i)
 		}
-		s := sums[8*w : 8*w+8]
-		s[0] += leaves[idx&0xFF]
-		s[1] += leaves[(idx>>8)&0xFF]
-		s[2] += leaves[(idx>>16)&0xFF]
-		s[3] += leaves[(idx>>24)&0xFF]
-		s[4] += leaves[(idx>>32)&0xFF]
-		s[5] += leaves[(idx>>40)&0xFF]
-		s[6] += leaves[(idx>>48)&0xFF]
-		s[7] += leaves[idx>>56]
+		addLeaves8((*[8]float64)(sums[8*w:8*w+8]), leaves, idx)
 	}
 }
