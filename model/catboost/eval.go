@@ -168,9 +168,12 @@ func (e *evaluator) treesBlock(ws *workspace, n int) {
 			// e.leaves is padded so that 256 values follow every tree's first
 			// leaf: byte-sized indexes need no bounds checks.
 			leaves := (*[256]float64)(e.leaves[t.leafOff : t.leafOff+256])
-			if t.depth == 6 {
+			switch t.depth {
+			case 6:
 				treeWords6((*[6]level)(lv), bins, leaves, sums, words)
-			} else {
+			case 8:
+				treeWords8((*[8]level)(lv), bins, leaves, sums, words)
+			default:
 				treeWords1(lv, bins, leaves, sums, words)
 			}
 			continue
@@ -233,6 +236,23 @@ func treeWords6(lv *[6]level, bins []byte, leaves *[256]float64, sums []float64,
 			(word8(c3, w)+k3)&swarHigh>>4 |
 			(word8(c4, w)+k4)&swarHigh>>3 |
 			(word8(c5, w)+k5)&swarHigh>>2
+		addLeaves8((*[8]float64)(sums[8*w:8*w+8]), leaves, idx)
+	}
+}
+
+// treeWords8 is treeWords1 unrolled for depth 8.
+func treeWords8(lv *[8]level, bins []byte, leaves *[256]float64, sums []float64, words int) {
+	c0, c1, c2, c3 := binColumn(bins, lv[0].off), binColumn(bins, lv[1].off), binColumn(bins, lv[2].off), binColumn(bins, lv[3].off)
+	c4, c5, c6, c7 := binColumn(bins, lv[4].off), binColumn(bins, lv[5].off), binColumn(bins, lv[6].off), binColumn(bins, lv[7].off)
+	for w := range words {
+		idx := (word8(c0, w)+lv[0].k)&swarHigh>>7 |
+			(word8(c1, w)+lv[1].k)&swarHigh>>6 |
+			(word8(c2, w)+lv[2].k)&swarHigh>>5 |
+			(word8(c3, w)+lv[3].k)&swarHigh>>4 |
+			(word8(c4, w)+lv[4].k)&swarHigh>>3 |
+			(word8(c5, w)+lv[5].k)&swarHigh>>2 |
+			(word8(c6, w)+lv[6].k)&swarHigh>>1 |
+			(word8(c7, w)+lv[7].k)&swarHigh
 		addLeaves8((*[8]float64)(sums[8*w:8*w+8]), leaves, idx)
 	}
 }

@@ -56,10 +56,29 @@ func (e *evaluator) rowOblivious(ws *workspace, sum []float64) {
 		for i := range e.rowTrees {
 			t := &e.rowTrees[i]
 			var idx uint32
-			for d := range t.depth {
-				idx |= b2u(vals[t.slots[d&(rowTreeDepthMax-1)]] > t.borders[d&(rowTreeDepthMax-1)]) << d
+			if t.depth == 6 {
+				idx = b2u(vals[t.slots[0]] > t.borders[0]) |
+					b2u(vals[t.slots[1]] > t.borders[1])<<1 |
+					b2u(vals[t.slots[2]] > t.borders[2])<<2 |
+					b2u(vals[t.slots[3]] > t.borders[3])<<3 |
+					b2u(vals[t.slots[4]] > t.borders[4])<<4 |
+					b2u(vals[t.slots[5]] > t.borders[5])<<5
+			} else if t.depth == 8 {
+				idx = b2u(vals[t.slots[0]] > t.borders[0]) |
+					b2u(vals[t.slots[1]] > t.borders[1])<<1 |
+					b2u(vals[t.slots[2]] > t.borders[2])<<2 |
+					b2u(vals[t.slots[3]] > t.borders[3])<<3 |
+					b2u(vals[t.slots[4]] > t.borders[4])<<4 |
+					b2u(vals[t.slots[5]] > t.borders[5])<<5 |
+					b2u(vals[t.slots[6]] > t.borders[6])<<6 |
+					b2u(vals[t.slots[7]] > t.borders[7])<<7
+			} else {
+				for d := range t.depth {
+					idx |= b2u(vals[t.slots[d&(rowTreeDepthMax-1)]] > t.borders[d&(rowTreeDepthMax-1)]) << d
+				}
 			}
-			s += e.leaves[t.leafOff+idx]
+			// e.leaves is padded: 256 values follow every tree's first leaf.
+			s += (*[256]float64)(e.leaves[t.leafOff : t.leafOff+256])[idx&0xFF]
 		}
 		sum[0] = s
 		return

@@ -31,6 +31,12 @@ func randomConfigs() map[string]RandomConfig {
 		c.TargetClasses = dim + 1
 		cfgs[fmt.Sprintf("dim-%d", dim)] = c
 	}
+	for _, depth := range []int{6, 8} {
+		c := base
+		c.Depth = depth
+		c.Trees = 30
+		cfgs[fmt.Sprintf("depth-%d", depth)] = c
+	}
 	c = base
 	c.Depth = 10
 	c.Trees = 5
