@@ -1,0 +1,219 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/catboost"
+	"github.com/loan-scorer/loan-scorer/model/modelfile"
+)
+
+func newModelBenchCmd(mf *modelFlags) *cobra.Command {
+	rows, batch := 100000, 1024
+	var ptype string
+	var seed uint64 = 1
+	cmd := &cobra.Command{
+		Use:   "bench PATH",
+		Short: "Measure what scoring costs with this model: ns per row and per tree·row, allocations",
+		Long: "bench scores --rows generated rows in Predict calls of --batch rows on one goroutine and\n" +
+			"prints the time per row, per tree and row, and the allocations per call. Inputs are sampled\n" +
+			"between the model's own split thresholds where the backend exposes them (so every branch is\n" +
+			"taken), else from N(0, 1); 2 % of numbers are missing; categories are the model's one-hot\n" +
+			"values and random strings. The timings are for this machine and its current load.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if rows < 1 || batch < 1 {
+				return errors.New("--rows and --batch must be at least 1")
+			}
+			f, err := mf.open(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := predictionTypeFlag(ptype, f.Model.Output())
+			if err != nil {
+				return err
+			}
+			res, err := runBench(f.Model, p, rows, batch, seed)
+			if err != nil {
+				return err
+			}
+			res.write(cmd.OutOrStdout(), f)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&rows, "rows", rows, "rows to score")
+	cmd.Flags().IntVar(&batch, "batch", batch, "rows per Predict call")
+	cmd.Flags().StringVar(&ptype, "prediction-type", "", "prediction type (default: Probability for classifiers, RawFormulaVal for regressors)")
+	cmd.Flags().Uint64Var(&seed, "seed", seed, "seed of the generated inputs")
+	return cmd
+}
+
+// benchResult is one bench run.
+type benchResult struct {
+	p           model.PredictionType
+	rows, batch int
+	calls       int
+	elapsed     time.Duration
+	trees       int
+	allocs      uint64
+	bytes       uint64
+	fromSplits  bool
+}
+
+// runBench scores ⌈rows/batch⌉ batches of batch generated rows.
+func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint64) (benchResult, error) {
+	res := benchResult{p: p, batch: batch, calls: (rows + batch - 1) / batch}
+	res.rows = res.calls * batch
+	if d, ok := m.(model.Describer); ok {
+		res.trees = len(d.Describe().TreeDepths)
+	}
+	gen := newInputGen(m, seed)
+	res.fromSplits = gen.fromSplits
+	// A few distinct batches, cycled, keep the inputs varied without
+	// holding rows×features values in memory.
+	distinct := min(res.calls, max(1, 8192/batch))
+	batches := make([]*model.Batch, distinct)
+	for i := range batches {
+		batches[i] = gen.batch(batch)
+	}
+	out := make([]float64, batch*m.Output().Width(p))
+	if err := m.Predict(batches[0], p, out); err != nil { // warm-up: pools, caches
+		return res, err
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for i := 0; i < res.calls; i++ {
+		if err := m.Predict(batches[i%distinct], p, out); err != nil {
+			return res, err
+		}
+	}
+	res.elapsed = time.Since(start)
+	runtime.ReadMemStats(&after)
+	res.allocs = after.Mallocs - before.Mallocs
+	res.bytes = after.TotalAlloc - before.TotalAlloc
+	return res, nil
+}
+
+func (r benchResult) write(w io.Writer, f *modelfile.File) {
+	nsRow := float64(r.elapsed.Nanoseconds()) / float64(r.rows)
+	source := "N(0, 1) inputs"
+	if r.fromSplits {
+		source = "inputs sampled between the model's split thresholds"
+	}
+	fmt.Fprintf(w, "model:        %s (%s)\n", f.Version(), f.Format)
+	fmt.Fprintf(w, "scored:       %d rows in %d Predict calls of %d rows, %s, %s\n", r.rows, r.calls, r.batch, r.p, source)
+	fmt.Fprintf(w, "elapsed:      %s\n", r.elapsed.Round(time.Microsecond))
+	fmt.Fprintf(w, "ns/row:       %.1f\n", nsRow)
+	if r.trees > 0 {
+		fmt.Fprintf(w, "ns/tree·row:  %.2f (%d trees)\n", nsRow/float64(r.trees), r.trees)
+	} else {
+		fmt.Fprintf(w, "ns/tree·row:  - (the model does not report its trees)\n")
+	}
+	fmt.Fprintf(w, "allocs:       %.2f per call (%.0f B per call)\n", float64(r.allocs)/float64(r.calls), float64(r.bytes)/float64(r.calls))
+}
+
+// splitThresholder is implemented by backends that expose, per float
+// feature Index, the values their trees split on (model/xgboost,
+// model/leaves).
+type splitThresholder interface{ SplitThresholds() [][]float64 }
+
+// inputGen generates rows for a model's schema.
+type inputGen struct {
+	schema     *model.Schema
+	rng        *rand.Rand
+	splits     [][]float64 // by float Index; nil entries: N(0, 1)
+	cats       [][]string  // by categorical Index: known values to mix in
+	fromSplits bool
+}
+
+func newInputGen(m model.Model, seed uint64) *inputGen {
+	g := &inputGen{schema: m.Schema(), rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+	g.splits = make([][]float64, g.schema.NumFloat)
+	g.cats = make([][]string, g.schema.NumCat)
+	switch b := modelfile.Unwrap(m).(type) {
+	case splitThresholder:
+		for i, t := range b.SplitThresholds() {
+			if i < len(g.splits) {
+				g.splits[i] = t
+			}
+		}
+	case *catboost.Model:
+		d := b.Definition()
+		for _, f := range d.FloatFeatures {
+			if f.Index < len(g.splits) {
+				for _, v := range f.Borders {
+					g.splits[f.Index] = append(g.splits[f.Index], float64(v))
+				}
+			}
+		}
+		for _, oh := range d.OneHotFeatures {
+			if oh.CatIndex < len(g.cats) {
+				g.cats[oh.CatIndex] = append(g.cats[oh.CatIndex], oh.StringValues...)
+			}
+		}
+	}
+	for _, s := range g.splits {
+		if len(s) > 0 {
+			g.fromSplits = true
+		}
+	}
+	return g
+}
+
+// batch returns n generated rows.
+func (g *inputGen) batch(n int) *model.Batch {
+	b := model.NewBatch(g.schema, n)
+	for range n {
+		floats, cats := b.AppendRow()
+		for i := range floats {
+			floats[i] = g.number(g.splits[i])
+		}
+		for j := range cats {
+			cats[j] = g.category(g.cats[j])
+		}
+	}
+	return b
+}
+
+// number draws a value uniformly from one of the intervals the sorted
+// thresholds t cut the line into (the outer ones bounded by a margin), or
+// N(0, 1) without thresholds; 2 % are missing.
+func (g *inputGen) number(t []float64) float64 {
+	if g.rng.IntN(50) == 0 {
+		return math.NaN()
+	}
+	if len(t) == 0 {
+		return g.rng.NormFloat64()
+	}
+	margin := (t[len(t)-1]-t[0])*0.1 + 1
+	j := g.rng.IntN(len(t) + 1)
+	lo, hi := t[0]-margin, t[len(t)-1]+margin
+	if j > 0 {
+		lo = t[j-1]
+	}
+	if j < len(t) {
+		hi = t[j]
+	}
+	if g.rng.IntN(8) == 0 && j < len(t) {
+		return t[j] // exactly on a threshold now and then
+	}
+	return lo + (hi-lo)*g.rng.Float64()
+}
+
+// category returns one of the known values or a random one of 32 strings.
+func (g *inputGen) category(known []string) string {
+	if len(known) > 0 && g.rng.IntN(2) == 0 {
+		return known[g.rng.IntN(len(known))]
+	}
+	return "c" + strconv.Itoa(g.rng.IntN(32))
+}
