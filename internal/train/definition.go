@@ -163,7 +163,7 @@ func (m *Model) info() (map[string]string, error) {
 			"simple_ctrs": []any{map[string]any{
 				"ctr_type":         "Borders",
 				"ctr_binarization": map[string]any{"border_count": c.CtrBorderCount, "border_type": "Median"},
-				"priors":           [][]float64{{float64(m.prior.PriorNum), float64(m.prior.PriorDenom)}},
+				"priors":           [][]float64{{shortest(m.prior.PriorNum), shortest(m.prior.PriorDenom)}},
 			}},
 			"counter_calc_method": "Full",
 		},
@@ -188,4 +188,11 @@ func (m *Model) info() (map[string]string, error) {
 	}
 	maps.Copy(out, c.Info)
 	return out, nil
+}
+
+// shortest returns the float64 with the shortest decimal form of f, so that
+// 0.713 reads as 0.713 in model_info, not as float32(0.713)'s expansion.
+func shortest(f float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	return v
 }
