@@ -176,7 +176,9 @@ func checkWellFormed(d *Definition) error {
 func findTable(d *Definition, b CtrBase) *CtrTable {
 	for i := range d.CtrTables {
 		t := &d.CtrTables[i]
-		if t.Base.Type == b.Type && reflect.DeepEqual(t.Base.Projection, b.Projection) {
+		p, q := &t.Base.Projection, &b.Projection
+		if t.Base.Type == b.Type && slices.Equal(p.CatFeatures, q.CatFeatures) &&
+			slices.Equal(p.FloatSplits, q.FloatSplits) && slices.Equal(p.OneHotSplits, q.OneHotSplits) {
 			return t
 		}
 	}
