@@ -216,7 +216,7 @@ func (d *Decoder) array(st *state, b *model.Batch) ([]error, error) {
 				itemErr = bad
 			}
 		} else {
-			if err := st.skipValue(1); err != nil {
+			if err := st.skipValue(2); err != nil {
 				return nil, err
 			}
 			itemErr = &InputError{Code: CodeInvalidInput, Message: "array item is not a JSON object"}
