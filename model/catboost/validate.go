@@ -63,7 +63,7 @@ func (d *Definition) BinFeatures() []Split {
 //     hash mapping to an existing counter index;
 //   - Splits equal to BinFeatures();
 //   - oblivious trees of depth ≤ 16 with in-range splits, 2^depth ×
-//     ApproxDimension finite leaf values and 0 or 2^depth leaf weights;
+//     ApproxDimension finite leaf values and 0 or 2^depth finite leaf weights;
 //   - non-symmetric trees whose child offsets stay inside the tree, whose
 //     nodes each have one parent (a tree, not a graph), of depth ≤ 64, whose
 //     stopping nodes have a leaf offset inside LeafValues (a multiple of the
@@ -341,10 +341,15 @@ func describeSplit(s Split) string {
 	return fmt.Sprintf("split kind %d feature %d border %v value %d", s.Kind, s.Feature, s.Border, s.Value)
 }
 
-func (d *Definition) checkLeaves(path string, values []float64) error {
+func (d *Definition) checkLeaves(path string, values, weights []float64) error {
 	for i, v := range values {
 		if !finiteFloat(v) {
 			return invalidf(path, "leaf value %d is %v", i, v)
+		}
+	}
+	for i, w := range weights {
+		if !finiteFloat(w) {
+			return invalidf(path, "leaf weight %d is %v", i, w)
 		}
 	}
 	return nil
@@ -369,7 +374,7 @@ func (d *Definition) validateOblivious(i int) error {
 	if len(t.LeafWeights) != 0 && len(t.LeafWeights) != leaves {
 		return invalidf(path, "%d leaf weights, want 0 or %d", len(t.LeafWeights), leaves)
 	}
-	return d.checkLeaves(path, t.LeafValues)
+	return d.checkLeaves(path, t.LeafValues, t.LeafWeights)
 }
 
 func (d *Definition) validateTree(i int) error {
@@ -424,5 +429,5 @@ func (d *Definition) validateTree(i int) error {
 			return invalidf(fmt.Sprintf("%s node %d", path, k), "unreachable")
 		}
 	}
-	return d.checkLeaves(path, t.LeafValues)
+	return d.checkLeaves(path, t.LeafValues, t.LeafWeights)
 }

@@ -182,7 +182,7 @@ func TestWriteJSONMatchesCatBoost(t *testing.T) {
 	}
 }
 
-func readJSONText(t *testing.T, path string) []byte {
+func readJSONText(t testing.TB, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
