@@ -2,6 +2,7 @@ package loan
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"reflect"
@@ -166,4 +167,62 @@ func fromRow(t *testing.T, names []string, row parquet.Row) Labeled {
 		}
 	}
 	return l
+}
+
+func TestJSONLines(t *testing.T) {
+	for _, labels := range []bool{false, true} {
+		var buf bytes.Buffer
+		w := NewJSONLines(&buf, labels)
+		g := NewGenerator(2)
+		var want []Labeled
+		for range 100 {
+			l := g.Labeled()
+			want = append(want, l)
+			if err := w.Write(&l); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+		if len(lines) != 100 {
+			t.Fatalf("%d lines, want 100", len(lines))
+		}
+		for i, line := range lines {
+			var got Labeled
+			if err := json.Unmarshal(line, &got); err != nil {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			if !labels {
+				want[i].Default, want[i].DefaultProbaTrue = 0, 0
+			}
+			if !reflect.DeepEqual(got, want[i]) {
+				t.Fatalf("line %d: got %+v, want %+v", i, got, want[i])
+			}
+			if labels != bytes.Contains(line, []byte(`"default_proba_true":`)) {
+				t.Fatalf("line %d: labels %v: %s", i, labels, line)
+			}
+		}
+	}
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	g := NewGenerator(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = g.Labeled()
+	}
+}
+
+func BenchmarkJSONLines(b *testing.B) {
+	g := NewGenerator(1)
+	w := NewJSONLines(io.Discard, true)
+	l := g.Labeled()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.Write(&l); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
