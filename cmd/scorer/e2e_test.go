@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/model"
+)
+
+// The seed's two example applications (DESIGN.md).
+var seedApps = []string{
+	`{"Term":84,"NoEmp":5,"CreateJob":0,"RetainedJob":5,"longitude":-77.9221,"latitude":35.3664,"GrAppv":1500000.0,"SBA_Appv":1275000.0,"is_new":true,"FranchiseCode":"0","UrbanRural":1,"City":"Other","State":"NC","Bank":"BBCN BANK","BankState":"CA","RevLineCr":"N","naics_first_two":"45","same_state":false}`,
+	`{"Term":19,"NoEmp":10,"CreateJob":0,"RetainedJob":10,"longitude":-85.0117,"latitude":41.0699,"GrAppv":3500000.0,"SBA_Appv":1750000.0,"is_new":false,"FranchiseCode":"1","UrbanRural":2,"City":"Other","State":"IN","Bank":"WELLS FARGO BANK NATL ASSOC","BankState":"SD","RevLineCr":"Y","naics_first_two":"81","same_state":false}`,
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildDir  string
+)
+
+// scorerBinary builds the scorer once per test run.
+func scorerBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "scorer-e2e-")
+		if buildErr != nil {
+			return
+		}
+		buildPath = filepath.Join(buildDir, "scorer")
+		out, err := exec.Command("go", "build", "-o", buildPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a running `scorer serve`.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServe runs the binary with args and waits for /readyz.
+func startServe(t *testing.T, httpAddr string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(scorerBinary(t), append([]string{"serve"}, args...)...)
+	cmd.Env = withoutScorerEnv()
+	p := &proc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	cmd.Stdout = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("scorer output:\n%s", p.stderr)
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("scorer serve exited before ready: %v\n%s", err, p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scorer serve not ready within 60s\n%s", p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends sig and returns the exit code.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("scorer did not exit after %v\n%s", sig, p.stderr)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func withoutScorerEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SCORER_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func writeConfig(t *testing.T, dir, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, "scorer.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// demoPredictions scores the seed applications with the demo model
+// in-process: the same loader and decoder, the model's own Predict.
+func demoPredictions(t *testing.T) ([]float64, string) {
+	t.Helper()
+	m, err := modelLoader(service.ModelConfig{})()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := ingest.NewDecoder(m.Schema(), ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
+	b := model.NewBatch(m.Schema(), len(seedApps))
+	for _, app := range seedApps {
+		if err := dec.DecodeOne([]byte(app), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := make([]float64, b.Rows*m.Width())
+	if err := m.Predict(b, m.Prediction, out); err != nil {
+		t.Fatal(err)
+	}
+	return out, m.Version
+}
+
+func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
+	dir := t.TempDir()
+	natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\nshutdown:\n  timeout: 20s\n",
+		natsPort, filepath.Join(dir, "data"), httpAddr))
+	p := startServe(t, httpAddr, "--config", cfg)
+	want, version := demoPredictions(t)
+
+	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	// Sync request-reply.
+	for i, app := range seedApps {
+		msg, err := nc.Request("loans.score.sync", []byte(app), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			DefaultProba float64 `json:"default_proba"`
+			Model        string  `json:"model"`
+		}
+		if err := json.Unmarshal(msg.Data, &res); err != nil || res.DefaultProba != want[i] || res.Model != version {
+			t.Errorf("sync %d: %s, want default_proba %v model %s", i, msg.Data, want[i], version)
+		}
+	}
+
+	// Async with a Reply-To copy, and the stored result.
+	js, _ := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("loans.score")
+	m.Data = []byte(seedApps[1])
+	m.Header.Set("Nats-Msg-Id", "e2e-1")
+	m.Header.Set("Reply-To", inbox)
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBody := fmt.Sprintf(`{"id":"e2e-1","default_proba":%s,"model":"%s"}`, strconv.FormatFloat(want[1], 'g', -1, 64), version)
+	if string(reply.Data) != wantBody {
+		t.Errorf("async reply %s, want %s", reply.Data, wantBody)
+	}
+	natstest.Eventually(t, 10*time.Second, "result stored", func() bool {
+		s, err := js.Stream(context.Background(), "LOANS_SCORED")
+		if err != nil {
+			return false
+		}
+		r, err := s.GetLastMsgForSubject(context.Background(), "loans.scored")
+		return err == nil && string(r.Data) == wantBody && r.Header.Get("Model") == version
+	})
+
+	// HTTP in the seed's shape.
+	resp, err := http.Post("http://"+httpAddr+"/predict", "application/json", strings.NewReader(seedApps[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if wantHTTP := `{"default_proba":` + strconv.FormatFloat(want[0], 'g', -1, 64) + `}`; resp.StatusCode != 200 || strings.TrimSpace(string(body)) != wantHTTP {
+		t.Errorf("POST /predict: %d %s, want %s", resp.StatusCode, body, wantHTTP)
+	}
+	nc.Close()
+
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	out := p.stderr.String()
+	for _, want := range []string{"started embedded nats-server", filepath.Join(dir, "data"), "demo model", "stopped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+// SIGTERM while batches are in flight: the scorer acks what it scored and
+// naks the rest, so nothing stays unacked, and a restarted scorer gets the
+// remainder at once, long before the 60s ack wait could redeliver it.
+func TestBinarySIGTERMLeavesNothingUnacked(t *testing.T) {
+	dir := t.TempDir()
+	natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	cfg := writeConfig(t, dir, fmt.Sprintf(`nats:
+  embedded:
+    port: %d
+    store_dir: %s
+http:
+  addr: %s
+consumer:
+  ack_wait: 60s
+  max_deliver: 2
+batch:
+  max_size: 16
+  max_wait: 20ms
+workers: 1
+shutdown:
+  timeout: 20s
+`, natsPort, filepath.Join(dir, "data"), httpAddr))
+	p := startServe(t, httpAddr, "--config", cfg)
+
+	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
+	ctx := context.Background()
+	const n = 3000
+	futures := make([]jetstream.PubAckFuture, 0, n)
+	for i := range n {
+		m := nats.NewMsg("loans.score")
+		m.Data = []byte(seedApps[i%2])
+		m.Header.Set("Nats-Msg-Id", fmt.Sprintf("t-%d", i))
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatal(err)
+		}
+	}
+	scored, _ := js.Stream(ctx, "LOANS_SCORED")
+	count := func(s jetstream.Stream) uint64 {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	// Stop as soon as scoring has started, with most of the work pending.
+	natstest.Eventually(t, 30*time.Second, "first results", func() bool { return count(scored) > 0 })
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+
+	// The server went down with the scorer; read its store through a new
+	// embedded server (the restarted scorer).
+	p2 := startServe(t, httpAddr, "--config", cfg)
+	nc2, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	js2, _ := jetstream.New(nc2, jetstream.WithDefaultTimeout(30*time.Second))
+	scored2, _ := js2.Stream(ctx, "LOANS_SCORED")
+	loans2, _ := js2.Stream(ctx, "LOANS")
+	info2 := func(s jetstream.Stream) uint64 {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	// 15s is far below the 60s ack wait: what the first scorer held was
+	// nak'ed, not left to time out.
+	natstest.Eventually(t, 15*time.Second, "remainder scored by the restarted scorer", func() bool {
+		return info2(scored2) == n && info2(loans2) == 0
+	})
+	c, err := js2.Consumer(ctx, "LOANS", "scorer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumAckPending != 0 {
+		t.Errorf("%d messages still unacked", ci.NumAckPending)
+	}
+	nc2.Close()
+	if code := p2.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("restarted scorer exit code %d", code)
+	}
+}
