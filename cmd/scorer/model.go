@@ -36,7 +36,7 @@ func newModelCmd() *cobra.Command {
 		Use:   "model",
 		Short: "Inspect a model file, score JSON lines with it, or measure its speed",
 		Long: "model works on a model file of any supported format, detected from its content: CatBoost\n" +
-			"(.cbm, JSON export, gzipped JSON), XGBoost JSON, LightGBM text (v2, v3) and XGBoost binary\n" +
+			"(.cbm, JSON export, gzipped JSON), XGBoost JSON, LightGBM text (v2, v3, v4) and XGBoost binary\n" +
 			"files from XGBoost 0.90 or older (newer ones: save the model as JSON).",
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -12,8 +12,12 @@
 // with an error that says to save the model as JSON (package model/xgboost
 // reads those).
 //
-// LightGBM format versions v2 and v3 load (leaves accepts only those); v4
-// (LightGBM ≥ 4.0) is refused. leaves' own transformations are not used:
+// LightGBM format versions v2, v3 and v4 load. leaves itself accepts only v2
+// and v3; v4 (LightGBM ≥ 4.0) writes the same header and tree fields, so it
+// is handed to leaves labelled v3 (LightGBM 4's own raw predictions for a
+// 20-tree binary model were reproduced exactly that way). Linear trees
+// (is_linear=1), which leaves would silently score as constant leaves, are
+// refused. leaves' own transformations are not used:
 // the adapter loads raw scores and applies the objective itself (sigmoid with
 // LightGBM's sigmoid parameter, softmax, exp), which keeps Predict free of
 // per-row allocations.

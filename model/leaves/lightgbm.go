@@ -57,8 +57,8 @@ type lgShape struct {
 	thresholds [][]float64
 }
 
-// LoadLightGBM validates a LightGBM text model (format v2 or v3) and loads it
-// through leaves.
+// LoadLightGBM validates a LightGBM text model (format v2, v3 or v4) and
+// loads it through leaves.
 func LoadLightGBM(data []byte) (*Model, error) {
 	blocks := lgBlocks(data)
 	if len(blocks) == 0 || len(blocks[0]) == 0 || blocks[0][0].key != "tree" {
@@ -80,6 +80,15 @@ func LoadLightGBM(data []byte) (*Model, error) {
 		if obj, err = forestObjective(obj, shape); err != nil {
 			return nil, err
 		}
+	}
+	if h.version == "v4" {
+		// leaves accepts only v2 and v3. A v4 file (LightGBM ≥ 4.0) writes
+		// the header and trees with the same fields as v3, and linear
+		// trees were refused above; checked against LightGBM 4's own
+		// predictions, leaves then scores it exactly. So leaves gets the
+		// file with its version line saying v3; the first "version=v4" is
+		// the header's (feature names cannot hold '=').
+		data = bytes.Replace(data, []byte("version=v4"), []byte("version=v3"), 1)
 	}
 	ens, err := callLeaves(func() (*leaves.Ensemble, error) {
 		return leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(data)), false)
@@ -181,11 +190,9 @@ func parseLGHeader(block []lgLine) (lgHeader, error) {
 	p := lgParams(block)
 	h := lgHeader{version: p["version"], objective: p["objective"]}
 	switch h.version {
-	case "v2", "v3":
-	case "v4":
-		return h, fmt.Errorf("%w: LightGBM model format v4 (LightGBM ≥ 4.0): leaves reads v2 and v3 only", ErrUnsupported)
+	case "v2", "v3", "v4":
 	default:
-		return h, fmt.Errorf("%w: LightGBM model format version %q (want v2 or v3)", ErrFormat, h.version)
+		return h, fmt.Errorf("%w: LightGBM model format version %q (want v2, v3 or v4)", ErrUnsupported, h.version)
 	}
 	var err error
 	if h.numClass, err = lgInt(p, "num_class", 1, maxClasses); err != nil {

@@ -25,7 +25,7 @@ const (
 	CatBoostCBM Format = "catboost-cbm"
 	// CatBoostJSON is CatBoost's JSON export, plain or gzipped.
 	CatBoostJSON Format = "catboost-json"
-	// LightGBM is LightGBM's text model format (v2, v3).
+	// LightGBM is LightGBM's text model format (v2, v3, v4).
 	LightGBM Format = "lightgbm"
 	// XGBoostJSON is XGBoost's JSON model format (1.0 and later).
 	XGBoostJSON Format = "xgboost-json"
