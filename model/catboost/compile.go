@@ -300,7 +300,7 @@ func (e *evaluator) compileInputs(d *Definition, used []int) (map[int]splitRef, 
 			bi = len(e.bases)
 			baseOf[table] = bi
 			p := ctr.Base.Projection
-			b := ctrBaseEval{table: newHashTable(table.Index)}
+			b := ctrBaseEval{table: newHashTable(table.Index, ev.values)}
 			for _, j := range p.CatFeatures {
 				b.cats = append(b.cats, hash(j))
 			}

@@ -68,13 +68,18 @@ type hashTable struct {
 	shift uint8 // 64 - log2(len(slots))
 }
 
+// hashSlot is one entry. It carries the value of the table's first CTR
+// feature in what would be padding, so the commonest lookup touches one
+// cache line instead of two.
 type hashSlot struct {
-	key uint64
-	idx uint32
+	key   uint64
+	idx   uint32
+	first float32
 }
 
-// newHashTable builds the table for index (projection hash → counter index).
-func newHashTable(index map[uint64]uint32) hashTable {
+// newHashTable builds the table for index (projection hash → counter index);
+// first holds the first CTR feature's value per counter index.
+func newHashTable(index map[uint64]uint32, first []float32) hashTable {
 	n := 2
 	for n < 2*len(index) {
 		n *= 2
@@ -92,7 +97,7 @@ func newHashTable(index map[uint64]uint32) hashTable {
 		for t.slots[i].key != emptyHashKey {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = hashSlot{key: key, idx: idx}
+		t.slots[i] = hashSlot{key: key, idx: idx, first: first[idx]}
 	}
 	return t
 }
@@ -103,17 +108,17 @@ func (t *hashTable) home(key uint64) uint64 {
 	return (key * 0x9e3779b97f4a7c15) >> t.shift
 }
 
-// lookup returns the counter index of key and whether it is present.
-func (t *hashTable) lookup(key uint64) (uint32, bool) {
+// lookup returns the slot of key, or nil when key is absent.
+func (t *hashTable) lookup(key uint64) *hashSlot {
 	mask := uint64(len(t.slots) - 1)
 	i := t.home(key) & mask
 	for {
 		s := &t.slots[i]
-		if s.key == key {
-			return s.idx, key != emptyHashKey
+		if s.key == key && key != emptyHashKey {
+			return s
 		}
 		if s.key == emptyHashKey {
-			return 0, false
+			return nil
 		}
 		i = (i + 1) & mask
 	}

@@ -24,6 +24,7 @@ type workspace struct {
 	bins    []byte    // nCols × blockRows
 	sums    []float64 // blockRows × dim
 	hashes  []uint32  // blockRows × len(hashed), row-major
+	keys    []uint64  // blockRows: CTR table keys
 	idx     []uint32  // blockRows: CTR table index, or notFound
 	ctrVals []float32 // blockRows
 	vals    []float32 // row path value slots, at least rowSlotsMax
@@ -38,6 +39,7 @@ func (e *evaluator) newWorkspace() *workspace {
 		bins:    make([]byte, e.nCols*blockRows+8),
 		sums:    make([]float64, blockRows*e.dim),
 		hashes:  make([]uint32, blockRows*nh),
+		keys:    make([]uint64, blockRows),
 		idx:     make([]uint32, blockRows),
 		ctrVals: make([]float32, blockRows),
 		vals:    make([]float32, max(e.nSlots, rowSlotsMax)),
@@ -105,27 +107,36 @@ func (e *evaluator) binarizeBlock(ws *workspace, b *model.Batch, start, n int) {
 	vals := ws.ctrVals[:n]
 	for bi := range e.bases {
 		base := &e.bases[bi]
-		for r := range idx {
-			key := e.projectionHash(base, floats[r*nf:r*nf+nf], hashes[r*nh:r*nh+nh])
-			i, ok := base.table.lookup(key)
-			if !ok {
-				i = notFound
-			}
-			idx[r] = i
+		first := &e.ctrs[base.ctrs[0]]
+		// Keys first, lookups after: the lookups of many rows are then
+		// independent loads in flight together, which matters once the
+		// tables outgrow the caches.
+		keys := ws.keys[:n]
+		for r := range keys {
+			keys[r] = e.projectionHash(base, floats[r*nf:r*nf+nf], hashes[r*nh:r*nh+nh])
 		}
-		for _, ci := range base.ctrs {
-			ctr := &e.ctrs[ci]
-			for r, i := range idx {
-				v := ctr.unseen
-				if i != notFound {
-					v = ctr.values[i]
-				}
-				vals[r] = v
+		for r, key := range keys {
+			i, v := notFound, first.unseen
+			if s := base.table.lookup(key); s != nil {
+				i, v = s.idx, s.first
 			}
-			for k := range ctr.ncols {
-				col := &e.ctrCols[ctr.col0+k]
-				c := len(e.floatCols) + ctr.col0 + k
-				out := ws.bins[c*blockRows : c*blockRows+n]
+			idx[r], vals[r] = i, v
+		}
+		for k, ci := range base.ctrs {
+			ctr := &e.ctrs[ci]
+			if k > 0 {
+				for r, i := range idx {
+					v := ctr.unseen
+					if i != notFound {
+						v = ctr.values[i]
+					}
+					vals[r] = v
+				}
+			}
+			for c := range ctr.ncols {
+				col := &e.ctrCols[ctr.col0+c]
+				at := (len(e.floatCols) + ctr.col0 + c) * blockRows
+				out := ws.bins[at : at+n]
 				for r, v := range vals {
 					out[r] = col.z.bin(orderedKey(v))
 				}

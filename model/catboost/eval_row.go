@@ -34,12 +34,16 @@ func (e *evaluator) rowValues(ws *workspace, b *model.Batch, r int) {
 	}
 	for bi := range e.bases {
 		base := &e.bases[bi]
-		idx, ok := base.table.lookup(e.projectionHash(base, floats, hashes))
-		for _, ci := range base.ctrs {
+		slot := base.table.lookup(e.projectionHash(base, floats, hashes))
+		for k, ci := range base.ctrs {
 			ctr := &e.ctrs[ci]
 			v := ctr.unseen
-			if ok {
-				v = ctr.values[idx]
+			switch {
+			case slot == nil:
+			case k == 0:
+				v = slot.first
+			default:
+				v = ctr.values[slot.idx]
 			}
 			vals[e.ctrSlot0+int(ci)] = v
 		}
