@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -259,4 +261,93 @@ func TestGzipBounds(t *testing.T) {
 	}
 	cut := small.Bytes()[:small.Len()-6]
 	wantFormatError(t, decodeErr(t, cut), ErrTruncated, "")
+}
+
+// TestValidateRejects breaks valid definitions one invariant at a time; each
+// must give a *ValidationError (ErrInvalid) that says what and where.
+func TestValidateRejects(t *testing.T) {
+	oblivious := func() *Definition {
+		d, err := Decode(synthDefault().build())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	nonsym := func() *Definition {
+		d, err := DecodeJSON([]byte(smallCtrJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	cases := []struct {
+		name    string
+		base    func() *Definition
+		breakIt func(d *Definition)
+		text    string
+	}{
+		{"dimension 0", oblivious, func(d *Definition) { d.ApproxDimension = 0 }, "approx dimension 0"},
+		{"bias length", oblivious, func(d *Definition) { d.Bias = nil }, "bias: 0 values for approx dimension 1"},
+		{"NaN scale", oblivious, func(d *Definition) { d.Scale = math.NaN() }, "scale: NaN is not finite"},
+		{"float index", oblivious, func(d *Definition) { d.FloatFeatures[1].Index = 5 }, "float feature 1: index 5, want its position 1"},
+		{"flat index twice", oblivious, func(d *Definition) { d.CatFeatures[0].FlatIndex = 0 }, "categorical feature 0: flat index 0 used twice"},
+		{"flat index range", oblivious, func(d *Definition) { d.FloatFeatures[0].FlatIndex = 7 }, "flat index 7 out of range (have 3 features)"},
+		{"NaN border", oblivious, func(d *Definition) { d.FloatFeatures[0].Borders[1] = float32(math.NaN()) }, "float feature 0: border 1 is NaN"},
+		{"unsorted borders", oblivious, func(d *Definition) { d.FloatFeatures[0].Borders[0] = 3 }, "border 1 (0.5) after 3"},
+		{"one-hot on a missing feature", oblivious, func(d *Definition) {
+			d.OneHotFeatures = []OneHotFeature{{CatIndex: 4, Values: []int32{1}}}
+		}, "one-hot feature 0: categorical feature 4 out of range (have 1)"},
+		{"one-hot without values", oblivious, func(d *Definition) {
+			d.OneHotFeatures = []OneHotFeature{{CatIndex: 0}}
+		}, "one-hot feature 0: no values"},
+		{"projection on an unused feature", oblivious, func(d *Definition) { d.CatFeatures[0].Used = false }, "categorical feature 0 is read but marked unused"},
+		{"ctr without table", oblivious, func(d *Definition) { d.CtrTables = nil }, "ctr 0: no CTR table for its projection and type Borders"},
+		{"target border index", oblivious, func(d *Definition) { d.Ctrs[0].TargetBorderIdx = 2 }, "ctr 0: target border index 2, table 0 has 2 target classes"},
+		{"infinite prior", oblivious, func(d *Definition) { d.Ctrs[0].PriorDenom = float32(math.Inf(1)) }, "ctr 0: prior, shift or scale +Inf"},
+		{"two tables for a base", oblivious, func(d *Definition) { d.CtrTables = append(d.CtrTables, d.CtrTables[0]) }, "ctr table 1: same projection and type as table 0"},
+		{"counters not per class", oblivious, func(d *Definition) { d.CtrTables[0].Counters = []int32{1, 2, 3} }, "3 counters is not a multiple of 2 target classes"},
+		{"hash past the counters", oblivious, func(d *Definition) { d.CtrTables[0].Index[99] = 1 }, "hash 99 maps to counter index 1 (have 1)"},
+		{"reserved hash", oblivious, func(d *Definition) { d.CtrTables[0].Index[emptyBucketHash] = 0 }, "is reserved for empty buckets"},
+		{"splits not the bin features", oblivious, func(d *Definition) { d.Splits[1].Border = 0.75 }, "split 1: float feature 0 > 0.75, the features define float feature 0 > 0.5 here"},
+		{"tree split out of range", oblivious, func(d *Definition) { d.Oblivious[1].Splits[0] = 9001 }, "tree 1 split 0: bin feature 9001 out of range (have 5)"},
+		{"leaf count", oblivious, func(d *Definition) { d.Oblivious[0].LeafValues = d.Oblivious[0].LeafValues[:3] }, "tree 0: 3 leaf values, want 2^2 × 1 = 4"},
+		{"depth 17", oblivious, func(d *Definition) { d.Oblivious[0].Splits = make([]int, 17) }, "tree 0: depth 17 (max 16)"},
+		{"NaN leaf", oblivious, func(d *Definition) { d.Oblivious[1].LeafValues[1] = math.NaN() }, "tree 1: leaf value 1 is NaN"},
+		{"both tree kinds", oblivious, func(d *Definition) { d.Trees = nonsym().Trees }, "both 2 oblivious and 2 non-symmetric trees"},
+		{"child past the tree", nonsym, func(d *Definition) { d.Trees[0].Nodes[2].Right = 3 }, "tree 0 node 2: child offset 3 past the tree's 5 nodes"},
+		{"two parents", nonsym, func(d *Definition) { d.Trees[0].Nodes[0].Right = 1 }, "tree 0 node 0: node 1 has two parents"},
+		{"unreachable node", nonsym, func(d *Definition) { d.Trees[0].Nodes[2].Left = 0; d.Trees[0].Nodes[2].LeafOffset = 0 }, "tree 0 node 3: unreachable"},
+		{"leaf offset outside", nonsym, func(d *Definition) { d.Trees[0].Nodes[4].LeafOffset = 3 }, "tree 0 node 4: leaf offset 3 invalid"},
+		{"stop without leaf", nonsym, func(d *Definition) { d.Trees[0].Nodes[1].LeafOffset = NoLeaf }, "tree 0 node 1: leaf offset 4294967295 invalid"},
+		{"node split out of range", nonsym, func(d *Definition) { d.Trees[0].Nodes[2].Split = 3 }, "tree 0 node 2: bin feature 3 out of range (have 3)"},
+		{"too deep", nonsym, func(d *Definition) {
+			n := maxNonSymmetricDepth + 2
+			tr := Tree{Nodes: make([]Node, n), LeafValues: make([]float64, n)}
+			for k := range tr.Nodes {
+				tr.Nodes[k] = Node{Left: 1, LeafOffset: uint32(k)}
+			}
+			tr.Nodes[n-1].Left = 0
+			d.Trees[1] = tr
+		}, "tree 1 node 64: deeper than 64"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.base()
+			if err := d.Validate(); err != nil {
+				t.Fatalf("base definition invalid: %v", err)
+			}
+			c.breakIt(d)
+			err := d.Validate()
+			var ve *ValidationError
+			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want a *ValidationError", err)
+			}
+			if !strings.Contains(err.Error(), c.text) {
+				t.Errorf("error %q does not say %q", err, c.text)
+			}
+			if err := d.WriteJSON(io.Discard); !errors.Is(err, ErrInvalid) {
+				t.Errorf("WriteJSON of an invalid definition: %v", err)
+			}
+		})
+	}
 }
