@@ -42,7 +42,8 @@ type Model struct {
 	// float32(x) < threshold, leaves when x <= threshold. Inputs are then
 	// rounded to float32 and moved up one float32 step, which turns leaves'
 	// test into XGBoost's (for float32 a and t, a < t ⇔ next(a) <= t).
-	strictLess bool
+	strictLess   bool
+	usedFeatures []int // features some split reads, for strictLess
 
 	// scratch holds raw scores for prediction types narrower than the raw
 	// output (multi-class Class), and inputs rewritten for strictLess;
@@ -145,8 +146,14 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 		buf := m.buffer(len(b.Floats))
 		defer m.scratch.Put(buf)
 		in = *buf
-		for i, x := range b.Floats {
-			in[i] = float64(math.Nextafter32(float32(x), float32(math.Inf(1))))
+		// Only the features some split reads: the others are never looked
+		// at, so their stale scratch values do not matter.
+		nf := b.NumFloat
+		for r := 0; r < b.Rows; r++ {
+			src, dst := b.Floats[r*nf:(r+1)*nf], in[r*nf:(r+1)*nf]
+			for _, f := range m.usedFeatures {
+				dst[f] = float64(math.Nextafter32(float32(src[f]), float32(math.Inf(1))))
+			}
 		}
 	}
 	// Row by row through Ensemble.Predict: PredictDense allocates on every

@@ -141,6 +141,11 @@ func LoadXGBoostBinary(data []byte) (*Model, error) {
 	}
 	m.format = "XGBoost binary (≤ 0.90)"
 	m.strictLess = true
+	for f, used := range shape.used {
+		if used {
+			m.usedFeatures = append(m.usedFeatures, f)
+		}
+	}
 	m.depths = shape.depths
 	m.thresholds = shape.thresholds
 	return m, nil
