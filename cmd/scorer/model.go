@@ -57,7 +57,9 @@ func (mf *modelFlags) open(path string) (*modelfile.File, error) {
 	}
 	opts := modelfile.Options{Format: format}
 	if mf.features != "" {
-		opts.FeatureNames = strings.Split(mf.features, ",")
+		for _, n := range strings.Split(mf.features, ",") {
+			opts.FeatureNames = append(opts.FeatureNames, strings.TrimSpace(n))
+		}
 	}
 	return modelfile.Open(path, opts)
 }
@@ -272,6 +274,11 @@ func newModelPredictCmd(mf *modelFlags) *cobra.Command {
 			}
 			if batch < 1 {
 				return errors.New("--batch must be at least 1")
+			}
+			// Refuse a prediction type the model cannot produce before
+			// reading any input.
+			if err := f.Model.Predict(model.NewBatch(f.Model.Schema(), 0), p, nil); err != nil {
+				return err
 			}
 			return predictLines(cmd.InOrStdin(), cmd.OutOrStdout(), f.Model, p, batch)
 		},

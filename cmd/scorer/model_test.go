@@ -304,6 +304,17 @@ func TestModelPredictBadLine(t *testing.T) {
 	}
 }
 
+func TestModelPredictRefusesPredictionType(t *testing.T) {
+	_, err := runModelCmd(t, "[1,2,3,4]\n", "predict", xgboostTestdata(t, "regression_named.json"), "--prediction-type", "Probability")
+	var exit exitError
+	if err == nil || errors.As(err, &exit) || !strings.Contains(err.Error(), "Probability") {
+		t.Errorf("Probability from a regressor: %v", err)
+	}
+	if _, err := runModelCmd(t, "", "predict", xgboostTestdata(t, "regression_named.json"), "--prediction-type", "Margin"); err == nil {
+		t.Error("unknown prediction type accepted")
+	}
+}
+
 func TestModelInspect(t *testing.T) {
 	path := xgboostTestdata(t, "regression_named.json")
 	out, err := runModelCmd(t, "", "inspect", path)
