@@ -161,16 +161,6 @@ func Decode(data []byte) (*Definition, error) {
 		// "CBM" with another version byte, or a file cut inside the magic:
 		// the .cbm decoder says what is wrong better than a JSON error.
 		return DecodeCBM(data)
-	case bytes.HasPrefix(data, gzipMagic):
-		text, err := gunzip(data)
-		if err != nil {
-			return nil, err
-		}
-		d, err := decodeJSON(text, FormatJSONGzip)
-		if err != nil {
-			return nil, err
-		}
-		return d, nil
 	}
 	return DecodeJSON(data)
 }

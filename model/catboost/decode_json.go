@@ -140,10 +140,17 @@ var nanTreatmentNames = [...]string{NanAsIs: "AsIs", NanAsFalse: "AsFalse", NanA
 // maxJSONHashStride bounds hash_stride (1 + target classes).
 const maxJSONHashStride = 1 << 16
 
-// DecodeJSON decodes CatBoost's JSON export (uncompressed; Decode also takes
-// gzip), including the old layout without scale_and_bias (scale 1, bias 0).
-// The result has passed Validate.
+// DecodeJSON decodes CatBoost's JSON export, gzip-compressed or not,
+// including the old layout without scale_and_bias (scale 1, bias 0). The
+// result has passed Validate.
 func DecodeJSON(data []byte) (*Definition, error) {
+	if bytes.HasPrefix(data, gzipMagic) {
+		text, err := gunzip(data)
+		if err != nil {
+			return nil, err
+		}
+		return decodeJSON(text, FormatJSONGzip)
+	}
 	return decodeJSON(data, FormatJSON)
 }
 
