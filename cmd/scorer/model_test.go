@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -369,6 +371,56 @@ func TestModelBench(t *testing.T) {
 		for _, want := range []string{"320 rows in 5 Predict calls of 64 rows", "ns/row:", "ns/tree·row:", "allocs:", "split thresholds"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("bench output lacks %q:\n%s", want, out)
+			}
+		}
+	}
+}
+
+// TestModelPredictLightGBM scores leaves' multi-class test rows (from the
+// module cache) through the command and compares with LightGBM's own
+// probabilities.
+func TestModelPredictLightGBM(t *testing.T) {
+	dirOut, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/dmitryikh/leaves").Output()
+	if err != nil || strings.TrimSpace(string(dirOut)) == "" {
+		t.Fatalf("locating github.com/dmitryikh/leaves: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(dirOut)), "testdata")
+	rows, err := os.ReadFile(filepath.Join(dir, "multiclass_test.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := os.ReadFile(filepath.Join(dir, "lgmulticlass_true_predictions.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each tsv row is the label, then the features: an array line without
+	// the label.
+	var in strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(string(rows)), "\n") {
+		fields := strings.Split(strings.TrimSpace(line), "\t")
+		in.WriteString("[" + strings.Join(fields[1:], ",") + "]\n")
+	}
+	out, err := runModelCmd(t, in.String(), "predict", filepath.Join(dir, "lgmulticlass.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := parseOutput(t, out)
+	want := strings.Split(strings.TrimSpace(string(truth)), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d lines, LightGBM %d", len(got), len(want))
+	}
+	for i, line := range want {
+		fields := strings.Fields(line)
+		if len(fields) != len(got[i]) {
+			t.Fatalf("row %d: %v, LightGBM %q", i, got[i], line)
+		}
+		for k, f := range fields {
+			w, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !near(got[i][k], w, 1e-9) {
+				t.Errorf("row %d class %d: %v, LightGBM %v", i, k, got[i][k], w)
 			}
 		}
 	}
