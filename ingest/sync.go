@@ -121,19 +121,20 @@ func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*w
 		Version:     cfg.Version,
 		Description: cfg.Description,
 		QueueGroup:  cfg.QueueGroup,
-		Metadata:    map[string]string{"model": h.Load().Version},
-		Endpoint: &micro.EndpointConfig{
-			Subject: cfg.Subject,
-			Handler: micro.HandlerFunc(s.handle),
-			Metadata: map[string]string{
-				"format":   "JSON object or array of objects, fields named as the model's features",
-				"response": "{\"id\",\"default_proba\"|\"prediction\"|\"probabilities\",\"model\"}; arrays in order",
-				"errors":   "Nats-Service-Error-Code 400 invalid_input, 413 payload_too_large, 503 overloaded, 500 internal",
-			},
-		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start micro service %s on %s: %w", cfg.Name, cfg.Subject, err)
+		return nil, fmt.Errorf("start micro service %s: %w", cfg.Name, err)
+	}
+	err = svc.AddEndpoint(EndpointName, micro.HandlerFunc(s.handle),
+		micro.WithEndpointSubject(cfg.Subject),
+		micro.WithEndpointMetadata(map[string]string{
+			"format":   "JSON object or array of objects, fields named as the model's features",
+			"response": "{\"id\",\"default_proba\"|\"prediction\"|\"probabilities\",\"model\"}; arrays in order",
+			"errors":   "Nats-Service-Error-Code 400 invalid_input, 413 payload_too_large, 503 overloaded, 500 internal",
+		}))
+	if err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("add endpoint %s on %s: %w", EndpointName, cfg.Subject, err)
 	}
 	return svc, nil
 }

@@ -1,0 +1,371 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/xgboost"
+	"github.com/loan-scorer/loan-scorer/worker"
+)
+
+// xgbCase is a real model with rows and the probabilities XGBoost 1.7.4
+// itself predicted for them (kept by model/xgboost in testdata).
+type xgbCase struct {
+	model *worker.Model
+	rows  [][]*float64 // nil = missing
+	want  []float64
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// loadXGB loads testdata model name ("binary_logistic") with its cases.
+func loadXGB(t testing.TB, name string) xgbCase {
+	t.Helper()
+	dir := filepath.Join(repoRoot(t), "model", "xgboost", "testdata")
+	data, err := os.ReadFile(filepath.Join(dir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := xgboost.Load(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expected map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &expected); err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Rows    [][]*float64 `json:"rows"`
+		Predict []float64    `json:"predict"`
+	}
+	if err := json.Unmarshal(expected[name], &c); err != nil {
+		t.Fatal(err)
+	}
+	return xgbCase{model: worker.NewModel(m, name, data, false), rows: c.Rows, want: c.Predict}
+}
+
+// application returns row i as a JSON object keyed by the schema's names.
+func (c xgbCase) application(i int) string {
+	var sb strings.Builder
+	sb.WriteByte('{')
+	for j, f := range c.model.Schema().Features {
+		if j > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.Quote(f.Name) + ":")
+		if v := c.rows[i][f.Index]; v == nil {
+			sb.WriteString("null")
+		} else {
+			sb.WriteString(strconv.FormatFloat(*v, 'g', -1, 64))
+		}
+	}
+	sb.WriteByte('}')
+	return sb.String()
+}
+
+// expect returns the model's own prediction for row i, after checking that
+// it matches XGBoost's (float32 output) closely.
+func (c xgbCase) expect(t testing.TB, i int) float64 {
+	t.Helper()
+	b := model.NewBatch(c.model.Schema(), 1)
+	floats, _ := b.AppendRow()
+	for j, v := range c.rows[i] {
+		if v != nil {
+			floats[j] = *v
+		}
+	}
+	out := make([]float64, c.model.Width())
+	if err := c.model.Predict(b, c.model.Prediction, out); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(out[0]-c.want[i]) > 1e-6 {
+		t.Fatalf("row %d: model gives %v, XGBoost %v", i, out[0], c.want[i])
+	}
+	return out[0]
+}
+
+// harness is a real batcher and metrics registry around one model.
+type harness struct {
+	xgbCase
+	holder *worker.Holder
+	cache  *ingest.DecoderCache
+	b      *worker.Batcher
+	reg    *prometheus.Registry
+	met    *metrics.Metrics
+}
+
+func newHarness(t *testing.T, name string, cfg worker.Config, lim ingest.Limits, run bool) *harness {
+	t.Helper()
+	h := &harness{xgbCase: loadXGB(t, name), reg: prometheus.NewRegistry()}
+	h.holder = worker.NewHolder(h.model)
+	h.cache = ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), lim)
+	h.met = metrics.New(h.reg)
+	h.b = worker.NewBatcher(cfg, 2, h.met)
+	if run {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = h.b.Run(ctx); close(done) }()
+		t.Cleanup(func() {
+			h.b.Close()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("batcher did not stop")
+			}
+			cancel()
+		})
+	}
+	return h
+}
+
+func startSync(t *testing.T, h *harness) *nats.Conn {
+	t.Helper()
+	_, nc := natstest.Start(t)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	return nc
+}
+
+func request(t *testing.T, nc *nats.Conn, id, body string) *nats.Msg {
+	t.Helper()
+	msg := nats.NewMsg("loans.score.sync")
+	msg.Data = []byte(body)
+	if id != "" {
+		msg.Header.Set("Nats-Msg-Id", id)
+	}
+	resp, err := nc.RequestMsg(msg, 10*time.Second)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	return resp
+}
+
+type result struct {
+	ID           string  `json:"id"`
+	DefaultProba float64 `json:"default_proba"`
+	Model        string  `json:"model"`
+	Error        *struct {
+		Code    string            `json:"code"`
+		Message string            `json:"message"`
+		Fields  map[string]string `json:"fields"`
+	} `json:"error"`
+}
+
+func TestSyncSingle(t *testing.T) {
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
+	nc := startSync(t, h)
+	for i := range 5 {
+		resp := request(t, nc, fmt.Sprintf("app-%d", i), h.application(i))
+		if resp.Header.Get(micro.ErrorCodeHeader) != "" {
+			t.Fatalf("row %d: error reply %s", i, resp.Data)
+		}
+		var r result
+		if err := json.Unmarshal(resp.Data, &r); err != nil {
+			t.Fatalf("%s: %v", resp.Data, err)
+		}
+		want := h.expect(t, i)
+		if r.ID != fmt.Sprintf("app-%d", i) || r.DefaultProba != want || r.Model != h.model.Version {
+			t.Fatalf("row %d: %s, want default_proba %v", i, resp.Data, want)
+		}
+	}
+	// Without Nats-Msg-Id the id is a fresh NUID.
+	var r result
+	if err := json.Unmarshal(request(t, nc, "", h.application(0)).Data, &r); err != nil || len(r.ID) != 22 {
+		t.Fatalf("generated id %q (%v)", r.ID, err)
+	}
+}
+
+func TestSyncArray(t *testing.T) {
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
+	nc := startSync(t, h)
+	body := "[" + h.application(0) + `,{"0":1},` + h.application(1) + "]"
+	resp := request(t, nc, "req", body)
+	if resp.Header.Get(micro.ErrorCodeHeader) != "" {
+		t.Fatalf("error reply %s", resp.Data)
+	}
+	var rs []result
+	if err := json.Unmarshal(resp.Data, &rs); err != nil {
+		t.Fatalf("%s: %v", resp.Data, err)
+	}
+	if len(rs) != 3 {
+		t.Fatalf("%d items: %s", len(rs), resp.Data)
+	}
+	if rs[0].ID != "req:0" || rs[0].DefaultProba != h.expect(t, 0) || rs[2].ID != "req:2" || rs[2].DefaultProba != h.expect(t, 1) {
+		t.Fatalf("good items: %s", resp.Data)
+	}
+	if rs[1].ID != "req:1" || rs[1].Error == nil || rs[1].Error.Code != "invalid_input" || rs[1].Error.Fields["5"] != "missing" {
+		t.Fatalf("bad item: %s", resp.Data)
+	}
+	// All items bad: answered without scoring.
+	resp = request(t, nc, "bad", `[{"0":"NaN"},7]`)
+	if err := json.Unmarshal(resp.Data, &rs); err != nil || len(rs) != 2 || rs[0].Error == nil || rs[1].Error == nil {
+		t.Fatalf("all bad: %s (%v)", resp.Data, err)
+	}
+}
+
+func TestSyncErrors(t *testing.T) {
+	lim := ingest.DefaultLimits()
+	lim.MaxPayload = 300
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), lim, true)
+	nc := startSync(t, h)
+	for _, c := range []struct {
+		name, body, status, code, field string
+	}{
+		{"missing field", `{"0":1,"1":2,"2":3,"3":4,"4":5}`, "400", "invalid_input", "5"},
+		{"wrong type", strings.Replace(h.application(1), `"2":`, `"2":"x",`+`"_":`, 1), "400", "invalid_input", "2"},
+		{"NaN string", strings.Replace(h.application(1), `"3":`, `"3":"NaN",`+`"_":`, 1), "400", "invalid_input", "3"},
+		{"malformed", `{"0":`, "400", "invalid_input", ""},
+		{"too large", `{"pad":"` + strings.Repeat("x", 400) + `"}`, "413", "payload_too_large", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := request(t, nc, "e1", c.body)
+			if got := resp.Header.Get(micro.ErrorCodeHeader); got != c.status {
+				t.Fatalf("status %q, want %s: %s", got, c.status, resp.Data)
+			}
+			if resp.Header.Get(micro.ErrorHeader) == "" {
+				t.Fatal("no Nats-Service-Error header")
+			}
+			var r result
+			if err := json.Unmarshal(resp.Data, &r); err != nil || r.Error == nil {
+				t.Fatalf("body %s (%v)", resp.Data, err)
+			}
+			if r.ID != "e1" || r.Error.Code != c.code || (c.field != "" && r.Error.Fields[c.field] == "") {
+				t.Fatalf("body %s", resp.Data)
+			}
+		})
+	}
+}
+
+// TestSyncOverloaded: with the batcher not running and a queue of one, the
+// first request fills the queue and the second is answered 503 at once.
+func TestSyncOverloaded(t *testing.T) {
+	h := newHarness(t, "binary_logistic", worker.Config{MaxSize: 8, MaxWait: time.Millisecond, Queue: 1}, ingest.DefaultLimits(), false)
+	nc := startSync(t, h)
+	if err := nc.PublishRequest("loans.score.sync", nc.NewRespInbox(), []byte(h.application(0))); err != nil {
+		t.Fatal(err)
+	}
+	resp := request(t, nc, "o", h.application(1))
+	if got := resp.Header.Get(micro.ErrorCodeHeader); got != "503" {
+		t.Fatalf("status %q, want 503: %s", got, resp.Data)
+	}
+	if !strings.Contains(string(resp.Data), `"code":"overloaded"`) {
+		t.Fatalf("body %s", resp.Data)
+	}
+}
+
+func TestSyncMicroInfo(t *testing.T) {
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
+	nc := startSync(t, h)
+	resp, err := nc.Request("$SRV.INFO.loan-scorer", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info micro.Info
+	if err := json.Unmarshal(resp.Data, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "loan-scorer" || info.Version == "" || info.Description == "" || len(info.Endpoints) != 1 {
+		t.Fatalf("info %+v", info)
+	}
+	ep := info.Endpoints[0]
+	if ep.Name != "score" || ep.Subject != "loans.score.sync" || ep.Metadata["format"] == "" {
+		t.Fatalf("endpoint %+v", ep)
+	}
+}
+
+// TestSyncConcurrentCallersShareBatches: 32 callers at once get their own
+// answers, and the batch-size histogram in the registry shows batches of
+// more than one row: the handler hands requests to the batcher and returns.
+func TestSyncConcurrentCallersShareBatches(t *testing.T) {
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
+	nc := startSync(t, h)
+	want := make([]float64, len(h.rows))
+	for i := range want {
+		want[i] = h.expect(t, i)
+	}
+	const callers, each = 32, 40
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for k := range each {
+				i := (c*each + k) % len(h.rows)
+				id := fmt.Sprintf("c%d-%d", c, k)
+				msg := nats.NewMsg("loans.score.sync")
+				msg.Header.Set("Nats-Msg-Id", id)
+				msg.Data = []byte(h.application(i))
+				resp, err := nc.RequestMsg(msg, 20*time.Second)
+				if err != nil {
+					t.Errorf("caller %d: %v", c, err)
+					return
+				}
+				var r result
+				if err := json.Unmarshal(resp.Data, &r); err != nil || r.ID != id || r.DefaultProba != want[i] {
+					t.Errorf("caller %d request %d: %s, want id %s proba %v", c, k, resp.Data, id, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count uint64
+	var sum, single float64
+	for _, f := range families {
+		if f.GetName() != "scorer_batch_size_rows" {
+			continue
+		}
+		hist := f.GetMetric()[0].GetHistogram()
+		count, sum = hist.GetSampleCount(), hist.GetSampleSum()
+		single = float64(hist.GetBucket()[0].GetCumulativeCount()) // le="1"
+	}
+	t.Logf("%d requests in %d batches (%.0f of one row), mean %.2f rows", callers*each, count, single, sum/float64(count))
+	if sum != callers*each {
+		t.Fatalf("histogram holds %v rows, want %d", sum, callers*each)
+	}
+	if single == float64(count) {
+		t.Fatalf("all %d batches held one row", count)
+	}
+}
