@@ -62,9 +62,11 @@ type AsyncParams struct {
 // message reaches the batcher), close the batcher, then Settle (wait for
 // every outcome; nak what is left when its context ends).
 type Async struct {
-	p    AsyncParams
-	ctx  context.Context // ends Submit waits at a hard stop
-	cc   jetstream.ConsumeContext
+	p      AsyncParams
+	ctx    context.Context // ends Submit waits at a hard stop
+	cancel context.CancelFunc
+	shed   atomic.Bool // past the drain deadline: nak without scoring
+	cc     jetstream.ConsumeContext
 	stop chan struct{} // stops the InProgress loop
 	wg   sync.WaitGroup
 
@@ -92,7 +94,7 @@ func NewAsync(p AsyncParams) (*Async, error) {
 // Start begins consuming. ctx is the hard-stop context: when it ends, a
 // message waiting for room in the batcher is nak'ed instead.
 func (a *Async) Start(ctx context.Context) error {
-	a.ctx = ctx
+	a.ctx, a.cancel = context.WithCancel(ctx)
 	cc, err := a.p.Consumer.Consume(a.handle,
 		jetstream.PullMaxMessages(a.p.Config.PullMaxMessages),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -107,7 +109,10 @@ func (a *Async) Start(ctx context.Context) error {
 }
 
 // Drain stops pulling and returns once every message already buffered has
-// been handed to the batcher (or settled), or when ctx ends.
+// been handed to the batcher (or settled). When ctx ends first, the rest of
+// the buffer is nak'ed without scoring (a message dropped from the buffer
+// would only come back after the ack wait) and Drain returns an error once
+// the buffer is empty, or after shedGrace more.
 func (a *Async) Drain(ctx context.Context) error {
 	if a.cc == nil {
 		return nil
@@ -117,10 +122,20 @@ func (a *Async) Drain(ctx context.Context) error {
 	case <-a.cc.Closed():
 		return nil
 	case <-ctx.Done():
-		a.cc.Stop()
-		return fmt.Errorf("drain consumer %s: %w", a.p.Config.Name, ctx.Err())
 	}
+	a.shed.Store(true)
+	a.cancel() // a handler waiting for room in the batcher naks instead
+	select {
+	case <-a.cc.Closed():
+	case <-time.After(shedGrace):
+		a.cc.Stop()
+	}
+	return fmt.Errorf("drain consumer %s: buffered messages nak'ed: %w", a.p.Config.Name, ctx.Err())
 }
+
+// shedGrace bounds how long Drain waits for the buffer to be nak'ed after
+// its deadline.
+const shedGrace = time.Second
 
 // Settle waits until every received message has been acked, termed or
 // nak'ed. When ctx ends first, it naks (without delay, so another worker
@@ -191,6 +206,11 @@ type delivery struct {
 }
 
 func (a *Async) handle(msg jetstream.Msg) {
+	if a.shed.Load() {
+		_ = msg.Nak()
+		a.p.Metrics.MessagesTotal.WithLabelValues(OutcomeNak).Inc()
+		return
+	}
 	now := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {

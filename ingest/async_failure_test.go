@@ -1,0 +1,118 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/sink"
+	"github.com/loan-scorer/loan-scorer/worker"
+)
+
+// With the results stream gone, publishes fail: messages are nak'ed with
+// consumer.nak_delay and stay in LOANS; once the stream is back they are
+// scored. Nothing is lost, nothing is dead-lettered.
+func TestAsyncNaksWhileResultsStreamIsUnavailable(t *testing.T) {
+	r := newRig(t, func(t *Topology) {
+		t.Consumer.NakDelay = 50 * time.Millisecond
+		t.Consumer.MaxDeliver = 100
+		t.Consumer.AckWait = 5 * time.Second
+		t.Stream.Duplicates = 10 * time.Minute // horizon 99 × 5s
+	})
+	ctx := context.Background()
+	if err := r.js.DeleteStream(ctx, "LOANS_SCORED"); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	const n = 20
+	for i := range n {
+		data, _ := application(rng)
+		r.publish(fmt.Sprintf("u-%d", i), data, nil)
+	}
+	w := r.start(worker.DefaultConfig())
+	natstest.Eventually(t, 20*time.Second, "naks counted", func() bool { return testCounter(w.metrics, OutcomeNak) >= n })
+	if got := r.count("LOANS"); got != n {
+		t.Fatalf("LOANS holds %d, want all %d while results cannot be stored", got, n)
+	}
+	// The operator brings the stream back (here: the scorer's own Setup).
+	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 20*time.Second, "all scored after recovery", func() bool {
+		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
+	})
+	if got := r.count("LOANS_DLQ"); got != 0 {
+		t.Errorf("%d dead letters for a transient failure", got)
+	}
+}
+
+// When batches cannot finish within the shutdown budget, Drain and Settle
+// nak what is buffered or in flight: another worker gets those messages at
+// once instead of after the one-minute ack wait.
+func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
+	r := newRig(t, func(t *Topology) {
+		t.Consumer.AckWait = time.Minute
+		t.Stream.Duplicates = 5 * time.Minute // horizon 4 × 1m
+		t.Consumer.PullMaxMessages = 50
+	})
+	rng := rand.New(rand.NewPCG(13, 14))
+	const n = 40
+	for i := range n {
+		data, _ := application(rng)
+		r.publish(fmt.Sprintf("s-%d", i), data, nil)
+	}
+	// A worker whose batcher never runs: every message it takes is stuck.
+	nc := natstest.Connect(t, r.srv)
+	js, _ := jetstream.New(nc)
+	cons, err := js.Consumer(context.Background(), "LOANS", "scorer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := worker.NewBatcher(worker.Config{MaxSize: 8, MaxWait: time.Millisecond, Queue: 4}, 1, nil)
+	m := metrics.New(nil)
+	dec := NewDecoderCache(DefaultSchemaConfig(), r.limits)
+	hard, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := NewAsync(AsyncParams{Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: worker.NewHolder(r.model),
+		Decoders: dec.Get, Batcher: b, Publisher: pub, Metrics: m, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(hard); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, "messages taken", func() bool { return a.InFlight() >= 5 })
+
+	ctx, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer stop()
+	_ = a.Drain(ctx) // the handler is blocked on the full queue: this times out
+	cancel()         // hard stop: the blocked Submit gives up
+	if err := a.Settle(ctx); err == nil {
+		t.Error("Settle = nil, want an error counting the nak'ed messages")
+	}
+	if a.InFlight() != 0 {
+		t.Errorf("%d still in flight after Settle", a.InFlight())
+	}
+	// Every message the worker took was nak'ed (JetStream counts a nak'ed
+	// message as ack-pending until it is redelivered, so the proof is the
+	// prompt redelivery below).
+	natstest.Eventually(t, 5*time.Second, "every delivered message nak'ed", func() bool {
+		return testCounter(m, OutcomeNak) == float64(r.consumerInfo().Delivered.Consumer)
+	})
+
+	// A new worker scores everything now, not a minute later.
+	r.start(worker.DefaultConfig())
+	natstest.Eventually(t, 15*time.Second, "remainder scored at once", func() bool {
+		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
+	})
+}
