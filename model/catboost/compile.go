@@ -65,6 +65,7 @@ type evaluator struct {
 	leaves    []float64  // all leaf values, tree after tree
 	nodes     []nodeEval // non-symmetric nodes, tree after tree
 	roots     []int32    // first node of each non-symmetric tree
+	depths    []int32    // longest root-to-leaf path of each non-symmetric tree
 }
 
 // oneHotInd is a 0/1 input: the hashed categorical equals value.
@@ -430,6 +431,7 @@ func (e *evaluator) compileTrees(d *Definition, refs map[int]splitRef) error {
 			base := uint32(len(e.leaves))
 			e.leaves = append(e.leaves, tr.LeafValues...)
 			e.roots = append(e.roots, int32(len(e.nodes)))
+			e.depths = append(e.depths, int32(nodeDepth(tr.Nodes, 0)))
 			for n, node := range tr.Nodes {
 				ne := nodeEval{left: node.Left, right: node.Right}
 				if node.Left != 0 || node.Right != 0 {

@@ -28,6 +28,7 @@ type workspace struct {
 	idx     []uint32  // blockRows: CTR table index, or notFound
 	ctrVals []float32 // blockRows
 	vals    []float32 // row path value slots, at least rowSlotsMax
+	group   []float32 // groupRows rows of value slots, slotStride apart
 	raw     []float64 // dim
 }
 
@@ -43,6 +44,7 @@ func (e *evaluator) newWorkspace() *workspace {
 		idx:     make([]uint32, blockRows),
 		ctrVals: make([]float32, blockRows),
 		vals:    make([]float32, max(e.nSlots, rowSlotsMax)),
+		group:   make([]float32, groupRows*e.slotStride()),
 		raw:     make([]float64, e.dim),
 	}
 }
@@ -50,14 +52,23 @@ func (e *evaluator) newWorkspace() *workspace {
 // sumBlock leaves the tree sums (before scale and bias) of rows
 // [start, start+n) in ws.sums, row-major, n ≤ blockRows.
 func (e *evaluator) sumBlock(ws *workspace, b *model.Batch, start, n int) {
-	if !e.symmetric || (e.rowTrees != nil && n < rowPathMaxRows) {
+	if !e.symmetric {
+		if n == 1 {
+			// One row: a branchy walk beats the fixed-length one, whose
+			// single chain of dependent loads nothing overlaps.
+			e.rowValues(ws, b, start, ws.vals)
+			e.rowNonSymmetric(ws, ws.sums[:e.dim])
+			return
+		}
+		for r := 0; r < n; r += groupRows {
+			e.groupNonSymmetric(ws, b, start+r, min(groupRows, n-r), ws.sums[r*e.dim:])
+		}
+		return
+	}
+	if e.rowTrees != nil && n < rowPathMaxRows {
 		for r := range n {
-			e.rowValues(ws, b, start+r)
-			if e.symmetric {
-				e.rowOblivious(ws, ws.sums[r*e.dim:(r+1)*e.dim])
-			} else {
-				e.rowNonSymmetric(ws, ws.sums[r*e.dim:(r+1)*e.dim])
-			}
+			e.rowValues(ws, b, start+r, ws.vals)
+			e.rowOblivious(ws, ws.sums[r*e.dim:(r+1)*e.dim])
 		}
 		return
 	}

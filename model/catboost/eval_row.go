@@ -8,11 +8,10 @@ import "github.com/loan-scorer/loan-scorer/model"
 // small batches of oblivious models (compact per-tree structs, no
 // binarization) and every batch of non-symmetric models.
 
-// rowValues fills ws.vals for row r of b.
-func (e *evaluator) rowValues(ws *workspace, b *model.Batch, r int) {
+// rowValues fills vals (nSlots values) for row r of b.
+func (e *evaluator) rowValues(ws *workspace, b *model.Batch, r int, vals []float32) {
 	nf, nc := b.NumFloat, b.NumCat
 	floats := b.Floats[r*nf : r*nf+nf]
-	vals := ws.vals
 	for i, f := range e.floatInputs {
 		x := floats[f]
 		v := float32(x)
@@ -123,6 +122,52 @@ func (e *evaluator) rowNonSymmetric(ws *workspace, sum []float64) {
 		lf := e.leaves[off : off+dim]
 		for k := range sum {
 			sum[k] += lf[k]
+		}
+	}
+}
+
+// groupRows is how many rows walk a non-symmetric tree together: their
+// node chains are independent, so the loads of one row overlap the others'.
+const groupRows = 8
+
+// slotStride is the distance between two rows' values in ws.group (at least
+// one slot: pure leaf nodes read slot 0).
+func (e *evaluator) slotStride() int { return max(e.nSlots, 1) }
+
+// groupNonSymmetric sums every non-symmetric tree for rows [r0, r0+g) of b
+// (g ≤ groupRows) into sums (g × dim values), in tree order. Each row walks
+// exactly the tree's depth in steps, without branches: a node whose chosen
+// side has no child has offset 0 and keeps the row in place, which is where
+// CatBoost's walk stops.
+func (e *evaluator) groupNonSymmetric(ws *workspace, b *model.Batch, r0, g int, sums []float64) {
+	stride := e.slotStride()
+	for r := range g {
+		e.rowValues(ws, b, r0+r, ws.group[r*stride:(r+1)*stride])
+	}
+	dim := e.dim
+	sums = sums[:g*dim]
+	clear(sums)
+	vals := ws.group[:g*stride]
+	var at [groupRows]int32
+	for t, root := range e.roots {
+		cur := at[:g]
+		for r := range cur {
+			cur[r] = root
+		}
+		for range e.depths[t] {
+			for r := range cur {
+				nd := &e.nodes[cur[r]]
+				right := b2u(vals[r*stride+int(nd.slot)] > nd.border)
+				cur[r] += int32(uint32(nd.left)*(1-right) + uint32(nd.right)*right)
+			}
+		}
+		for r, n := range cur {
+			off := e.nodes[n].leafOff
+			lf := e.leaves[off : off+uint32(dim)]
+			s := sums[r*dim : r*dim+dim]
+			for k := range s {
+				s[k] += lf[k]
+			}
 		}
 	}
 }
