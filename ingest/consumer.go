@@ -67,8 +67,8 @@ type Async struct {
 	cancel context.CancelFunc
 	shed   atomic.Bool // past the drain deadline: nak without scoring
 	cc     jetstream.ConsumeContext
-	stop chan struct{} // stops the InProgress loop
-	wg   sync.WaitGroup
+	stop   chan struct{} // stops the InProgress loop
+	wg     sync.WaitGroup
 
 	mu       sync.Mutex
 	inflight map[*delivery]struct{}
