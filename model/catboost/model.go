@@ -35,6 +35,12 @@ type Model struct {
 	pool   sync.Pool
 }
 
+// Model is used through the service's interfaces.
+var (
+	_ model.Model     = (*Model)(nil)
+	_ model.Describer = (*Model)(nil)
+)
+
 // Load decodes a model in any supported format (Decode) and compiles it.
 func Load(data []byte) (*Model, error) {
 	d, err := Decode(data)
