@@ -300,3 +300,49 @@ func TestPredictErrors(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return err != nil && errors.Is(err, target) }
+
+// FuzzPredictMatchesReference draws a model shape and a seed from the fuzz
+// input and checks the fast evaluator against the reference on random rows,
+// whole batch and row by row.
+func FuzzPredictMatchesReference(f *testing.F) {
+	f.Add(uint64(1), uint64(2), uint16(0))
+	f.Add(uint64(3), uint64(4), uint16(0xFFFF))
+	f.Add(uint64(5), uint64(6), uint16(0x5A5A))
+	f.Fuzz(func(t *testing.T, s1, s2 uint64, shape uint16) {
+		rng := rand.New(rand.NewPCG(s1, s2))
+		cfg := DefaultRandomConfig()
+		cfg.Trees = 1 + int(shape%7)
+		cfg.Depth = 1 + int(shape>>3%10)
+		cfg.Symmetric = shape&0x80 == 0
+		cfg.Dimension = 1 + int(shape>>8%4)
+		cfg.TargetClasses = 2 + int(shape>>10%3)
+		cfg.CatFeatures = int(shape >> 12 % 4)
+		cfg.OneHotFeatures = min(cfg.CatFeatures, 1)
+		cfg.BordersPerFeature = 1 + rng.IntN(300)
+		cfg.ProjectionSplits = shape&0x8000 != 0
+		d := Random(rng, cfg)
+		m, err := Compile(d)
+		if err != nil {
+			t.Fatalf("compile: %v", err)
+		}
+		b := RandomBatch(rng, d, rng.IntN(80))
+		edgeRows(rng, d, b, 8)
+		want := referenceBatch(d, b)
+		dim := d.ApproxDimension
+		got := make([]float64, b.Rows*dim)
+		if err := m.Predict(b, model.RawFormulaVal, got); err != nil {
+			t.Fatal(err)
+		}
+		for r := range b.Rows {
+			one := make([]float64, dim)
+			if err := m.Predict(subBatch(b, r, 1), model.RawFormulaVal, one); err != nil {
+				t.Fatal(err)
+			}
+			for k := range dim {
+				if w := want[r*dim+k]; !sameBits(got[r*dim+k], w) || !sameBits(one[k], w) {
+					t.Fatalf("row %d dim %d: batch %v, single %v, reference %v", r, k, got[r*dim+k], one[k], w)
+				}
+			}
+		}
+	})
+}
