@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/loan-scorer/loan-scorer/model"
 )
@@ -50,6 +51,9 @@ type Model struct {
 	depths []int
 
 	thresholds [][]float64
+
+	// wide holds margin buffers for models with more than 16 classes.
+	wide sync.Pool
 }
 
 // Schema returns the model's features, all of kind model.Float.
@@ -111,7 +115,13 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 	if m.dim <= len(stack) {
 		acc = stack[:m.dim]
 	} else {
-		acc = make([]float32, m.dim)
+		buf, _ := m.wide.Get().(*[]float32)
+		if buf == nil {
+			buf = &[]float32{}
+			*buf = make([]float32, m.dim)
+		}
+		defer m.wide.Put(buf)
+		acc = *buf
 	}
 	nf := m.schema.NumFloat
 	for r := 0; r < b.Rows; r++ {

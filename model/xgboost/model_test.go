@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -292,6 +293,45 @@ func TestPredictAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Predict allocates %v times per call", allocs)
+	}
+}
+
+// TestManyClasses checks a hand-written 20-class model (more classes than
+// the stack buffer holds): class k's only tree is a leaf worth k, so the
+// margins are base 0.5 + k and the argmax is the last class.
+func TestManyClasses(t *testing.T) {
+	var trees, info []string
+	for k := range 20 {
+		trees = append(trees, `{"left_children":[-1],"right_children":[-1],"split_indices":[0],"split_conditions":[`+strconv.Itoa(k)+`],"default_left":[0]}`)
+		info = append(info, strconv.Itoa(k))
+	}
+	data := `{"learner":{"objective":{"name":"multi:softmax"},"learner_model_param":{"base_score":"5E-1","num_feature":"1","num_class":"20"},` +
+		`"gradient_booster":{"name":"gbtree","model":{"tree_info":[` + strings.Join(info, ",") + `],"trees":[` + strings.Join(trees, ",") + `]}}}}`
+	m, err := Load([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := model.NewBatch(m.Schema(), 2)
+	b.AppendRow()
+	b.AppendRow()
+	raw := make([]float64, 40)
+	if err := m.Predict(b, model.RawFormulaVal, raw); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range raw {
+		if v != 0.5+float64(i%20) {
+			t.Errorf("margin %d: %v", i, v)
+		}
+	}
+	class := make([]float64, 2)
+	if err := m.Predict(b, model.Class, class); err != nil {
+		t.Fatal(err)
+	}
+	if class[0] != 19 || class[1] != 19 {
+		t.Errorf("classes %v, want 19", class)
+	}
+	if allocs := testing.AllocsPerRun(10, func() { _ = m.Predict(b, model.Class, class) }); allocs != 0 {
+		t.Errorf("%v allocations per call", allocs)
 	}
 }
 
