@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -464,5 +465,44 @@ func TestXGBoostBinaryTies(t *testing.T) {
 			}
 			compare(t, predict(t, m, b, model.RawFormulaVal), c.Margin, 1e-6)
 		})
+	}
+}
+
+// TestConcurrentPredict runs Predict from several goroutines on one model
+// (scratch buffers come from a pool) and checks every result against a
+// sequential one; run it with -race.
+func TestConcurrentPredict(t *testing.T) {
+	m, err := LoadXGBoostBinary(readFile(t, "xgdermatology.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, rows := readLibsvm(t, "dermatology_test.libsvm", m.Schema().NumFloat)
+	b := batchFrom(t, m, vals, rows)
+	want := predict(t, m, b, model.Class)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				got := make([]float64, len(want))
+				if err := m.Predict(b, model.Class, got); err != nil {
+					errs <- err
+					return
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						errs <- fmt.Errorf("row %d: %v, sequential %v", i, got[i], want[i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
