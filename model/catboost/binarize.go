@@ -21,8 +21,14 @@ import (
 // several columns, as CatBoost splits them into blocks of 254.
 const maxColumnBorders = 127
 
-// binTableBits sizes the bucket table of a column (2^binTableBits bytes).
-const binTableBits = 10
+// binTableBits and binTableBitsMax bound the size of a column's bucket
+// table (2^bits bytes); binSpanGoal is the most compares per value the
+// table size is raised to reach.
+const (
+	binTableBits    = 10
+	binTableBitsMax = 14
+	binSpanGoal     = 8
+)
 
 // orderedKey maps a float32 to a uint32 whose unsigned order is the float
 // order, with -0 and +0 equal. NaN must be replaced before.
@@ -43,14 +49,34 @@ type binarizer struct {
 }
 
 // newBinarizer builds the binarizer of sorted unique borders (at most
-// maxColumnBorders of them, at least one).
+// maxColumnBorders of them, at least one). The table starts at 2^10 buckets
+// and grows (up to 2^14) while some bucket holds more than binSpanGoal
+// borders, which happens when borders cluster far from an outlier.
 func newBinarizer(borders []float32) binarizer {
 	keys := make([]uint32, len(borders))
 	for i, b := range borders {
 		keys[i] = orderedKey(b)
 	}
+	var z binarizer
+	for tableBits := binTableBits; tableBits <= binTableBitsMax; tableBits += 2 {
+		z = bucketTable(keys, tableBits)
+		if z.span <= binSpanGoal {
+			break
+		}
+	}
+	z.keys = make([]uint32, len(keys)+z.span)
+	copy(z.keys, keys)
+	for i := len(keys); i < len(z.keys); i++ {
+		z.keys[i] = math.MaxUint32
+	}
+	return z
+}
+
+// bucketTable returns the table, range and span of keys for a table of at
+// most 2^tableBits buckets (keys left unset).
+func bucketTable(keys []uint32, tableBits int) binarizer {
 	lo, hi := keys[0], keys[len(keys)-1]
-	shift := uint8(max(0, bits.Len32(hi-lo)-binTableBits))
+	shift := uint8(max(0, bits.Len32(hi-lo)-tableBits))
 	n := int((hi-lo)>>shift) + 1
 	z := binarizer{lo: lo, hi: hi, shift: shift, table: make([]uint8, n)}
 	for i := range z.table {
@@ -67,11 +93,6 @@ func newBinarizer(borders []float32) binarizer {
 		}
 	}
 	z.span = max(z.span, len(keys)-int(z.table[n-1]), 1)
-	z.keys = make([]uint32, len(keys)+z.span)
-	copy(z.keys, keys)
-	for i := len(keys); i < len(z.keys); i++ {
-		z.keys[i] = math.MaxUint32
-	}
 	return z
 }
 

@@ -346,3 +346,48 @@ func FuzzPredictMatchesReference(f *testing.F) {
 		}
 	})
 }
+
+// TestBinarizer checks bin(key(v)) = #{borders b : v > b} on border sets
+// that stress the bucket table: clusters far from an outlier (the table
+// grows), a single border, a full column, ±0, subnormals, huge magnitudes.
+func TestBinarizer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	sets := map[string][]float32{
+		"single":    {0.5},
+		"zeros":     {float32(math.Copysign(0, -1)), 1},
+		"subnormal": {-1e-45, 1e-45, 1e-40},
+		"huge":      {-3e38, -1, 1, 3e38},
+	}
+	cluster := []float32{1e30}
+	for i := range 120 {
+		cluster = append(cluster, 0.5+float32(i)*1e-6)
+	}
+	sets["cluster+outlier"] = cluster
+	var full []float32
+	for i := range maxColumnBorders {
+		full = append(full, float32(rng.NormFloat64()*float64(i+1)))
+	}
+	sets["full"] = full
+	for name, bs := range sets {
+		bs = sortedUniqueBorders(bs)
+		z := newBinarizer(bs)
+		probe := []float32{float32(math.Inf(-1)), float32(math.Inf(1)), 0, float32(math.Copysign(0, -1))}
+		for _, b := range bs {
+			probe = append(probe, b, math.Nextafter32(b, float32(math.Inf(1))), math.Nextafter32(b, float32(math.Inf(-1))))
+		}
+		for range 2000 {
+			probe = append(probe, bs[rng.IntN(len(bs))]*float32(1+rng.NormFloat64()*1e-3), float32(rng.NormFloat64()*1e3))
+		}
+		for _, v := range probe {
+			want := 0
+			for _, b := range bs {
+				if v > b {
+					want++
+				}
+			}
+			if got := z.bin(orderedKey(v)); int(got) != want {
+				t.Fatalf("%s: bin(%v) = %d, want %d (span %d)", name, v, got, want, z.span)
+			}
+		}
+	}
+}
