@@ -16,6 +16,7 @@ var benchFixtures = []string{
 	"gocb-many-borders/model.cbm",     // > 254 borders on a feature
 	"gocb-float-regression/model.cbm", // 200 trees, depth 6
 	"gocb-nonsym-regression/model.cbm",
+	"gocb-multiclass-5/model.cbm",
 }
 
 // benchPool is the number of distinct input rows a benchmark cycles through,
