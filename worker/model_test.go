@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/catboost"
+	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
@@ -32,10 +34,23 @@ func repoRoot(t testing.TB) string {
 	}
 }
 
-// testModel loads a real model: an XGBoost binary classifier trained by
-// XGBoost 1.7.4 (6 float features), whose predictions the xgboost package
-// checks against XGBoost's own.
+// testModel returns the demo model embedded in the binary: a real CatBoost
+// model of the seed's shape (9 numeric and 9 categorical features,
+// interleaved in its flat order), so batches carry categories too.
 func testModel(t testing.TB) *worker.Model {
+	t.Helper()
+	data := demo.Bytes()
+	m, err := catboost.Load(data)
+	if err != nil {
+		t.Fatalf("load the demo model: %v", err)
+	}
+	return worker.NewModel(m, demo.Name, data, true)
+}
+
+// xgbModel loads a real XGBoost binary classifier trained by XGBoost 1.7.4
+// (6 float features), whose predictions the xgboost package checks
+// against XGBoost's own: a second backend through the same batcher.
+func xgbModel(t testing.TB) *worker.Model {
 	t.Helper()
 	path := filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
 	data, err := os.ReadFile(path)
@@ -48,6 +63,11 @@ func testModel(t testing.TB) *worker.Model {
 	}
 	return worker.NewModel(m, "binary_logistic", data, false)
 }
+
+// catValues are category values the demo model saw in training (from the
+// seed applications) plus one it never saw.
+var catValues = []string{"True", "False", "0", "1", "Other", "NC", "IN", "CA", "SD", "BBCN BANK",
+	"WELLS FARGO BANK NATL ASSOC", "N", "Y", "45", "81", "never seen"}
 
 // randomRows returns n rows for s with values spread over the range a
 // model's splits care about, some of them missing.
@@ -63,7 +83,7 @@ func randomRows(rng *rand.Rand, s *model.Schema, n int) *model.Batch {
 			}
 		}
 		for i := range cats {
-			cats[i] = string(rune('a' + rng.IntN(5)))
+			cats[i] = catValues[rng.IntN(len(catValues))]
 		}
 	}
 	return b
