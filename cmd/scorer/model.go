@@ -94,7 +94,14 @@ type inspectFeature struct {
 	FlatIndex int    `json:"flat_index"`
 	Index     int    `json:"index"`
 	Used      bool   `json:"used"`
+	// CategoryCode marks a float feature the model treats as categorical
+	// (XGBoost, LightGBM): it takes the integer category code.
+	CategoryCode bool `json:"category_code,omitempty"`
 }
+
+// categoricalCodes is implemented by backends whose categorical features
+// take integer codes as numbers (model/xgboost, model/leaves).
+type categoricalCodes interface{ CategoricalCodes() []bool }
 
 func newModelInspectCmd(mf *modelFlags) *cobra.Command {
 	var asJSON bool
@@ -149,8 +156,13 @@ func buildInspectReport(path string, f *modelfile.File) inspectReport {
 		}
 	}
 	r.Trees = len(r.TreeDepths)
+	var codes []bool
+	if c, ok := modelfile.Unwrap(f.Model).(categoricalCodes); ok {
+		codes = c.CategoricalCodes()
+	}
 	for _, ft := range f.Model.Schema().Features {
-		r.Features = append(r.Features, inspectFeature{ft.Name, ft.Kind.String(), ft.FlatIndex, ft.Index, ft.Used})
+		code := ft.Kind == model.Float && ft.Index < len(codes) && codes[ft.Index]
+		r.Features = append(r.Features, inspectFeature{ft.Name, ft.Kind.String(), ft.FlatIndex, ft.Index, ft.Used, code})
 	}
 	return r
 }
@@ -204,7 +216,11 @@ func writeInspectReport(w io.Writer, r inspectReport) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  flat\tname\tkind\tindex\tused")
 	for _, f := range r.Features {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\n", f.FlatIndex, strconv.Quote(f.Name), f.Kind, f.Index, map[bool]string{true: "yes", false: "no"}[f.Used])
+		kind := f.Kind
+		if f.CategoryCode {
+			kind += " (category code)"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\n", f.FlatIndex, strconv.Quote(f.Name), kind, f.Index, map[bool]string{true: "yes", false: "no"}[f.Used])
 	}
 	return tw.Flush()
 }

@@ -343,6 +343,15 @@ func TestModelInspect(t *testing.T) {
 		t.Errorf("inspect --json: %+v", r)
 	}
 
+	// XGBoost categorical features take codes; inspect says which.
+	out, err = runModelCmd(t, "", "inspect", xgboostTestdata(t, "categorical.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"branch"  float (category code)`) || strings.Contains(out, `"amount"  float (category code)`) {
+		t.Errorf("categorical features not marked:\n%s", out)
+	}
+
 	// --features renames a model's unnamed features.
 	out, err = runModelCmd(t, "", "inspect", "--json", "--features", "a,b,c,d,e,f", xgboostTestdata(t, "binary_logistic.json"))
 	if err != nil {

@@ -50,11 +50,12 @@ type lgHeader struct {
 
 // lgShape is what validation learned about the trees.
 type lgShape struct {
-	leafMin    float64
-	leafMax    float64
-	depths     []int
-	used       []bool
-	thresholds [][]float64
+	categorical []bool
+	leafMin     float64
+	leafMax     float64
+	depths      []int
+	used        []bool
+	thresholds  [][]float64
 }
 
 // LoadLightGBM validates a LightGBM text model (format v2, v3 or v4) and
@@ -109,6 +110,7 @@ func LoadLightGBM(data []byte) (*Model, error) {
 		return nil, err
 	}
 	m.format = "LightGBM text " + h.version
+	m.categorical = shape.categorical
 	m.depths = shape.depths
 	m.thresholds = shape.thresholds
 	return m, nil
@@ -249,7 +251,7 @@ func lgInt(p map[string]string, key string, lo, hi int) (int, error) {
 // leaves can neither panic nor build a tree its predictor cannot leave.
 func validateLGTrees(blocks [][]lgLine, h lgHeader) (lgShape, error) {
 	shape := lgShape{
-		leafMin: math.Inf(1), leafMax: math.Inf(-1),
+		leafMin: math.Inf(1), leafMax: math.Inf(-1), categorical: make([]bool, h.numFeatures),
 		used: make([]bool, h.numFeatures), thresholds: make([][]float64, h.numFeatures),
 	}
 	var trees [][]lgLine
@@ -350,6 +352,7 @@ func validateLGTree(p map[string]string, numFeatures int, shape *lgShape) (int, 
 			shape.thresholds[f] = append(shape.thresholds[f], thresholds[i])
 			continue
 		}
+		shape.categorical[f] = true
 		c := thresholds[i]
 		if c != math.Trunc(c) || c < 0 || c >= float64(numCat) {
 			return 0, fmt.Errorf("%w: node %d: categorical split %v of %d", ErrFormat, i, c, numCat)

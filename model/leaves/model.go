@@ -35,8 +35,9 @@ type Model struct {
 	dim    int
 	format string // "LightGBM text v3", "XGBoost binary"
 
-	depths     []int
-	thresholds [][]float64
+	depths      []int
+	thresholds  [][]float64
+	categorical []bool // by feature: split on by category (LightGBM)
 
 	// strictLess marks XGBoost models: XGBoost sends x left when
 	// float32(x) < threshold, leaves when x <= threshold. Inputs are then
@@ -107,6 +108,11 @@ func (m *Model) Format() string { return m.format }
 // values the model splits on (numerical thresholds and categorical codes).
 // Input generators sample around them. The caller must not modify the result.
 func (m *Model) SplitThresholds() [][]float64 { return m.thresholds }
+
+// CategoricalCodes reports, by feature Index, which features the trees split
+// on by category: they take the integer category code as their number. It
+// is nil for XGBoost binary models. The caller must not modify the result.
+func (m *Model) CategoricalCodes() []bool { return m.categorical }
 
 // Predict scores every row of b. RawFormulaVal is the raw score (LightGBM's
 // raw_score=True, XGBoost's output_margin); Probability is the sigmoid

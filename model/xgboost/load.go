@@ -175,6 +175,12 @@ func Load(data []byte) (*Model, error) {
 	if err := m.buildSchema(numFeature, l.FeatureNames); err != nil {
 		return nil, err
 	}
+	m.categorical = make([]bool, numFeature)
+	if len(l.FeatureTypes) == numFeature {
+		for i, t := range l.FeatureTypes {
+			m.categorical[i] = t == "c"
+		}
+	}
 	if err := m.loadBooster(l.GradientBooster); err != nil {
 		return nil, err
 	}
@@ -373,6 +379,7 @@ func (m *Model) addTree(t *treeJSON, weight float32) (int, error) {
 				return 0, fmt.Errorf("%w: categorical node %d without categories", ErrFormat, p.orig)
 			}
 			nd.kind = categoricalNode
+			m.categorical[feature] = true
 			nd.catStart = uint32(len(m.cats))
 			m.cats = append(m.cats, c...)
 			nd.catEnd = uint32(len(m.cats))

@@ -50,7 +50,8 @@ type Model struct {
 	groups []int32 // output group of each tree (tree_info)
 	depths []int
 
-	thresholds [][]float64
+	thresholds  [][]float64
+	categorical []bool // by feature: typed "c" or split on categorically
 
 	// wide holds margin buffers for models with more than 16 classes.
 	wide sync.Pool
@@ -87,6 +88,12 @@ func (m *Model) Booster() string { return m.booster }
 // values the model splits on: numerical conditions and categorical codes.
 // Input generators sample around them. The caller must not modify the result.
 func (m *Model) SplitThresholds() [][]float64 { return m.thresholds }
+
+// CategoricalCodes reports, by feature Index, which features are
+// categorical in the model (feature_types "c", or split on by category):
+// they take the integer category code as their number. The caller must not
+// modify the result.
+func (m *Model) CategoricalCodes() []bool { return m.categorical }
 
 // Predict scores every row of b. RawFormulaVal is the margin
 // (predict(output_margin=True)); Probability is the sigmoid of the margin for
