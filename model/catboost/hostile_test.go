@@ -194,6 +194,16 @@ func TestTruncatedCBM(t *testing.T) {
 	}
 }
 
+// TestTruncatedJSON cuts a JSON export at every length: each prefix is an
+// error, never a panic or a model.
+func TestTruncatedJSON(t *testing.T) {
+	for n := range len(smallCtrJSON) {
+		if _, err := Decode([]byte(smallCtrJSON[:n])); err == nil {
+			t.Fatalf("JSON cut at %d of %d bytes decoded", n, len(smallCtrJSON))
+		}
+	}
+}
+
 func TestHostileJSON(t *testing.T) {
 	const floats = `"features_info":{"float_features":[{"borders":[0.5,1.5],"feature_index":0,"flat_feature_index":0,"has_nans":false,"nan_value_treatment":"AsIs"}]}`
 	const split0 = `{"border":0.5,"float_feature_index":0,"split_index":0,"split_type":"FloatFeature"}`
@@ -313,6 +323,8 @@ func TestValidateRejects(t *testing.T) {
 		{"leaf count", oblivious, func(d *Definition) { d.Oblivious[0].LeafValues = d.Oblivious[0].LeafValues[:3] }, "tree 0: 3 leaf values, want 2^2 × 1 = 4"},
 		{"depth 17", oblivious, func(d *Definition) { d.Oblivious[0].Splits = make([]int, 17) }, "tree 0: depth 17 (max 16)"},
 		{"NaN leaf", oblivious, func(d *Definition) { d.Oblivious[1].LeafValues[1] = math.NaN() }, "tree 1: leaf value 1 is NaN"},
+		// found by fuzzing: WriteJSON then wrote NaN, which is not JSON
+		{"infinite leaf weight", oblivious, func(d *Definition) { d.Oblivious[1].LeafWeights = []float64{1, math.Inf(-1)} }, "tree 1: leaf weight 1 is -Inf"},
 		{"both tree kinds", oblivious, func(d *Definition) { d.Trees = nonsym().Trees }, "both 2 oblivious and 2 non-symmetric trees"},
 		{"child past the tree", nonsym, func(d *Definition) { d.Trees[0].Nodes[2].Right = 3 }, "tree 0 node 2: child offset 3 past the tree's 5 nodes"},
 		{"two parents", nonsym, func(d *Definition) { d.Trees[0].Nodes[0].Right = 1 }, "tree 0 node 0: node 1 has two parents"},
