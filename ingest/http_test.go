@@ -15,6 +15,9 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/catboost"
+	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
@@ -247,5 +250,67 @@ func TestHTTPConfigValidate(t *testing.T) {
 	bad.MaxBody = 0
 	if bad.Validate() == nil {
 		t.Error("max_body 0 accepted")
+	}
+}
+
+// TestHTTPSeedOnDemoModel: the seed's two example applications, posted as
+// the Flask clients post them, score on the embedded demo model exactly as
+// the model scores a row built by hand from the same values by name (the
+// demo model interleaves numeric and categorical features in its flat
+// order, so this checks the mapping by name against a real schema).
+func TestHTTPSeedOnDemoModel(t *testing.T) {
+	data := demo.Bytes()
+	cb, err := catboost.Load(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdl := worker.NewModel(cb, demo.Name, data, true)
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
+	h.holder.Swap(mdl)
+	ts := startHTTP(t, h, ingest.DefaultHTTPConfig(), always)
+
+	byHand := func(floats map[string]float64, cats map[string]string) float64 {
+		b := model.NewBatch(mdl.Schema(), 1)
+		fs, cs := b.AppendRow()
+		for name, v := range floats {
+			f, ok := mdl.Schema().Lookup(name)
+			if !ok || f.Kind != model.Float {
+				t.Fatalf("demo model has no numeric feature %s", name)
+			}
+			fs[f.Index] = v
+		}
+		for name, v := range cats {
+			f, ok := mdl.Schema().Lookup(name)
+			if !ok || f.Kind != model.Categorical {
+				t.Fatalf("demo model has no categorical feature %s", name)
+			}
+			cs[f.Index] = v
+		}
+		out := make([]float64, 1)
+		if err := mdl.Predict(b, mdl.Prediction, out); err != nil {
+			t.Fatal(err)
+		}
+		return out[0]
+	}
+	wantA := byHand(
+		map[string]float64{"Term": 84, "NoEmp": 5, "CreateJob": 0, "RetainedJob": 5, "longitude": -77.9221, "latitude": 35.3664, "GrAppv": 1500000, "SBA_Appv": 1275000, "UrbanRural": 1},
+		map[string]string{"is_new": "True", "FranchiseCode": "0", "City": "Other", "State": "NC", "Bank": "BBCN BANK", "BankState": "CA", "RevLineCr": "N", "naics_first_two": "45", "same_state": "False"})
+	wantB := byHand(
+		map[string]float64{"Term": 19, "NoEmp": 10, "CreateJob": 0, "RetainedJob": 10, "longitude": -85.0117, "latitude": 41.0699, "GrAppv": 3500000, "SBA_Appv": 1750000, "UrbanRural": 2},
+		map[string]string{"is_new": "False", "FranchiseCode": "1", "City": "Other", "State": "IN", "Bank": "WELLS FARGO BANK NATL ASSOC", "BankState": "SD", "RevLineCr": "Y", "naics_first_two": "81", "same_state": "False"})
+
+	r := post(t, ts.URL, seedA)
+	var one map[string]float64
+	if err := json.Unmarshal([]byte(r.body), &one); err != nil || r.status != 200 || one["default_proba"] != wantA {
+		t.Fatalf("seed A: %d %s, want default_proba %v", r.status, r.body, wantA)
+	}
+	r = post(t, ts.URL, "["+seedA+","+seedB+"]")
+	var many []map[string]float64
+	if err := json.Unmarshal([]byte(r.body), &many); err != nil || len(many) != 2 ||
+		many[0]["default_proba"] != wantA || many[1]["default_proba"] != wantB {
+		t.Fatalf("seed array: %d %s, want %v and %v", r.status, r.body, wantA, wantB)
+	}
+	if wantA == wantB {
+		t.Fatal("the two seed applications score the same: the check above cannot tell them apart")
 	}
 }

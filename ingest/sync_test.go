@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
@@ -367,5 +369,100 @@ func TestSyncConcurrentCallersShareBatches(t *testing.T) {
 	}
 	if single == float64(count) {
 		t.Fatalf("all %d batches held one row", count)
+	}
+}
+
+// catboostFixture returns the directory of a real CatBoost fixture model
+// ($CATBOOST_FIXTURES, else ../shared/fixtures/catboost beside the repo);
+// without fixtures the test fails in CI and is skipped elsewhere.
+func catboostFixture(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("CATBOOST_FIXTURES")
+	if dir == "" {
+		dir = filepath.Join(repoRoot(t), "..", "shared", "fixtures", "catboost")
+	}
+	dir = filepath.Join(dir, name)
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CatBoost fixture missing in CI: %v", err)
+		}
+		t.Skipf("CatBoost fixture missing: %v", err)
+	}
+	return dir
+}
+
+// churnCase is rwg-churn-mixed: a CatBoost 1.2.10 binary classifier over
+// two numbers and two categories, with the probabilities CatBoost's Python
+// package computed for 20 rows.
+type churnCase struct {
+	model *worker.Model
+	apps  []string  // the rows as JSON applications
+	want  []float64 // CatBoost's P(class 1)
+}
+
+func loadChurn(t *testing.T) churnCase {
+	t.Helper()
+	dir := catboostFixture(t, "rwg-churn-mixed")
+	data, err := os.ReadFile(filepath.Join(dir, "model.cbm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := catboost.Load(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest struct {
+		Cases []struct {
+			Floats []float64 `json:"float_features"`
+			Cats   []string  `json:"cat_features"`
+			Prob   []float64 `json:"expected_probability"`
+		} `json:"cases"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	c := churnCase{model: worker.NewModel(m, "churn", data, false)}
+	for _, cs := range manifest.Cases {
+		fields := []string{}
+		for _, f := range m.Schema().Features {
+			v := ""
+			if f.Kind == model.Float {
+				v = strconv.FormatFloat(cs.Floats[f.Index], 'g', -1, 64)
+			} else {
+				v = strconv.Quote(cs.Cats[f.Index])
+			}
+			fields = append(fields, strconv.Quote(f.Name)+":"+v)
+		}
+		// Reversed field order: mapping is by name, not position.
+		slices.Reverse(fields)
+		c.apps = append(c.apps, "{"+strings.Join(fields, ",")+"}")
+		c.want = append(c.want, cs.Prob[0])
+	}
+	if len(c.apps) == 0 {
+		t.Fatal("no cases in the churn fixture")
+	}
+	return c
+}
+
+// TestSyncCatBoostProbabilities: applications with categories answered over
+// the sync service carry the probabilities real CatBoost computed.
+func TestSyncCatBoostProbabilities(t *testing.T) {
+	churn := loadChurn(t)
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
+	h.holder.Swap(churn.model)
+	nc := startSync(t, h)
+	resp := request(t, nc, "churn", "["+strings.Join(churn.apps, ",")+"]")
+	var rs []result
+	if err := json.Unmarshal(resp.Data, &rs); err != nil || len(rs) != len(churn.apps) {
+		t.Fatalf("%s (%v)", resp.Data, err)
+	}
+	for i, r := range rs {
+		if r.Error != nil || math.Abs(r.DefaultProba-churn.want[i]) > 1e-9 || r.Model != churn.model.Version {
+			t.Errorf("row %d: %+v, want default_proba %v from CatBoost", i, r, churn.want[i])
+		}
 	}
 }
