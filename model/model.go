@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // FeatureKind says how a feature's value reaches the model.
@@ -171,20 +172,35 @@ func (o Output) Width(p PredictionType) int {
 }
 
 // Serving returns the prediction type the service publishes: Probability for
-// classifiers, Exponent for Poisson and Tweedie regressors, RawFormulaVal for
-// other regressors.
+// classifiers, Exponent for regressors trained with a log link (CatBoost
+// Poisson and Tweedie; XGBoost count:poisson, reg:gamma, reg:tweedie and
+// survival:*; LightGBM poisson, gamma and tweedie), RawFormulaVal for other
+// regressors. That is what each library's own predict() returns.
 func (o Output) Serving() PredictionType {
 	switch o.Task {
 	case BinaryClassification, MultiClassification, MultiLabel:
 		return Probability
 	}
-	if hasPrefix(o.Loss, "Poisson") || hasPrefix(o.Loss, "Tweedie") {
+	if logLink(o.Loss) {
 		return Exponent
 	}
 	return RawFormulaVal
 }
 
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+// logLink reports whether a loss name, as CatBoost, XGBoost or LightGBM
+// record it, models the log of the target.
+func logLink(loss string) bool {
+	for _, prefix := range []string{"Poisson", "Tweedie", "count:poisson", "reg:gamma", "reg:tweedie", "survival:"} {
+		if strings.HasPrefix(loss, prefix) {
+			return true
+		}
+	}
+	switch loss {
+	case "poisson", "gamma", "tweedie":
+		return true
+	}
+	return false
+}
 
 // Batch holds rows of input values, row-major, split by feature kind. Row r's
 // float feature with Index i is Floats[r*NumFloat+i] (NaN = missing); its
