@@ -174,7 +174,7 @@ type collector struct {
 	// steadyAt and beyondAt are when the phases steady and beyond began.
 	steadyAt, beyondAt time.Time
 	phase              atomic.Int32
-	users      atomic.Int64
+	users              atomic.Int64
 }
 
 func (c *collector) record(d time.Duration, err error) {
