@@ -1,0 +1,178 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
+)
+
+func newPublisher(t *testing.T, maxPayload int32) (*Publisher, jetstream.JetStream) {
+	t.Helper()
+	opts := natstest.Options(t.TempDir())
+	if maxPayload > 0 {
+		opts.MaxPayload = maxPayload
+	}
+	srv := natstest.StartWith(t, opts)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, subj := range map[string]string{"R": "loans.scored", "D": "loans.dlq"} {
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Duplicates: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := NewPublisher(nc, DefaultPublisherConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, js
+}
+
+// outcomes collects done callbacks and checks each is called once.
+type outcomes struct {
+	mu   sync.Mutex
+	errs map[string][]error
+}
+
+func (o *outcomes) done(key string) func(error) {
+	return func(err error) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.errs[key] = append(o.errs[key], err)
+	}
+}
+
+func (o *outcomes) get(key string) []error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]error(nil), o.errs[key]...)
+}
+
+func TestPublishResultHeadersAndDedup(t *testing.T) {
+	p, js := newPublisher(t, 0)
+	o := &outcomes{errs: map[string][]error{}}
+	from := nats.Header{}
+	from.Set("traceparent", "00-abc-def-01")
+	from.Set("tracestate", "k=v")
+	from.Set("X-Request-Id", "rq-1")
+	from.Set("Reply-To", "_INBOX.x") // not copied: only trace headers travel
+	at := time.Date(2026, 11, 25, 1, 2, 3, 456789000, time.FixedZone("CET", 3600))
+	msg := p.ResultMsg([]byte(`{"id":"r-1"}`), Meta{ID: "r-1", Model: "m@0123456789ab", From: from}, at)
+	if err := p.PublishResult(msg, o.done("first")); err != nil {
+		t.Fatal(err)
+	}
+	again := p.ResultMsg([]byte(`{"id":"r-1"}`), Meta{ID: "r-1", Model: "m@0123456789ab", From: from}, at)
+	if err := p.PublishResult(again, o.done("again")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "both outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("again")) == 1 })
+	if e := o.get("first")[0]; e != nil {
+		t.Fatalf("first publish: %v", e)
+	}
+	if e := o.get("again")[0]; e != nil {
+		t.Fatalf("a duplicate is a success (already stored): %v", e)
+	}
+	s, _ := js.Stream(ctx, "R")
+	info, _ := s.Info(ctx)
+	if info.State.Msgs != 1 {
+		t.Errorf("%d stored results, want 1 (deduplicated by Nats-Msg-Id)", info.State.Msgs)
+	}
+	got, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"Nats-Msg-Id": "r-1", "Model": "m@0123456789ab", "Scored-At": "2026-11-25T00:02:03.456Z",
+		"traceparent": "00-abc-def-01", "tracestate": "k=v", "X-Request-Id": "rq-1", "Reply-To": ""}
+	for k, v := range want {
+		if got.Header.Get(k) != v {
+			t.Errorf("header %s = %q, want %q", k, got.Header.Get(k), v)
+		}
+	}
+}
+
+func TestPublishWithoutStreamReportsFailure(t *testing.T) {
+	p, _ := newPublisher(t, 0)
+	o := &outcomes{errs: map[string][]error{}}
+	msg := p.ResultMsg([]byte(`{}`), Meta{ID: "x"}, time.Now())
+	msg.Subject = "no.stream.here"
+	if err := p.PublishResult(msg, o.done("x")); err != nil {
+		return // refused at once: also a failure the caller sees
+	}
+	natstest.Eventually(t, 15*time.Second, "failure reported", func() bool { return len(o.get("x")) == 1 })
+	if err := o.get("x")[0]; err == nil {
+		t.Fatal("publish to a subject without a stream reported success")
+	}
+	if p.Pending() != 0 {
+		t.Errorf("%d pending after the outcome", p.Pending())
+	}
+}
+
+func TestDeadLetterTruncatesToFit(t *testing.T) {
+	const maxPayload = 4096
+	p, js := newPublisher(t, maxPayload)
+	payload := []byte(strings.Repeat("x", 10000))
+	hdr := nats.Header{}
+	hdr.Set("X-Request-Id", "rq-9")
+	dl := p.DeadLetterMsg(DeadLetter{
+		ID: "big", Code: "payload_too_large", Error: "payload is 10000 bytes\r\nInjected: header",
+		Subject: "loans.score", Sequence: 42, Payload: payload, Header: hdr,
+	}, maxPayload, time.Now())
+	o := &outcomes{errs: map[string][]error{}}
+	if err := p.PublishDeadLetter(dl, o.done("big")); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, "dead letter acknowledged", func() bool { return len(o.get("big")) == 1 })
+	if err := o.get("big")[0]; err != nil {
+		t.Fatalf("dead letter not stored: %v", err)
+	}
+	s, _ := js.Stream(context.Background(), "D")
+	got, err := s.GetMsg(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Header.Get("Payload-Truncated") != strconv.Itoa(len(payload)) || len(got.Data) == 0 || len(got.Data) >= len(payload) ||
+		string(got.Data) != string(payload[:len(got.Data)]) {
+		t.Errorf("truncation: header %q, %d bytes kept", got.Header.Get("Payload-Truncated"), len(got.Data))
+	}
+	for k, v := range map[string]string{"Nats-Msg-Id": "dlq:big", "Error-Code": "payload_too_large", "Original-Subject": "loans.score",
+		"Original-Sequence": "42", "X-Request-Id": "rq-9", "Error": "payload is 10000 bytes  Injected: header", "Injected": ""} {
+		if got.Header.Get(k) != v {
+			t.Errorf("header %s = %q, want %q", k, got.Header.Get(k), v)
+		}
+	}
+
+	small := p.DeadLetterMsg(DeadLetter{ID: "s", Code: "invalid_input", Payload: []byte("{"), Subject: "loans.score", Sequence: 1}, maxPayload, time.Now())
+	if small.Header.Get("Payload-Truncated") != "" || string(small.Data) != "{" {
+		t.Errorf("a small payload was changed: %q %v", small.Data, small.Header)
+	}
+}
+
+func TestPublisherConfigValidate(t *testing.T) {
+	if err := DefaultPublisherConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := DefaultPublisherConfig()
+	bad.MaxPending = 0
+	if err := bad.Validate(); err == nil {
+		t.Error("max pending 0 accepted")
+	}
+	if _, err := NewPublisher(nil, bad); err == nil || errors.Is(err, nil) {
+		t.Error("NewPublisher accepted an invalid configuration")
+	}
+}
