@@ -391,3 +391,31 @@ func TestBinarizer(t *testing.T) {
 		}
 	}
 }
+
+func ExampleCompile() {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cfg := DefaultRandomConfig()
+	cfg.Loss = "Logloss"
+	d := Random(rng, cfg) // or Decode(modelBytes)
+	m, err := Compile(d)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	o := m.Output()
+	b := RandomBatch(rng, d, 3) // or model.NewBatch(m.Schema(), n) and AppendRow
+	out := make([]float64, b.Rows*o.Width(model.Probability))
+	if err := m.Predict(b, model.Probability, out); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(o.Task, o.ClassLabels, len(out))
+	for _, p := range out {
+		fmt.Println(p > 0 && p < 1)
+	}
+	// Output:
+	// binary [0 1] 3
+	// true
+	// true
+	// true
+}

@@ -3,6 +3,7 @@ package catboost
 import (
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -177,4 +178,16 @@ func readJSON(t testing.TB, path string, v any) {
 	if err := json.NewDecoder(r).Decode(v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+}
+
+func ExampleCatHash() {
+	// The hash CatBoost gives the category "Moscow" (ClickHouse's
+	// cityHash64('Moscow') is 12507901496292878638; CatBoost keeps the low
+	// 32 bits).
+	fmt.Println(CatHash("Moscow"))
+	// Integers are hashed as their decimal string.
+	fmt.Println(CatHashInt(777) == CatHash("777"))
+	// Output:
+	// 605890862
+	// true
 }
