@@ -151,7 +151,7 @@ func tableCounters(t *CtrTable, idx uint32) any {
 func sameTreeFunction(a, b *Definition, i int) string {
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
 	outcome := make([]bool, max(len(a.Splits), len(b.Splits)))
-	for trial := range 256 {
+	for trial := range 64 {
 		for k := range outcome {
 			outcome[k] = rng.IntN(2) == 0
 		}
