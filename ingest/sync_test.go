@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
+	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
@@ -464,5 +466,64 @@ func TestSyncCatBoostProbabilities(t *testing.T) {
 		if r.Error != nil || math.Abs(r.DefaultProba-churn.want[i]) > 1e-9 || r.Model != churn.model.Version {
 			t.Errorf("row %d: %+v, want default_proba %v from CatBoost", i, r, churn.want[i])
 		}
+	}
+}
+
+// BenchmarkSync measures the sync service end to end over a real in-process
+// NATS server: the seed application on the demo model, 1 and 32 concurrent
+// callers. It reports requests/s and the p50/p99 round trip; compare with
+// plain request-reply on the same machine (`nats bench service`).
+func BenchmarkSync(b *testing.B) {
+	data := demo.Bytes()
+	cb, err := catboost.Load(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, callers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			mdl := worker.NewModel(cb, demo.Name, data, true)
+			bt := worker.NewBatcher(worker.DefaultConfig(), 0, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { _ = bt.Run(ctx) }()
+			srv, nc := natstest.Start(b)
+			cache := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
+			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), worker.NewHolder(mdl), cache.Get, bt, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = svc.Stop() }()
+			conns := make([]*nats.Conn, callers)
+			for i := range conns {
+				conns[i] = natstest.Connect(b, srv)
+			}
+			payload := []byte(seedA)
+			lat := make([][]time.Duration, callers)
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for c := range callers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						start := time.Now()
+						if _, err := conns[c].Request("loans.score.sync", payload, 10*time.Second); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[c] = append(lat[c], time.Since(start))
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			all := slices.Concat(lat...)
+			slices.Sort(all)
+			if len(all) > 0 {
+				b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "req/s")
+				b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+			}
+		})
 	}
 }
