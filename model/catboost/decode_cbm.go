@@ -51,8 +51,11 @@ func (r *cbmReader) size(path string, minPer int) (int, error) {
 		r.pos += 8
 	}
 	left := uint64(len(r.data) - r.pos)
-	if minPer > 0 && v > left/uint64(minPer) {
-		return 0, r.errf(ErrTruncated, path, "declares %d (at least %d bytes each), only %d bytes left", v, minPer, left)
+	switch {
+	case minPer == 1 && v > left:
+		return 0, r.errf(ErrTruncated, path, "declares %d bytes, only %d left", v, left)
+	case minPer > 1 && v > left/uint64(minPer):
+		return 0, r.errf(ErrTruncated, path, "declares %d entries of at least %d bytes, only %d bytes left", v, minPer, left)
 	}
 	return int(v), nil
 }
