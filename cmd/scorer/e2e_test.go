@@ -385,3 +385,71 @@ shutdown:
 		t.Errorf("restarted scorer exit code %d", code)
 	}
 }
+
+// SIGHUP reloads model.path: results name the new version; a broken file
+// keeps the current model.
+func TestBinaryReloadsOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	orig, err := os.ReadFile(filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelPath := filepath.Join(dir, "risk.json")
+	if err := os.WriteFile(modelPath, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\n",
+		natsPort, filepath.Join(dir, "data"), httpAddr))
+	p := startServe(t, httpAddr, "--config", cfg, "--model", modelPath)
+	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	version := func() string {
+		msg, err := nc.Request("loans.score.sync", []byte(`{"0":0.4,"1":1,"2":-1.2,"3":-1.6,"4":2,"5":2}`), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Model string `json:"model"`
+		}
+		if err := json.Unmarshal(msg.Data, &res); err != nil {
+			t.Fatalf("%s: %v", msg.Data, err)
+		}
+		return res.Model
+	}
+	v1 := version()
+	if !strings.HasPrefix(v1, "risk@") {
+		t.Fatalf("version %q", v1)
+	}
+
+	// Same model, new bytes: a new version.
+	if err := os.WriteFile(modelPath, append(orig, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var v2 string
+	natstest.Eventually(t, 20*time.Second, "new version served", func() bool { v2 = version(); return v2 != v1 })
+	if !strings.HasPrefix(v2, "risk@") {
+		t.Errorf("reloaded version %q", v2)
+	}
+
+	if err := os.WriteFile(modelPath, []byte(`{"learner":{`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 20*time.Second, "failed reload logged", func() bool { return strings.Contains(p.stderr.String(), "reload failed") })
+	if v := version(); v != v2 {
+		t.Errorf("after a bad file: version %q, want the previous %q", v, v2)
+	}
+	nc.Close()
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
