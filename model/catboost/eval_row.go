@@ -148,6 +148,10 @@ func (e *evaluator) groupNonSymmetric(ws *workspace, b *model.Batch, r0, g int, 
 	sums = sums[:g*dim]
 	clear(sums)
 	vals := ws.group[:g*stride]
+	if g == groupRows && dim == 1 {
+		e.groupNonSymmetric8(vals, stride, (*[groupRows]float64)(sums))
+		return
+	}
 	var at [groupRows]int32
 	for t, root := range e.roots {
 		cur := at[:g]
@@ -170,4 +174,43 @@ func (e *evaluator) groupNonSymmetric(ws *workspace, b *model.Batch, r0, g int, 
 			}
 		}
 	}
+}
+
+// groupNonSymmetric8 is groupNonSymmetric for a full group and one
+// dimension, with the eight rows' node indexes in registers.
+func (e *evaluator) groupNonSymmetric8(vals []float32, stride int, sums *[groupRows]float64) {
+	nodes, leaves := e.nodes, e.leaves
+	v0, v1, v2, v3 := vals[0*stride:1*stride], vals[1*stride:2*stride], vals[2*stride:3*stride], vals[3*stride:4*stride]
+	v4, v5, v6, v7 := vals[4*stride:5*stride], vals[5*stride:6*stride], vals[6*stride:7*stride], vals[7*stride:8*stride]
+	for t, root := range e.roots {
+		n0, n1, n2, n3, n4, n5, n6, n7 := root, root, root, root, root, root, root, root
+		for range e.depths[t] {
+			n0 = nodeStep(nodes, n0, v0)
+			n1 = nodeStep(nodes, n1, v1)
+			n2 = nodeStep(nodes, n2, v2)
+			n3 = nodeStep(nodes, n3, v3)
+			n4 = nodeStep(nodes, n4, v4)
+			n5 = nodeStep(nodes, n5, v5)
+			n6 = nodeStep(nodes, n6, v6)
+			n7 = nodeStep(nodes, n7, v7)
+		}
+		sums[0] += leaves[nodes[n0].leafOff]
+		sums[1] += leaves[nodes[n1].leafOff]
+		sums[2] += leaves[nodes[n2].leafOff]
+		sums[3] += leaves[nodes[n3].leafOff]
+		sums[4] += leaves[nodes[n4].leafOff]
+		sums[5] += leaves[nodes[n5].leafOff]
+		sums[6] += leaves[nodes[n6].leafOff]
+		sums[7] += leaves[nodes[n7].leafOff]
+	}
+}
+
+// nodeStep moves a row one step down a non-symmetric tree: to the right
+// child when vals[slot] > border, else to the left one; an offset of 0 (no
+// child that side) keeps it in place.
+func nodeStep(nodes []nodeEval, n int32, vals []float32) int32 {
+	nd := &nodes[n]
+	right := -b2u(vals[nd.slot] > nd.border) // all ones when true
+	left := uint32(nd.left)
+	return n + int32(left^((left^uint32(nd.right))&right))
 }
