@@ -1,0 +1,423 @@
+package sink
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+)
+
+// ParquetConfig configures the Parquet results sink (configuration keys
+// sink.parquet.*).
+type ParquetConfig struct {
+	// Dir is the directory of the files; empty disables the sink.
+	Dir string `mapstructure:"dir"`
+	// Stream is the results stream to read (LOANS_SCORED).
+	Stream string `mapstructure:"stream"`
+	// Consumer is the sink's durable consumer; empty derives
+	// "parquet-sink-<first 8 hex of sha256(absolute dir)>", one per directory.
+	Consumer string `mapstructure:"consumer"`
+	// MaxRows closes a file once it holds this many results.
+	MaxRows int `mapstructure:"max_rows"`
+	// MaxAge closes a file this long after its first result.
+	MaxAge time.Duration `mapstructure:"max_age"`
+	// RowGroupRows bounds the rows of one Parquet row group.
+	RowGroupRows int `mapstructure:"row_group_rows"`
+	// Compression of the column pages: zstd, snappy, gzip or none.
+	Compression string `mapstructure:"compression"`
+	// AckWait is the consumer's redelivery timeout. Results redelivered
+	// while a file is open are recognised by their sequence and skipped, so
+	// it only needs to exceed MaxAge to avoid needless traffic.
+	AckWait time.Duration `mapstructure:"ack_wait"`
+	// FetchBatch is how many results one pull asks for.
+	FetchBatch int `mapstructure:"fetch_batch"`
+}
+
+// DefaultParquetConfig returns the documented defaults: disabled (no dir),
+// LOANS_SCORED, files of at most 100,000 results or one minute, row groups
+// of 128Ki rows, zstd.
+func DefaultParquetConfig() ParquetConfig {
+	return ParquetConfig{
+		Stream:       "LOANS_SCORED",
+		MaxRows:      100_000,
+		MaxAge:       time.Minute,
+		RowGroupRows: 128 * 1024,
+		Compression:  "zstd",
+		AckWait:      2 * time.Minute,
+		FetchBatch:   1024,
+	}
+}
+
+// Validate reports an unusable setting, named by its configuration key. An
+// empty Dir is valid (the sink is off).
+func (c ParquetConfig) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("sink.parquet."+key+": "+format, args...))
+	}
+	if c.Stream == "" {
+		bad("stream", "must be set")
+	}
+	if c.MaxRows < 1 || c.MaxRows > 10_000_000 {
+		bad("max_rows", "%d is outside 1..10000000", c.MaxRows)
+	}
+	if c.MaxAge <= 0 {
+		bad("max_age", "%v, want a positive duration", c.MaxAge)
+	}
+	if c.RowGroupRows < 1 {
+		bad("row_group_rows", "%d, want at least 1", c.RowGroupRows)
+	}
+	if _, err := Codec(c.Compression); err != nil {
+		bad("compression", "%v", err)
+	}
+	if c.AckWait <= c.MaxAge {
+		bad("ack_wait", "%v must exceed max_age (%v)", c.AckWait, c.MaxAge)
+	}
+	if c.FetchBatch < 1 || c.FetchBatch > 100_000 {
+		bad("fetch_batch", "%d is outside 1..100000", c.FetchBatch)
+	}
+	return errors.Join(errs...)
+}
+
+// Codec returns the parquet-go codec for a compression name: zstd, snappy,
+// gzip or none.
+func Codec(name string) (compress.Codec, error) {
+	switch name {
+	case "zstd":
+		return &parquet.Zstd, nil
+	case "snappy":
+		return &parquet.Snappy, nil
+	case "gzip":
+		return &parquet.Gzip, nil
+	case "none", "uncompressed":
+		return &parquet.Uncompressed, nil
+	}
+	return nil, fmt.Errorf("unknown compression %q (want zstd, snappy, gzip or none)", name)
+}
+
+// WriterOptions returns the parquet-go options every file of the project
+// uses: data page v1 and bounded row groups (older readers), the codec.
+func WriterOptions(codec compress.Codec, rowGroupRows int, createdBy string) []parquet.WriterOption {
+	return []parquet.WriterOption{
+		parquet.DataPageVersion(1),
+		parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
+		parquet.Compression(codec),
+		parquet.CreatedBy(createdBy, "", ""),
+	}
+}
+
+// ParquetOptions are the sink's collaborators.
+type ParquetOptions struct {
+	// Log receives commits and problems; nil uses slog.Default().
+	Log *slog.Logger
+	// Failpoint is the test-only crash point (see FailpointFromEnv).
+	Failpoint Failpoint
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+	// Committed, when set, is called after each file is committed and
+	// acknowledged, with its path and row count (metrics, tests).
+	Committed func(path string, rows int)
+}
+
+// Parquet is the exactly-once sink from the results stream into rolling
+// Parquet files. Results are read in stream order through the sink's own
+// durable consumer and written to scores-<first>-<last>.parquet; a file is
+// written under a temporary name, fsynced, renamed, the directory fsynced,
+// and only then are its messages acknowledged (ack policy all: one ack for
+// the last sequence). The file names are the record of what is committed:
+// at start the sink removes stale temporary files, reads the highest
+// committed sequence from the names and (re)creates its consumer to start
+// right after it, so whatever a crash interrupted is written again, once.
+type Parquet struct {
+	cfg   ParquetConfig
+	js    jetstream.JetStream
+	opts  ParquetOptions
+	dir   string
+	name  string
+	wopts []parquet.WriterOption
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewParquet returns a sink over js. cfg.Dir must be set; it is created
+// when missing.
+func NewParquet(js jetstream.JetStream, cfg ParquetConfig, opts ParquetOptions) (*Parquet, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("sink.parquet.dir: must be set to run the Parquet sink")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("sink.parquet.dir: %w", err)
+	}
+	codec, _ := Codec(cfg.Compression)
+	p := &Parquet{cfg: cfg, js: js, opts: opts, dir: dir, name: cfg.Consumer,
+		wopts: WriterOptions(codec, cfg.RowGroupRows, "loan-scorer sink"), log: opts.Log, now: opts.Now}
+	if p.name == "" {
+		p.name = ConsumerName(dir)
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+// ConsumerName returns the default durable consumer name of the sink
+// writing to the absolute directory dir.
+func ConsumerName(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "parquet-sink-" + hex.EncodeToString(sum[:4])
+}
+
+// Dir returns the absolute directory of the files.
+func (p *Parquet) Dir() string { return p.dir }
+
+// Consumer returns the durable consumer's name.
+func (p *Parquet) Consumer() string { return p.name }
+
+// Run writes files until ctx ends, then commits the open file and returns
+// nil; it returns early with an error when the directory, the files or
+// JetStream fail. Run may be called once.
+func (p *Parquet) Run(ctx context.Context) error {
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return fmt.Errorf("parquet sink: %w", err)
+	}
+	unlock, err := lockDir(p.dir)
+	if err != nil {
+		return fmt.Errorf("parquet sink: %w", err)
+	}
+	defer unlock()
+	committed, removed, err := scanDir(p.dir)
+	if err != nil {
+		return fmt.Errorf("parquet sink: %w", err)
+	}
+	cons, start, err := p.consumer(ctx, committed)
+	if err != nil {
+		return fmt.Errorf("parquet sink: %w", err)
+	}
+	p.log.Info("parquet sink started", "dir", p.dir, "consumer", p.name, "committed_seq", committed,
+		"start_seq", start, "stale_tmp_removed", removed)
+	l := &loop{p: p, cons: cons, committed: start - 1}
+	return l.run(ctx)
+}
+
+// consumer (re)creates the durable consumer so that it delivers from the
+// first sequence not committed, with ack policy all and unlimited
+// deliveries. What was delivered before and not committed is delivered
+// again at once, instead of after ack_wait. The start is the later of the
+// files' record and the consumer's ack floor (files moved away by their
+// reader are not written again).
+func (p *Parquet) consumer(ctx context.Context, committed uint64) (jetstream.Consumer, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	start := committed
+	old, err := p.js.Consumer(ctx, p.cfg.Stream, p.name)
+	switch {
+	case err == nil:
+		info := old.CachedInfo()
+		if info.Config.AckPolicy != jetstream.AckAllPolicy || info.Config.FilterSubject != "" || len(info.Config.FilterSubjects) > 0 {
+			return nil, 0, fmt.Errorf("consumer %s on %s: %w (ack policy %v, filter %q): name another with sink.parquet.consumer",
+				p.name, p.cfg.Stream, ErrConsumerMismatch, info.Config.AckPolicy, info.Config.FilterSubject)
+		}
+		start = max(start, info.AckFloor.Stream)
+		if err := p.js.DeleteConsumer(ctx, p.cfg.Stream, p.name); err != nil {
+			return nil, 0, fmt.Errorf("recreate consumer %s: %w", p.name, err)
+		}
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	default:
+		return nil, 0, fmt.Errorf("look up consumer %s on stream %s: %w", p.name, p.cfg.Stream, err)
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       p.name,
+		Description:   "loan-scorer Parquet sink into " + p.dir,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   start + 1,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       p.cfg.AckWait,
+		MaxDeliver:    -1,
+		// A whole file is unacknowledged until it is committed.
+		MaxAckPending: p.cfg.MaxRows + 2*p.cfg.FetchBatch,
+		MaxWaiting:    16,
+	}
+	cons, err := p.js.CreateConsumer(ctx, p.cfg.Stream, cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create consumer %s on stream %s: %w", p.name, p.cfg.Stream, err)
+	}
+	return cons, start + 1, nil
+}
+
+// lockDir takes an exclusive lock on the directory's lock file: one sink
+// per directory, across processes. The lock goes with the process.
+func lockDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (%v)", dir, ErrSinkLocked, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// loop is one run of the sink.
+type loop struct {
+	p         *Parquet
+	cons      jetstream.Consumer
+	committed uint64 // highest sequence in a committed file
+	file      *openFile
+	lastMsg   jetstream.Msg // last message in the open file
+}
+
+// maxIdleWait bounds one wait for a message when no file is open.
+const maxIdleWait = 5 * time.Second
+
+func (l *loop) run(ctx context.Context) error {
+	p := l.p
+	// The iterator keeps up to FetchBatch messages buffered ahead; what is
+	// buffered but not handled at shutdown is delivered again at the next
+	// start, which recreates the consumer after the committed sequence.
+	it, err := l.cons.Messages(jetstream.PullMaxMessages(p.cfg.FetchBatch))
+	if err != nil {
+		return fmt.Errorf("parquet sink: pull from %s: %w", p.cfg.Stream, err)
+	}
+	defer it.Stop()
+	for {
+		if ctx.Err() != nil {
+			return l.shutdown(ctx)
+		}
+		wait := maxIdleWait
+		if l.file != nil {
+			wait = time.Until(l.file.opened.Add(p.cfg.MaxAge))
+		}
+		if wait > 0 {
+			nctx, cancel := context.WithTimeout(ctx, wait)
+			msg, err := it.Next(jetstream.NextContext(nctx))
+			cancel()
+			switch {
+			case err == nil:
+				if err := l.handle(ctx, msg); err != nil {
+					l.abandon()
+					return fmt.Errorf("parquet sink: %w", err)
+				}
+				continue
+			case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			default:
+				l.abandon()
+				return fmt.Errorf("parquet sink: pull from %s: %w", p.cfg.Stream, err)
+			}
+		}
+		if l.file != nil && !p.now().Before(l.file.opened.Add(p.cfg.MaxAge)) {
+			if err := l.commit(ctx); err != nil {
+				return fmt.Errorf("parquet sink: %w", err)
+			}
+		}
+	}
+}
+
+// handle appends one message to the open file (opening one when needed),
+// skips what is already written, and commits a full file.
+func (l *loop) handle(ctx context.Context, msg jetstream.Msg) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("message metadata: %w", err)
+	}
+	seq := meta.Sequence.Stream
+	switch {
+	case seq <= l.committed:
+		// In a committed file already (a redelivery): acknowledging it
+		// acknowledges only what is committed.
+		if err := msg.Ack(); err != nil {
+			return fmt.Errorf("ack committed seq %d: %w", seq, err)
+		}
+		return nil
+	case l.file != nil && seq <= l.file.last:
+		return nil // redelivered while its file is open
+	}
+	h := msg.Headers()
+	r := parseRecord(msg.Data(), h.Get(HeaderMsgID), h.Get(HeaderModel), h.Get(HeaderScoredAt), h.Get(HeaderErrorCode), meta.Timestamp)
+	if l.file != nil && r.hasValue && r.kind != l.file.kind {
+		// The model changed kind (a reload): a file has one schema.
+		if err := l.commit(ctx); err != nil {
+			return err
+		}
+	}
+	if l.file == nil {
+		f, err := createFile(l.p.dir, seq, r.kind, l.p.wopts, l.p.now())
+		if err != nil {
+			return err
+		}
+		l.file = f
+	}
+	if err := l.file.w.write(&r); err != nil {
+		return fmt.Errorf("seq %d: %w", seq, err)
+	}
+	l.file.last, l.lastMsg = seq, msg
+	l.file.rows++
+	if l.file.rows >= l.p.cfg.MaxRows {
+		return l.commit(ctx)
+	}
+	return nil
+}
+
+// commit makes the open file durable, then acknowledges its messages.
+func (l *loop) commit(ctx context.Context) error {
+	f := l.file
+	if f == nil {
+		return nil
+	}
+	l.file = nil
+	path, err := f.commit(l.p.dir, l.p.opts.Failpoint)
+	if err != nil {
+		return err
+	}
+	l.committed = f.last
+	// The file is the record: a failed ack only means redeliveries, which
+	// are skipped and acknowledged then (or at the next start).
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := l.lastMsg.DoubleAck(actx); err != nil {
+		l.p.log.Warn("parquet sink: ack after commit failed; the results will be skipped when redelivered",
+			"file", filepath.Base(path), "last_seq", f.last, "error", err)
+	}
+	l.lastMsg = nil
+	l.p.log.Debug("parquet file committed", "file", filepath.Base(path), "rows", f.rows, "first_seq", f.first, "last_seq", f.last)
+	if l.p.opts.Committed != nil {
+		l.p.opts.Committed(path, f.rows)
+	}
+	return nil
+}
+
+// shutdown commits the open file: on SIGTERM the sink closes its file.
+func (l *loop) shutdown(ctx context.Context) error {
+	if err := l.commit(ctx); err != nil {
+		return fmt.Errorf("parquet sink: close the open file: %w", err)
+	}
+	return nil
+}
+
+func (l *loop) abandon() {
+	if l.file != nil {
+		l.file.abandon()
+		l.file = nil
+	}
+}
