@@ -79,10 +79,15 @@ const (
 //	GET /metrics   Prometheus metrics gathered from reg.
 //
 // Responses are JSON with X-Content-Type-Options: nosniff; nothing from the
-// request is echoed unescaped. info may be nil.
+// request is echoed unescaped. info, reg and m may be nil (no service
+// section, no /metrics route, unregistered collectors); a nil ready means
+// always ready.
 func NewHTTPServer(cfg HTTPConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, ready func() bool, info func() any, reg prometheus.Gatherer, m *metrics.Metrics) *http.Server {
 	if m == nil {
 		m = metrics.New(nil)
+	}
+	if ready == nil {
+		ready = func() bool { return true }
 	}
 	s := &httpService{cfg: cfg, h: h, dec: dec, b: b, ready: ready, info: info, m: m}
 	mux := http.NewServeMux()
