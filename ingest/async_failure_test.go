@@ -116,3 +116,70 @@ func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
 }
+
+// A message held longer than the ack wait (here: its batch cannot start)
+// gets InProgress heartbeats, so JetStream does not redeliver it meanwhile;
+// once scoring resumes it is answered exactly once.
+func TestSlowBatchesSendInProgress(t *testing.T) {
+	const ackWait = 300 * time.Millisecond
+	r := newRig(t, func(t *Topology) {
+		t.Consumer.AckWait = ackWait
+		t.Consumer.MaxDeliver = 3
+	})
+	rng := rand.New(rand.NewPCG(15, 16))
+	const n = 5
+	for i := range n {
+		data, _ := application(rng)
+		r.publish(fmt.Sprintf("slow-%d", i), data, nil)
+	}
+	nc := natstest.Connect(t, r.srv)
+	js, _ := jetstream.New(nc)
+	cons, err := js.Consumer(context.Background(), "LOANS", "scorer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := worker.NewBatcher(worker.DefaultConfig(), 1, nil) // not running yet
+	m := metrics.New(nil)
+	dec := NewDecoderCache(DefaultSchemaConfig(), r.limits)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := NewAsync(AsyncParams{Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: worker.NewHolder(r.model),
+		Decoders: dec.Get, Batcher: b, Publisher: pub, Metrics: m, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, "all taken", func() bool { return a.InFlight() == n })
+	// Hold them for five ack waits: without InProgress each would have been
+	// redelivered (and, with max_deliver 3, dead-lettered).
+	held := time.Now()
+	natstest.Eventually(t, 30*time.Second, "held five ack waits", func() bool {
+		if r.consumerInfo().NumRedelivered != 0 {
+			t.Fatalf("redelivered while in progress after %v", time.Since(held))
+		}
+		return time.Since(held) > 5*ackWait
+	})
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	natstest.Eventually(t, 10*time.Second, "scored once", func() bool { return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0 })
+	if got := r.count("LOANS_DLQ"); got != 0 {
+		t.Errorf("%d dead letters", got)
+	}
+	if v := testCounter(m, OutcomeRedelivered); v != 0 {
+		t.Errorf("%v redeliveries", v)
+	}
+	sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	_ = a.Drain(sctx)
+	b.Close()
+	<-runErr
+	if err := a.Settle(sctx); err != nil {
+		t.Error(err)
+	}
+}
