@@ -62,14 +62,22 @@ func (c SyncConfig) Validate() error {
 // EndpointName is the micro endpoint of the sync service.
 const EndpointName = "score"
 
-// Status codes in the Nats-Service-Error-Code header of sync error replies,
+// Status codes in the Nats-Service-Error-Code header of sync error replies:
 // the HTTP status a caller would have got for the same problem.
 const (
-	StatusBadRequest    = 400
-	StatusTooLarge      = 413
-	StatusInternal      = 500
-	StatusUnavailable   = 503
-	headerMsgID         = "Nats-Msg-Id"
+	// StatusBadRequest answers invalid_input.
+	StatusBadRequest = 400
+	// StatusTooLarge answers payload_too_large.
+	StatusTooLarge = 413
+	// StatusInternal answers internal (scoring failed).
+	StatusInternal = 500
+	// StatusUnavailable answers overloaded and not_ready.
+	StatusUnavailable = 503
+)
+
+const (
+	headerMsgID = "Nats-Msg-Id"
+	// maxErrorDescription bounds the Nats-Service-Error header value.
 	maxErrorDescription = 200
 )
 
