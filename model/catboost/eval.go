@@ -203,6 +203,10 @@ func (e *evaluator) treesBlock(ws *workspace, n int) {
 			continue
 		}
 		leaves := e.leaves[t.leafOff : t.leafOff+uint32(dim)<<t.depth]
+		if t.depth <= 8 {
+			treeWordsDim(lv, bins, leaves, sums, words, dim)
+			continue
+		}
 		for w := range words {
 			var lo, hi uint64
 			for i, l := range lv {
@@ -278,6 +282,26 @@ func treeWords8(lv *[8]level, bins []byte, leaves *[256]float64, sums []float64,
 			(word8(c6, w)+lv[6].k)&swarHigh>>1 |
 			(word8(c7, w)+lv[7].k)&swarHigh
 		addLeaves8((*[8]float64)(sums[8*w:8*w+8]), leaves, idx)
+	}
+}
+
+// treeWordsDim walks one tree of depth ≤ 8 with dim > 1 output dimensions.
+func treeWordsDim(lv []level, bins []byte, leaves []float64, sums []float64, words, dim int) {
+	for w := range words {
+		var idx uint64
+		for i, l := range lv {
+			idx |= ((word8(binColumn(bins, l.off), w) + l.k) & swarHigh) >> (7 - i)
+		}
+		row := sums[8*w*dim : 8*(w+1)*dim]
+		for r := range 8 {
+			leaf := int(idx>>(8*r)&0xFF) * dim
+			s := row[r*dim : r*dim+dim]
+			lf := leaves[leaf : leaf+dim]
+			lf = lf[:len(s)]
+			for k := range s {
+				s[k] += lf[k]
+			}
+		}
 	}
 }
 
