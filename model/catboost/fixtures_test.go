@@ -13,27 +13,37 @@ import (
 // fixtures the test fails in CI (CI set) and is skipped elsewhere.
 func fixtureDir(t testing.TB) string {
 	t.Helper()
+	dir, why := findFixtureDir()
+	if why != "" {
+		return missingFixtures(t, why)
+	}
+	return dir
+}
+
+// findFixtureDir locates the fixture directory as fixtureDir does; why says
+// what is missing when it is not found.
+func findFixtureDir() (dir, why string) {
 	if dir := os.Getenv("CATBOOST_FIXTURES"); dir != "" {
 		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			return dir
+			return dir, ""
 		}
-		return missingFixtures(t, "$CATBOOST_FIXTURES="+dir+" is not a directory")
+		return "", "$CATBOOST_FIXTURES=" + dir + " is not a directory"
 	}
 	wd, err := os.Getwd()
 	if err != nil {
-		t.Fatalf("working directory: %v", err)
+		return "", "working directory: " + err.Error()
 	}
 	for dir := wd; ; {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			fix := filepath.Join(dir, "..", "shared", "fixtures", "catboost")
 			if st, err := os.Stat(fix); err == nil && st.IsDir() {
-				return fix
+				return fix, ""
 			}
-			return missingFixtures(t, "no fixture directory at "+fix)
+			return "", "no fixture directory at " + fix
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return missingFixtures(t, "no go.mod above "+wd)
+			return "", "no go.mod above " + wd
 		}
 		dir = parent
 	}
