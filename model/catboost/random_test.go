@@ -36,6 +36,9 @@ func randomConfigs() map[string]RandomConfig {
 		c.Depth = depth
 		c.Trees = 30
 		cfgs[fmt.Sprintf("depth-%d", depth)] = c
+		c.Dimension = 3
+		c.TargetClasses = 4
+		cfgs[fmt.Sprintf("depth-%d-dim-3", depth)] = c
 	}
 	c = base
 	c.Depth = 10
