@@ -1,9 +1,11 @@
 package catboost
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -100,6 +102,11 @@ type synthCBM struct {
 	estimated    int
 	partIDs      []string
 	sharedBorder int // float features that share feature 0's borders vector (aliasing)
+	// nonsym replaces the trees by two non-symmetric ones: a root on split 3
+	// with only a right child (stopping at its own leaf when false), and a
+	// single leaf. leafIDs are the global leaf offsets of the three nodes.
+	nonsym  bool
+	leafIDs []uint32
 
 	// set by build: file offsets of vector length fields, for patching
 	marks map[string]int
@@ -218,6 +225,27 @@ func (s *synthCBM) build() []byte {
 	for i := 1; i < len(starts); i++ {
 		starts[i] = starts[i-1] + s.treeDepths[i-1]
 	}
+	var vSteps, vLeafIDs flatbuffers.UOffsetT
+	if s.nonsym {
+		s.treeDepths, starts = []int32{2, 1}, []int32{0, 2}
+		s.treeSplits, s.leafValues = []int32{3, 0, 0}, []float64{1.5, 2.5, 3.5}
+		if s.leafIDs == nil {
+			s.leafIDs = []uint32{0, 1, 2}
+		}
+		steps := [][2]uint16{{0, 1}, {0, 0}, {0, 0}}
+		b.StartVector(4, len(steps), 2)
+		for i := len(steps) - 1; i >= 0; i-- {
+			b.PrependUint16(steps[i][1])
+			b.PrependUint16(steps[i][0])
+		}
+		vSteps = b.EndVector(len(steps))
+		marks = append(marks, mark{"StepNodes", vSteps})
+		b.StartVector(4, len(s.leafIDs), 4)
+		for i := len(s.leafIDs) - 1; i >= 0; i-- {
+			b.PrependUint32(s.leafIDs[i])
+		}
+		vLeafIDs = b.EndVector(len(s.leafIDs))
+	}
 	vSplits := i32s("TreeSplits", s.treeSplits)
 	vSizes := i32s("TreeSizes", s.treeDepths)
 	vStarts := i32s("TreeStartOffsets", starts)
@@ -243,6 +271,8 @@ func (s *synthCBM) build() []byte {
 	b.PrependUOffsetTSlot(5, vFloats, 0)
 	b.PrependUOffsetTSlot(7, vCtrs, 0)
 	b.PrependUOffsetTSlot(8, vLeaves, 0)
+	b.PrependUOffsetTSlot(10, vSteps, 0)
+	b.PrependUOffsetTSlot(11, vLeafIDs, 0)
 	b.PrependUOffsetTSlot(12, vText, 0)
 	b.PrependUOffsetTSlot(13, vEst, 0)
 	b.PrependUOffsetTSlot(16, vBias, 0)
@@ -353,6 +383,41 @@ func TestDecodeSyntheticCBM(t *testing.T) {
 		Info:  map[string]string{"catboost_version_info": "synthetic"},
 	}
 	for _, diff := range compareDefinitions(want, d, definitionCompare{}) {
+		t.Error(diff)
+	}
+}
+
+// TestDecodeSyntheticNonSymmetricCBM checks the conversion of the global
+// node arrays into per-tree nodes with tree-relative leaf offsets, including
+// a node with one child (spec §5.5).
+func TestDecodeSyntheticNonSymmetricCBM(t *testing.T) {
+	s := synthDefault()
+	s.nonsym = true
+	d, err := Decode(s.build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Tree{
+		{Nodes: []Node{{Split: 3, Left: 0, Right: 1, LeafOffset: 0}, {Split: 0, LeafOffset: 1}}, LeafValues: []float64{1.5, 2.5}},
+		{Nodes: []Node{{LeafOffset: 0}}, LeafValues: []float64{3.5}},
+	}
+	if !reflect.DeepEqual(d.Trees, want) || len(d.Oblivious) != 0 {
+		t.Errorf("trees %+v, want %+v", d.Trees, want)
+	}
+	// Written as JSON, the missing left child becomes a leaf with the root's
+	// own value (what CatBoost's exporter does), and the function is kept.
+	var buf bytes.Buffer
+	if err := d.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `{"left": {"value": 1.5}, "right": {"value": 2.5}, "split": {"border": 10`) {
+		t.Errorf("unexpected JSON tree:\n%s", buf.String())
+	}
+	back, err := Decode(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, diff := range compareDefinitions(expectedAfterJSON(d), back, definitionCompare{nodeLayout: true}) {
 		t.Error(diff)
 	}
 }

@@ -99,6 +99,29 @@ func TestHostileCBM(t *testing.T) {
 			s.treeSplits = []int32{0, 9001, 3}
 			return s.build()
 		}, nil, "bin feature 9001 out of range (have 5)"},
+		{"non-symmetric child past the tree", func() []byte {
+			s := synthDefault()
+			s.nonsym = true
+			f := s.build()
+			out := bytes.Clone(f)
+			binary.LittleEndian.PutUint16(out[s.marks["StepNodes"]+4+2:], 200) // node 0 right diff
+			return out
+		}, nil, "tree 0 node 0: child offset 200 past the tree's 2 nodes"},
+		{"non-symmetric leaf offset outside", func() []byte {
+			s := synthDefault()
+			s.nonsym, s.leafIDs = true, []uint32{0, 7, 2}
+			return s.build()
+		}, nil, "tree 0 node 1: leaf offset 7 (dimension 1, 3 leaf values)"},
+		{"non-symmetric trees sharing leaves", func() []byte {
+			s := synthDefault()
+			s.nonsym, s.leafIDs = true, []uint32{0, 1, 1}
+			return s.build()
+		}, nil, "tree 1 leaves start at 1, before the previous tree's end 2"},
+		{"non-symmetric split without leaf", func() []byte {
+			s := synthDefault()
+			s.nonsym, s.leafIDs = true, []uint32{noLeafID, 1, 2}
+			return s.build()
+		}, nil, "tree 0 node 0: leaf offset 4294967295 invalid"},
 		{"aliased borders", func() []byte {
 			s := synthDefault()
 			s.borders[0] = make([]float32, 200)
