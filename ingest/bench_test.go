@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -35,7 +36,7 @@ var benchApps = [][]byte{
 }
 
 // benchSetup starts a server with the topology and publishes n messages.
-func benchSetup(b *testing.B, n int) (*natsServerConn, Topology) {
+func benchSetup(b *testing.B, n int) (*server.Server, Topology) {
 	b.Helper()
 	srv, nc := natstest.Start(b)
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
@@ -58,10 +59,8 @@ func benchSetup(b *testing.B, n int) (*natsServerConn, Topology) {
 	case <-time.After(5 * time.Minute):
 		b.Fatal("publishing the input took too long")
 	}
-	return &natsServerConn{srv: srv}, topo
+	return srv, topo
 }
-
-type natsServerConn struct{ srv interface{ ClientURL() string } }
 
 func waitCount(b *testing.B, n int, count func() int) {
 	b.Helper()
@@ -81,7 +80,7 @@ func BenchmarkAsyncThroughput(b *testing.B) {
 	}
 	mdl := worker.NewModel(f.Model, demo.Name, demo.Bytes(), true)
 	s, topo := benchSetup(b, b.N)
-	nc, err := nats.Connect(s.srv.ClientURL())
+	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +125,7 @@ func BenchmarkAsyncThroughput(b *testing.B) {
 
 func BenchmarkAsyncPassThrough(b *testing.B) {
 	s, topo := benchSetup(b, b.N)
-	nc, err := nats.Connect(s.srv.ClientURL())
+	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		b.Fatal(err)
 	}
