@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -456,6 +457,37 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		batch.Reset()
 		if err := d.DecodeOne(payload, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeEncodingJSON is the baseline BenchmarkDecode is measured
+// against: encoding/json into a map, as a generic decoder would start,
+// before any schema mapping.
+func BenchmarkDecodeEncodingJSON(b *testing.B) {
+	payload := []byte(seedA)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(payload, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeMany decodes an array of 100 seed applications (the sync
+// and HTTP paths).
+func BenchmarkDecodeMany(b *testing.B) {
+	d := newLoanDecoder(nil)
+	payload := []byte("[" + strings.TrimSuffix(strings.Repeat(seedA+",", 50)+strings.Repeat(seedB+",", 50), ",") + "]")
+	batch := model.NewBatch(loanSchema(), 100)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		batch.Reset()
+		if _, _, err := d.DecodeMany(payload, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
