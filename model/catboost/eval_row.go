@@ -59,22 +59,23 @@ func (e *evaluator) rowOblivious(ws *workspace, sum []float64) {
 		for i := range e.rowTrees {
 			t := &e.rowTrees[i]
 			var idx uint32
+			// Horner form, deepest level first: each level is one LEA.
 			if t.depth == 6 {
-				idx = b2u(vals[t.slots[0]] > t.borders[0]) |
-					b2u(vals[t.slots[1]] > t.borders[1])<<1 |
-					b2u(vals[t.slots[2]] > t.borders[2])<<2 |
-					b2u(vals[t.slots[3]] > t.borders[3])<<3 |
-					b2u(vals[t.slots[4]] > t.borders[4])<<4 |
-					b2u(vals[t.slots[5]] > t.borders[5])<<5
+				idx = b2u(vals[t.slots[5]] > t.borders[5])
+				idx = idx*2 + b2u(vals[t.slots[4]] > t.borders[4])
+				idx = idx*2 + b2u(vals[t.slots[3]] > t.borders[3])
+				idx = idx*2 + b2u(vals[t.slots[2]] > t.borders[2])
+				idx = idx*2 + b2u(vals[t.slots[1]] > t.borders[1])
+				idx = idx*2 + b2u(vals[t.slots[0]] > t.borders[0])
 			} else if t.depth == 8 {
-				idx = b2u(vals[t.slots[0]] > t.borders[0]) |
-					b2u(vals[t.slots[1]] > t.borders[1])<<1 |
-					b2u(vals[t.slots[2]] > t.borders[2])<<2 |
-					b2u(vals[t.slots[3]] > t.borders[3])<<3 |
-					b2u(vals[t.slots[4]] > t.borders[4])<<4 |
-					b2u(vals[t.slots[5]] > t.borders[5])<<5 |
-					b2u(vals[t.slots[6]] > t.borders[6])<<6 |
-					b2u(vals[t.slots[7]] > t.borders[7])<<7
+				idx = b2u(vals[t.slots[7]] > t.borders[7])
+				idx = idx*2 + b2u(vals[t.slots[6]] > t.borders[6])
+				idx = idx*2 + b2u(vals[t.slots[5]] > t.borders[5])
+				idx = idx*2 + b2u(vals[t.slots[4]] > t.borders[4])
+				idx = idx*2 + b2u(vals[t.slots[3]] > t.borders[3])
+				idx = idx*2 + b2u(vals[t.slots[2]] > t.borders[2])
+				idx = idx*2 + b2u(vals[t.slots[1]] > t.borders[1])
+				idx = idx*2 + b2u(vals[t.slots[0]] > t.borders[0])
 			} else {
 				for d := range t.depth {
 					idx |= b2u(vals[t.slots[d&(rowTreeDepthMax-1)]] > t.borders[d&(rowTreeDepthMax-1)]) << d
