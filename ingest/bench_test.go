@@ -36,9 +36,12 @@ var benchApps = [][]byte{
 }
 
 // benchSetup starts a server with the topology and publishes n messages.
-func benchSetup(b *testing.B, n int) (*server.Server, Topology) {
+func benchSetup(b *testing.B, n int, syncAlways bool) (*server.Server, Topology) {
 	b.Helper()
-	srv, nc := natstest.Start(b)
+	opts := natstest.Options(b.TempDir())
+	opts.SyncAlways = syncAlways
+	srv := natstest.StartWith(b, opts)
+	nc := natstest.Connect(b, srv)
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	topo := DefaultTopology()
 	topo.Stream.MaxBytes = -1
@@ -50,7 +53,7 @@ func benchSetup(b *testing.B, n int) (*server.Server, Topology) {
 		m.Data = benchApps[i%2]
 		m.Header.Set(sink.HeaderMsgID, fmt.Sprintf("bench-%d", i))
 		m.Header.Set(sink.HeaderReplyTo, "_INBOX.bench.nobody")
-		if _, err := js.PublishMsgAsync(m); err != nil {
+		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -73,13 +76,19 @@ func waitCount(b *testing.B, n int, count func() int) {
 	}
 }
 
-func BenchmarkAsyncThroughput(b *testing.B) {
+func BenchmarkAsyncThroughput(b *testing.B) { benchAsync(b, false) }
+
+// BenchmarkAsyncThroughputSyncAlways is the same with the server fsyncing
+// every write (nats.embedded.sync_always: true).
+func BenchmarkAsyncThroughputSyncAlways(b *testing.B) { benchAsync(b, true) }
+
+func benchAsync(b *testing.B, syncAlways bool) {
 	f, err := modelfile.Parse(demo.Name, demo.Bytes(), modelfile.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	mdl := worker.NewModel(f.Model, demo.Name, demo.Bytes(), true)
-	s, topo := benchSetup(b, b.N)
+	s, topo := benchSetup(b, b.N, syncAlways)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		b.Fatal(err)
@@ -124,7 +133,7 @@ func BenchmarkAsyncThroughput(b *testing.B) {
 }
 
 func BenchmarkAsyncPassThrough(b *testing.B) {
-	s, topo := benchSetup(b, b.N)
+	s, topo := benchSetup(b, b.N, false)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		b.Fatal(err)
