@@ -381,12 +381,7 @@ func (j *jsonDecoder) ctrs(doc *jsonDoc, d *Definition) error {
 	for _, t := range byKey {
 		rest = append(rest, t)
 	}
-	slices.SortFunc(rest, func(a, b *keyed) int {
-		if a.key < b.key {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(rest, func(a, b *keyed) int { return strings.Compare(a.key, b.key) })
 	for _, t := range append(order, rest...) {
 		ct, err := j.table("ctr_data."+t.raw, t.base, &t.table)
 		if err != nil {
