@@ -3,8 +3,11 @@ package ingest_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -489,6 +492,69 @@ func BenchmarkDecodeMany(b *testing.B) {
 		batch.Reset()
 		if _, _, err := d.DecodeMany(payload, batch); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestDecodeWideSchema: a model with more than 256 features (unnamed, so
+// addressed as "0", "1", ...) keeps track of every one.
+func TestDecodeWideSchema(t *testing.T) {
+	const n = 300
+	s := &model.Schema{NumFloat: n}
+	for i := range n {
+		s.Features = append(s.Features, model.Feature{Name: strconv.Itoa(i), Kind: model.Float, FlatIndex: i, Index: i, Used: true})
+	}
+	d := ingest.NewDecoder(s, ingest.DefaultSchemaConfig(), ingest.Limits{MaxPayload: 1 << 20, MaxArray: 10})
+	fields := make([]string, n)
+	for i := range fields {
+		fields[i] = fmt.Sprintf(`"%d":%d`, i, i*2)
+	}
+	var b model.Batch
+	if err := d.DecodeOne([]byte("{"+strings.Join(fields, ",")+"}"), &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Floats[299] != 598 || b.Floats[0] != 0 || b.Floats[257] != 514 {
+		t.Fatalf("values %v %v %v", b.Floats[0], b.Floats[257], b.Floats[299])
+	}
+	// Feature 280 missing, 270 given twice: both found beyond the first 256.
+	bad := slices.Clone(fields)
+	bad[280] = `"270":1`
+	ie := inputError(t, d.DecodeOne([]byte("{"+strings.Join(bad, ",")+"}"), &b))
+	if want := map[string]string{"280": "missing", "270": "duplicate"}; !reflect.DeepEqual(ie.Fields, want) {
+		t.Fatalf("fields %v, want %v", ie.Fields, want)
+	}
+	// The second object of an array starts with a clean slate.
+	items := "[" + "{" + strings.Join(fields, ",") + "}," + "{" + strings.Join(fields, ",") + "}]"
+	itemErrs, _, err := d.DecodeMany([]byte(items), &model.Batch{})
+	if err != nil || itemErrs[0] != nil || itemErrs[1] != nil {
+		t.Fatalf("array of wide objects: %v %v", itemErrs, err)
+	}
+}
+
+// TestDecodeEscapesInCategories: text after an escape is kept byte for byte,
+// and escapes of every kind unescape to what encoding/json gives.
+func TestDecodeEscapesInCategories(t *testing.T) {
+	d := newLoanDecoder(nil)
+	for _, raw := range []string{
+		`"\n日本\"x\\\/\b\f\r\t\u0000\u001f\u00e9\uD83D\uDE00 tail é"`,
+		`"\\"`, `"\u0041"`, `"a\u0000b"`,
+	} {
+		var b model.Batch
+		if err := d.DecodeOne([]byte(withField(t, "City", raw)), &b); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		var want string
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatal(err)
+		}
+		if b.Cats[2] != want {
+			t.Fatalf("%s: %q, want %q", raw, b.Cats[2], want)
+		}
+	}
+	for _, raw := range []string{`"\u00e9` + "\x01" + `"`, `"\n` + "\xff" + `"`, `"\q"`, `"\uZZZZ"`, `"\ud83d\u0041"`, `"\ud83dx"`, `"\`} {
+		ie := inputError(t, d.DecodeOne([]byte(withField(t, "City", raw)), &model.Batch{}))
+		if ie.Fields != nil {
+			t.Fatalf("%q: %v, want malformed JSON", raw, ie)
 		}
 	}
 }

@@ -527,3 +527,51 @@ func BenchmarkSync(b *testing.B) {
 		})
 	}
 }
+
+// TestSyncModelSwapAndScoringFailure: results name the model that scored
+// them, so a Swap shows in the next answer; a batch the backend refuses is
+// answered 500 with the error body, from the batcher.
+func TestSyncModelSwapAndScoringFailure(t *testing.T) {
+	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
+	nc := startSync(t, h)
+	var r result
+	if err := json.Unmarshal(request(t, nc, "v1", h.application(0)).Data, &r); err != nil || r.Model != h.model.Version {
+		t.Fatalf("before swap: %+v (%v)", r, err)
+	}
+	next := *h.model
+	next.Version = "reloaded@0123456789ab"
+	h.holder.Swap(&next)
+	if err := json.Unmarshal(request(t, nc, "v2", h.application(0)).Data, &r); err != nil || r.Model != next.Version {
+		t.Fatalf("after swap: %+v (%v)", r, err)
+	}
+
+	broken := *h.model
+	broken.Prediction = model.PredictionType(99) // the backend refuses it
+	h.holder.Swap(&broken)
+	resp := request(t, nc, "v3", h.application(0))
+	if resp.Header.Get(micro.ErrorCodeHeader) != "500" {
+		t.Fatalf("status %q: %s", resp.Header.Get(micro.ErrorCodeHeader), resp.Data)
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil || r.ID != "v3" || r.Error == nil || r.Error.Code != "internal" {
+		t.Fatalf("body %s (%v)", resp.Data, err)
+	}
+}
+
+func TestSyncConfigValidate(t *testing.T) {
+	if err := ingest.DefaultSyncConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, mod := range []func(*ingest.SyncConfig){
+		func(c *ingest.SyncConfig) { c.Subject = "" },
+		func(c *ingest.SyncConfig) { c.Subject = "$SRV.x" },
+		func(c *ingest.SyncConfig) { c.Subject = "a b" },
+		func(c *ingest.SyncConfig) { c.Name = "" },
+		func(c *ingest.SyncConfig) { c.Version = "" },
+	} {
+		c := ingest.DefaultSyncConfig()
+		mod(&c)
+		if c.Validate() == nil {
+			t.Errorf("%+v valid", c)
+		}
+	}
+}
