@@ -64,6 +64,9 @@ func startScorer(t *testing.T, mutate func(*service.Config)) *scorer {
 		cancel()
 		t.Fatal("scorer did not start within 30s")
 	}
+	// Started may run before the micro service's subscription has reached
+	// the server (another connection): wait until the sync subject answers.
+	waitSync(t, nc.Request)
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -89,4 +92,14 @@ func (s *scorer) targets(t *testing.T) []Target {
 	}
 	t.Cleanup(func() { a.Close() })
 	return []Target{NewNATSSync(s.nc, "loans.score.sync"), h, a}
+}
+
+// waitSync polls the sync subject with request until it has a responder.
+func waitSync(t *testing.T, request func(string, []byte, time.Duration) (*nats.Msg, error)) {
+	t.Helper()
+	body := SeedExamples()[0]
+	natstest.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
+		_, err := request("loans.score.sync", body, 2*time.Second)
+		return err == nil
+	})
 }
