@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 		newHealthCmd(),
 		newModelCmd(),
 		newGenCmd(),
+		newBenchCmd(),
 		newSinkCmd(),
 	)
 	return root
