@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
@@ -126,6 +127,10 @@ func benchAsync(b *testing.B, syncAlways bool) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	var hist dto.Metric
+	if err := m.BatchSize.Write(&hist); err == nil && hist.GetHistogram().GetSampleCount() > 0 {
+		b.ReportMetric(hist.GetHistogram().GetSampleSum()/float64(hist.GetHistogram().GetSampleCount()), "rows/batch")
+	}
 	sctx, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
 	_ = a.Drain(sctx)
