@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newGenCmd(),
 		newBenchCmd(),
 		newSinkCmd(),
+		newScoreCmd(),
 	)
 	return root
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/model/demo"
+)
+
+// TestScoreMatchesModelPredict runs the real binary: `scorer gen` writes
+// the same applications as Parquet and JSON lines, `scorer score` scores
+// the Parquet file, and every default_proba (read back with arrow-go)
+// must equal what `scorer model predict` says for the same line.
+func TestScoreMatchesModelPredict(t *testing.T) {
+	bin := buildScorer(t)
+	dir := t.TempDir()
+	mpath := filepath.Join(dir, "loan-demo.json.gz")
+	if err := os.WriteFile(mpath, demo.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(stdin []byte, args ...string) (stdout, stderr string) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin = bytes.NewReader(stdin)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("scorer %v: %v\n%s", args, err, e.String())
+		}
+		return o.String(), e.String()
+	}
+	in, jl, out := filepath.Join(dir, "in.parquet"), filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.parquet")
+	run(nil, "gen", "--n", "3000", "--seed", "9", "-o", in)
+	run(nil, "gen", "--n", "3000", "--seed", "9", "-o", jl)
+	stdout, stderr := run(nil, "score", in, "-o", out, "--model", mpath, "--workers", "3", "--batch", "100")
+	if stdout != "" || !strings.HasPrefix(stderr, "scored 3000 rows (0 errors)") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("not a terminal: want only the summary line on stderr; stdout %q stderr %q", stdout, stderr)
+	}
+	lines, err := os.ReadFile(jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preds, _ := run(lines, "model", "predict", mpath)
+	got := arrowtest.Read(t, out)
+	if got.Rows != 3000 {
+		t.Fatalf("%d rows, want 3000", got.Rows)
+	}
+	sc := bufio.NewScanner(strings.NewReader(preds))
+	for i := 0; sc.Scan(); i++ {
+		var p []float64
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil || len(p) != 1 {
+			t.Fatalf("predict line %d: %q %v", i, sc.Text(), err)
+		}
+		if got.Cols["default_proba"][i] != p[0] {
+			t.Fatalf("row %d: score wrote %v, model predict says %v", i, got.Cols["default_proba"][i], p[0])
+		}
+	}
+}
+
+func TestScoreMissingColumnNamesIt(t *testing.T) {
+	bin := buildScorer(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.csv")
+	if err := os.WriteFile(in, []byte("Term,NoEmp\n84,5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "score", in, "-o", out)
+	msg, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(string(msg), `column "City": missing`) {
+		t.Errorf("exit %v, output %s", err, msg)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("output written despite the error")
+	}
+}

@@ -1,0 +1,260 @@
+package bulk
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/sink"
+)
+
+// textRows is a chunk's storage for CSV records or JSON lines.
+type textRows struct {
+	records [][]string
+	lines   [][]byte
+	arena   []byte
+}
+
+// csvFormat reads a CSV file with a header and writes it back with the
+// value columns and an error column (empty when the row was scored)
+// appended.
+type csvFormat struct {
+	r       *csv.Reader
+	header  []string
+	mapper  *ingest.CSVMapper
+	valCols []string
+	bw      *bufio.Writer
+	w       *csv.Writer
+	line    int
+}
+
+func openCSV(src *os.File, o Options) (*csvFormat, error) {
+	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: CSV header: %w", ErrCorrupt, err)
+	}
+	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model)}
+	if !o.CopyThrough {
+		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema()); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range append(slices.Clone(f.valCols), errorColumn) {
+		if slices.Contains(header, c) {
+			return nil, fmt.Errorf("the input already has a column %q (an output column): rename it", c)
+		}
+	}
+	return f, nil
+}
+
+func (f *csvFormat) total() (int64, bool) { return 0, false }
+
+func (f *csvFormat) start(w *os.File) error {
+	f.bw = bufio.NewWriterSize(w, 1<<20)
+	f.w = csv.NewWriter(f.bw)
+	return f.w.Write(append(append(slices.Clone(f.header), f.valCols...), errorColumn))
+}
+
+func (f *csvFormat) read(c *chunk, capacity int) error {
+	t := &c.text
+	t.records = t.records[:0]
+	for c.n < capacity {
+		rec, err := f.r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		t.records = append(t.records, rec)
+		c.n++
+	}
+	if c.n == 0 {
+		return io.EOF
+	}
+	return nil
+}
+
+func (f *csvFormat) decode(c *chunk, r int, b *model.Batch) string {
+	floats, cats := b.AppendRow()
+	if p := f.mapper.Fill(c.text.records[r], floats, cats); p != "" {
+		dropLastRow(b)
+		return p
+	}
+	return ""
+}
+
+func (f *csvFormat) write(c *chunk) error {
+	width := len(f.valCols)
+	for r := range c.n {
+		rec := c.text.records[r]
+		for j := range width {
+			if c.problems[r] != "" {
+				rec = append(rec, "")
+			} else {
+				rec = append(rec, strconv.FormatFloat(c.out[r*width+j], 'g', -1, 64))
+			}
+		}
+		rec = append(rec, c.problems[r])
+		if err := f.w.Write(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *csvFormat) finish() error {
+	f.w.Flush()
+	if err := f.w.Error(); err != nil {
+		return err
+	}
+	return f.bw.Flush()
+}
+
+// jsonlFormat reads JSON lines (one application per line, decoded by the
+// JSON path's own decoder) and writes each object back with the value
+// field added, or with "error" for a line that could not be scored.
+type jsonlFormat struct {
+	r       *bufio.Reader
+	dec     *ingest.Decoder
+	valCols []string
+	bw      *bufio.Writer
+	buf     []byte
+}
+
+func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
+	return &jsonlFormat{
+		r:       bufio.NewReaderSize(src, 1<<20),
+		dec:     ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
+		valCols: valueColumns(o.Model),
+	}, nil
+}
+
+func (f *jsonlFormat) total() (int64, bool) { return 0, false }
+
+func (f *jsonlFormat) start(w *os.File) error {
+	f.bw = bufio.NewWriterSize(w, 1<<20)
+	return nil
+}
+
+func (f *jsonlFormat) read(c *chunk, capacity int) error {
+	t := &c.text
+	t.lines = t.lines[:0]
+	t.arena = t.arena[:0]
+	var starts []int
+	for c.n < capacity {
+		line, err := f.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: collect it whole.
+			long := slices.Clone(line)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = f.r.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read line: %w", err)
+		}
+		trimmed := trimSpace(line)
+		if len(trimmed) > 0 {
+			starts = append(starts, len(t.arena))
+			t.arena = append(t.arena, trimmed...)
+			c.n++
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	for i, s := range starts {
+		end := len(t.arena)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		t.lines = append(t.lines, t.arena[s:end:end])
+	}
+	if c.n == 0 {
+		return io.EOF
+	}
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
+
+func (f *jsonlFormat) decode(c *chunk, r int, b *model.Batch) string {
+	err := f.dec.DecodeOne(c.text.lines[r], b)
+	if err == nil {
+		return ""
+	}
+	var ie *ingest.InputError
+	if !errors.As(err, &ie) || len(ie.Fields) == 0 {
+		return err.Error()
+	}
+	// Every field, in the form the Parquet and CSV paths use.
+	names := make([]string, 0, len(ie.Fields))
+	for n := range ie.Fields {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + ie.Fields[n]
+	}
+	return ie.Code + ": " + strings.Join(parts, ", ")
+}
+
+func (f *jsonlFormat) write(c *chunk) error {
+	width := len(f.valCols)
+	for r := range c.n {
+		line := c.text.lines[r]
+		buf := f.buf[:0]
+		isObject := len(line) >= 2 && line[0] == '{' && line[len(line)-1] == '}'
+		if isObject {
+			buf = append(buf, line[:len(line)-1]...)
+			if len(trimSpace(line[1:len(line)-1])) > 0 {
+				buf = append(buf, ',')
+			}
+		} else {
+			buf = append(buf, '{')
+		}
+		if p := c.problems[r]; p != "" {
+			buf = append(buf, `"error":`...)
+			buf = sink.AppendString(buf, p)
+		} else {
+			for j, name := range f.valCols {
+				if j > 0 {
+					buf = append(buf, ',')
+				}
+				buf = sink.AppendString(buf, name)
+				buf = append(buf, ':')
+				buf = sink.AppendFloat(buf, c.out[r*width+j])
+			}
+		}
+		buf = append(buf, '}', '\n')
+		f.buf = buf
+		if _, err := f.bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *jsonlFormat) finish() error { return f.bw.Flush() }
