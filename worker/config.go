@@ -10,9 +10,11 @@ type Config struct {
 	// MaxSize closes a batch when it holds this many rows (default 256). A
 	// single job with more rows than MaxSize is scored as a batch of its own.
 	MaxSize int `mapstructure:"max_size"`
-	// MaxWait closes a batch this long after its first job was queued, even
-	// when it is not full (default 2ms). A batch closes earlier, at once,
-	// when no other job is waiting and a scoring goroutine is free.
+	// MaxWait closes a batch this long after it took its first job, even
+	// when it is not full (default 2ms). Time a job spent queued before does
+	// not count, so a backlog still forms full batches. A batch closes
+	// earlier, at once, when no other job is waiting and a scoring goroutine
+	// is free.
 	MaxWait time.Duration `mapstructure:"max_wait"`
 	// Queue bounds the jobs waiting for a batch (default 4096).
 	Queue int `mapstructure:"queue"`
