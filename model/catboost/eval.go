@@ -20,7 +20,7 @@ type workspace struct {
 	bins    []byte    // nCols × blockRows
 	sums    []float64 // blockRows × dim
 	hashes  []uint32  // blockRows × len(hashed), row-major
-	keys    []uint64  // blockRows: CTR table keys
+	keys    []uint64  // CTR table keys: a block's rows, or a row's bases
 	idx     []uint32  // blockRows: CTR table index, or notFound
 	ctrVals []float32 // blockRows
 	vals    []float32 // row path value slots, at least rowSlotsMax
@@ -36,7 +36,7 @@ func (e *evaluator) newWorkspace() *workspace {
 		bins:    make([]byte, e.nCols*blockRows+8),
 		sums:    make([]float64, blockRows*e.dim),
 		hashes:  make([]uint32, blockRows*nh),
-		keys:    make([]uint64, blockRows),
+		keys:    make([]uint64, max(blockRows, len(e.bases))),
 		idx:     make([]uint32, blockRows),
 		ctrVals: make([]float32, blockRows),
 		vals:    make([]float32, max(e.nSlots, rowSlotsMax)),

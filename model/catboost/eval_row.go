@@ -31,9 +31,14 @@ func (e *evaluator) rowValues(ws *workspace, b *model.Batch, r int, vals []float
 	for i, oh := range e.oneHots {
 		vals[e.oneHotSlot0+i] = float32(b2u(int32(hashes[oh.hashed]) == oh.value))
 	}
+	// All keys first, then the probes: the tables' cache misses overlap.
+	keys := ws.keys[:len(e.bases)]
+	for bi := range e.bases {
+		keys[bi] = e.projectionHash(&e.bases[bi], floats, hashes)
+	}
 	for bi := range e.bases {
 		base := &e.bases[bi]
-		slot := base.table.lookup(e.projectionHash(base, floats, hashes))
+		slot := base.table.lookup(keys[bi])
 		for k, ci := range base.ctrs {
 			ctr := &e.ctrs[ci]
 			v := ctr.unseen
