@@ -4,9 +4,11 @@ import "github.com/loan-scorer/loan-scorer/model"
 
 // This file is the row path: one row's values (float inputs with NaN
 // replaced, CTR values, one-hot indicators) go into a float32 vector, and
-// each tree compares vals[slot] > border directly. It serves single rows and
-// small batches of oblivious models (compact per-tree structs, no
-// binarization) and every batch of non-symmetric models.
+// each tree compares vals[slot] > border directly, without binarization. It
+// serves batches of fewer than rowPathMaxRows rows of oblivious models
+// (compact per-tree structs) and every batch of non-symmetric models (one
+// row alone with a branchy walk, groups of eight rows with a branch-free
+// walk).
 
 // rowValues fills vals (nSlots values) for row r of b.
 func (e *evaluator) rowValues(ws *workspace, b *model.Batch, r int, vals []float32) {
