@@ -109,6 +109,12 @@ func StatusOf(code string) int {
 // 500 or 503) and the body {"id":...,"error":{...}}; a full batcher queue
 // answers 503 at once. Requests without a reply subject are dropped.
 //
+// Replies from the batcher are published on nc directly rather than through
+// micro.Request, whose error bookkeeping is not safe once the handler has
+// returned; micro's endpoint stats therefore count requests and the errors
+// answered by the handler (400, 413, 503), while the Prometheus metrics
+// count every outcome.
+//
 // Stop the returned service (Stop) before draining nc; replies of jobs still
 // in the batcher go out as long as nc is open.
 func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, m *metrics.Metrics) (micro.Service, error) {
