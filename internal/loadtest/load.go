@@ -27,12 +27,15 @@ type LoadConfig struct {
 	// Interval is the statistics period (one row each); default 1s.
 	Interval time.Duration
 
-	// UntilBreak ramps past Users (after Hold) at SpawnRate up to MaxUsers
+	// UntilBreak ramps past Users (after Hold) at RampRate up to MaxUsers
 	// until the scorer breaks: BreakSeconds consecutive intervals whose
 	// p95 exceeds BreakP95 or that saw a failure (or completed nothing).
 	UntilBreak bool
 	// Hold is how long the run stays at Users before ramping on.
 	Hold time.Duration
+	// RampRate is how many users start per second after Hold; 0 means
+	// SpawnRate.
+	RampRate float64
 	// MaxUsers caps the ramp of UntilBreak.
 	MaxUsers int
 	// BreakP95 is the p95 latency bound of UntilBreak.
@@ -76,6 +79,9 @@ func (c LoadConfig) Validate() error {
 	if c.UntilBreak {
 		if c.MaxUsers < c.Users {
 			errs = append(errs, fmt.Errorf("max users (%d) must be at least users (%d)", c.MaxUsers, c.Users))
+		}
+		if c.RampRate < 0 {
+			errs = append(errs, fmt.Errorf("ramp rate must be 0 (the spawn rate) or positive, got %g", c.RampRate))
 		}
 		if c.BreakP95 <= 0 || c.BreakSeconds < 1 || c.Hold < 0 {
 			errs = append(errs, fmt.Errorf("until-break needs a positive p95 bound (%s), at least 1 break second (%d) and a hold ≥ 0 (%s)", c.BreakP95, c.BreakSeconds, c.Hold))

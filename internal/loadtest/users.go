@@ -8,11 +8,10 @@ import (
 
 // spawn starts users through start (with ids 0, 1, …) at cfg.SpawnRate
 // until cfg.Users run, marks the steady phase, and with UntilBreak holds
-// for cfg.Hold, then goes on spawning up to cfg.MaxUsers. It returns when
+// for cfg.Hold, then goes on spawning at cfg.RampRate up to cfg.MaxUsers. It returns when
 // ctx ends or there is nothing left to spawn.
 func spawn(ctx context.Context, cfg LoadConfig, c *collector, start func(id int)) {
-	every := time.Duration(float64(time.Second) / cfg.SpawnRate)
-	every = max(every, time.Microsecond)
+	every := period(cfg.SpawnRate)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	next := 0
@@ -49,6 +48,9 @@ func spawn(ctx context.Context, cfg LoadConfig, c *collector, start func(id int)
 	c.beyondAt = time.Now()
 	c.mu.Unlock()
 	c.phase.Store(phaseBeyond)
+	if cfg.RampRate > 0 {
+		every = period(cfg.RampRate)
+	}
 	tick.Reset(every)
 	for next < cfg.MaxUsers {
 		select {
@@ -58,6 +60,11 @@ func spawn(ctx context.Context, cfg LoadConfig, c *collector, start func(id int)
 			startOne()
 		}
 	}
+}
+
+// period returns the interval between starts at rate per second.
+func period(rate float64) time.Duration {
+	return max(time.Duration(float64(time.Second)/rate), time.Microsecond)
 }
 
 // user is one simulated user: request, record, wait (with a rate), until
