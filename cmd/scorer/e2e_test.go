@@ -453,3 +453,75 @@ func TestBinaryReloadsOnSIGHUP(t *testing.T) {
 		t.Errorf("exit code %d", code)
 	}
 }
+
+// holdHTTPRequest opens a POST /predict whose body never completes, so the
+// HTTP server's graceful shutdown has an active request to wait for.
+func holdHTTPRequest(t *testing.T, httpAddr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"Term\":"); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// A shutdown that cannot finish within shutdown.timeout exits non-zero
+// (2); a second SIGTERM during a shutdown exits at once (130).
+func TestBinaryShutdownExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		timeout   string
+		second    bool
+		wantCode  int
+		wantInLog string
+	}{
+		{"late", "2s", false, exitLate, "shutdown did not finish"},
+		{"second signal", "60s", true, exitSecondSignal, "second signal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+			cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\n  read_timeout: 60s\n  write_timeout: 60s\nshutdown:\n  timeout: %s\n",
+				natsPort, filepath.Join(dir, "data"), httpAddr, tc.timeout))
+			p := startServe(t, httpAddr, "--config", cfg)
+			holdHTTPRequest(t, httpAddr)
+			// The request is active once the server has read its headers;
+			// a probe on another connection orders after it.
+			_ = get(t, "http://"+httpAddr+"/healthz")
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if tc.second {
+				natstest.Eventually(t, 30*time.Second, "shutdown started", func() bool { return strings.Contains(p.stderr.String(), "shutting down") })
+				if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-p.done:
+			case <-time.After(90 * time.Second):
+				t.Fatal("scorer did not exit")
+			}
+			if code := p.cmd.ProcessState.ExitCode(); code != tc.wantCode {
+				t.Errorf("exit code %d, want %d", code, tc.wantCode)
+			}
+			if !strings.Contains(p.stderr.String(), tc.wantInLog) {
+				t.Errorf("log lacks %q", tc.wantInLog)
+			}
+		})
+	}
+}
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
