@@ -179,7 +179,7 @@ second (Locust's constant_throughput), or sends the next at once with --max. Eve
 second it prints users, rps, p50/p95/p99 and failures; it stops after --duration.
 
 With --until-break it holds --users for --hold, then keeps adding users at
---spawn-rate until --break-seconds intervals in a row have a p95 above
+--ramp-rate (default --spawn-rate) until --break-seconds intervals in a row have a p95 above
 --break-p95 or failures, and reports that load. A breaking point only counts
 while the load generator itself stays under --cpu-bound percent of a core.
 
@@ -219,6 +219,7 @@ while the load generator itself stays under --cpu-bound percent of a core.
 	f.DurationVar(&c.Interval, "interval", c.Interval, "statistics interval")
 	f.BoolVar(&c.UntilBreak, "until-break", false, "after --hold at --users, add users at --spawn-rate until the scorer breaks")
 	f.DurationVar(&c.Hold, "hold", c.Hold, "with --until-break: time at --users before ramping on")
+	f.Float64Var(&c.RampRate, "ramp-rate", c.RampRate, "with --until-break: users started per second after --hold (0: --spawn-rate)")
 	f.IntVar(&c.MaxUsers, "max-users", c.MaxUsers, "with --until-break: most users to ramp to")
 	f.DurationVar(&c.BreakP95, "break-p95", c.BreakP95, "with --until-break: the p95 latency that counts as broken")
 	f.IntVar(&c.BreakSeconds, "break-seconds", c.BreakSeconds, "with --until-break: bad intervals in a row that make a break")
