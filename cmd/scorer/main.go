@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newSinkCmd(),
 		newScoreCmd(),
+		newIngestCmd(),
 	)
 	return root
 }

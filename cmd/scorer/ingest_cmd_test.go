@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
+)
+
+// TestIngestServeSinkEndToEnd runs three real processes against one
+// JetStream server: `scorer serve` scores, `scorer sink parquet` writes the
+// results, `scorer ingest --wait` publishes a generated file and waits for
+// every result. The sink's files must hold every row exactly once with the
+// probability `scorer score` computes for the same row; a second ingest of
+// the same file must publish nothing new.
+func TestIngestServeSinkEndToEnd(t *testing.T) {
+	bin := buildScorer(t)
+	srv, nc := natstest.Start(t)
+	dir := t.TempDir()
+	in, scored, sinkDir := filepath.Join(dir, "loans.parquet"), filepath.Join(dir, "scored.parquet"), filepath.Join(dir, "sink")
+	const n = 2000
+	if out, err := exec.Command(bin, "gen", "--n", fmt.Sprint(n), "--seed", "5", "-o", in).CombinedOutput(); err != nil {
+		t.Fatalf("gen: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "score", in, "-o", scored).CombinedOutput(); err != nil {
+		t.Fatalf("score: %v\n%s", err, out)
+	}
+	start := func(args ...string) (*exec.Cmd, *bytes.Buffer) {
+		cmd := exec.Command(bin, args...)
+		var log bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		})
+		return cmd, &log
+	}
+	_, serveLog := start("serve", "--nats-url", srv.ClientURL(), "--http-addr", "127.0.0.1:0", "--log-level", "warn")
+	js, _ := jetstream.New(nc)
+	natstest.Eventually(t, 60*time.Second, "scorer serve created LOANS_SCORED", func() bool {
+		_, err := js.Stream(context.Background(), "LOANS_SCORED")
+		return err == nil
+	})
+	sinkCmd, sinkLog := start("sink", "parquet", "--dir", sinkDir, "--nats-url", srv.ClientURL(), "--max-rows", "700", "--max-age", "500ms")
+
+	ingest := func() string {
+		out, err := exec.Command(bin, "ingest", in, "--wait", "--wait-timeout", "2m", "--nats-url", srv.ClientURL()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ingest: %v\n%s\nserve log:\n%s", err, out, serveLog)
+		}
+		return string(out)
+	}
+	first := ingest()
+	if !strings.Contains(first, fmt.Sprintf("published %d rows", n)) || !strings.Contains(first, fmt.Sprintf("(%d new, 0 duplicates, 0 failed)", n)) ||
+		!strings.Contains(first, fmt.Sprintf("results: %d (0 errors)", n)) {
+		t.Errorf("first ingest: %s", first)
+	}
+	second := ingest()
+	if !strings.Contains(second, fmt.Sprintf("(0 new, %d duplicates, 0 failed)", n)) || !strings.Contains(second, fmt.Sprintf("results: %d", n)) {
+		t.Errorf("second ingest (same file, inside the dedup window): %s", second)
+	}
+
+	natstest.Eventually(t, 60*time.Second, "the sink wrote every result", func() bool { return committedRows(sinkDir) == n })
+	_ = sinkCmd.Process.Signal(syscall.SIGTERM)
+	if err := sinkCmd.Wait(); err != nil {
+		t.Fatalf("sink: %v\n%s", err, sinkLog)
+	}
+	want := arrowtest.Read(t, scored).Cols["default_proba"]
+	prefix := filepath.Base(in) + ":"
+	seen := map[int]bool{}
+	paths, _ := filepath.Glob(filepath.Join(sinkDir, "scores-*.parquet"))
+	for _, p := range paths {
+		tbl := arrowtest.Read(t, p)
+		for i, v := range tbl.Cols["id"] {
+			id := v.(string)
+			var row int
+			if _, err := fmt.Sscanf(id[strings.LastIndexByte(id, ':')+1:], "%d", &row); err != nil || !strings.HasPrefix(id, prefix) {
+				t.Fatalf("unexpected id %q", id)
+			}
+			if seen[row] {
+				t.Errorf("row %d twice in the files", row)
+			}
+			seen[row] = true
+			if got := tbl.Cols["default_proba"][i]; got != want[row] {
+				t.Errorf("row %d: async path %v, scorer score %v", row, got, want[row])
+			}
+			if m := tbl.Cols["model"][i]; m == nil || !strings.HasPrefix(m.(string), "loan-demo@") {
+				t.Errorf("row %d: model %v", row, m)
+			}
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("files hold %d rows, want %d", len(seen), n)
+	}
+}
