@@ -32,7 +32,8 @@ type Job struct {
 	Enqueued time.Time
 	// Done is called exactly once, from one of the batcher's goroutines,
 	// after Out or Err is set. It must not block for long: it holds up the
-	// other jobs of its batch.
+	// other jobs of its batch. It must not call Submit, which may wait for
+	// room that only this goroutine's scoring would make (TrySubmit is fine).
 	Done func(*Job)
 }
 
