@@ -575,3 +575,16 @@ func TestSyncConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncLoneRequestDoesNotWait: with batch.max_wait at an hour, a lone
+// request is still answered: a batch closes at once when nothing else waits.
+func TestSyncLoneRequestDoesNotWait(t *testing.T) {
+	h := newHarness(t, "binary_logistic", worker.Config{MaxSize: 256, MaxWait: time.Hour, Queue: 16}, ingest.DefaultLimits(), true)
+	nc := startSync(t, h)
+	for i := range 3 {
+		var r result
+		if err := json.Unmarshal(request(t, nc, "lone", h.application(i)).Data, &r); err != nil || r.DefaultProba != h.expect(t, i) {
+			t.Fatalf("request %d: %+v (%v)", i, r, err)
+		}
+	}
+}
