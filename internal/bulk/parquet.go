@@ -112,7 +112,16 @@ func (f *parquetFormat) start(w *os.File) error {
 func (f *parquetFormat) read(c *chunk, capacity int) error {
 	pr := &c.pq
 	if cap(pr.rows) < capacity {
+		// One backing array for the chunk, each row with room for the
+		// output's columns: no growth per row, in reading or in writing.
+		// (A row with repeated values may outgrow its slot; append then
+		// moves it, which is correct, only slower.)
+		per := f.nInCols + len(f.valCols) + 1
+		values := make([]parquet.Value, capacity*per)
 		pr.rows = make([]parquet.Row, capacity)
+		for i := range pr.rows {
+			pr.rows[i] = values[i*per : i*per : (i+1)*per]
+		}
 	}
 	pr.rows = pr.rows[:capacity]
 	for c.n < capacity {
