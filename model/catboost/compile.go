@@ -98,6 +98,10 @@ type ctrEval struct {
 	unseen float32
 	col0   int // first block column
 	ncols  int
+	// bins[c][i] is the bin of values[i] in block column col0+c, and
+	// bins[c][len(values)] the unseen value's: the block path reads CTR bins
+	// instead of binarizing CTR values (the values are a finite set).
+	bins [][]uint8
 }
 
 // column binarizes one source (a float feature or a CTR) against a block of
@@ -293,6 +297,14 @@ func (e *evaluator) compileInputs(d *Definition, used []int) (map[int]splitRef, 
 			e.ctrCols = append(e.ctrCols, column{src: int32(len(e.ctrs)), z: newBinarizer(blk)})
 		}
 		ev.ncols = len(e.ctrCols) - ev.col0
+		for _, col := range e.ctrCols[ev.col0:] {
+			bins := make([]uint8, len(ev.values)+1)
+			for i, v := range ev.values {
+				bins[i] = col.z.bin(orderedKey(v))
+			}
+			bins[len(ev.values)] = col.z.bin(orderedKey(ev.unseen))
+			ev.bins = append(ev.bins, bins)
+		}
 		ctrPos[c] = len(e.ctrs)
 		e.ctrs = append(e.ctrs, ev)
 

@@ -17,15 +17,14 @@ const rowPathMaxRows = 5
 
 // workspace is the scratch memory of one Predict call, pooled.
 type workspace struct {
-	bins    []byte    // nCols × blockRows
-	sums    []float64 // blockRows × dim
-	hashes  []uint32  // blockRows × len(hashed), row-major
-	keys    []uint64  // CTR table keys: a block's rows, or a row's bases
-	idx     []uint32  // blockRows: CTR table index, or notFound
-	ctrVals []float32 // blockRows
-	vals    []float32 // row path value slots, at least rowSlotsMax
-	group   []float32 // groupRows rows of value slots, slotStride apart
-	raw     []float64 // dim
+	bins   []byte    // nCols × blockRows
+	sums   []float64 // blockRows × dim
+	hashes []uint32  // blockRows × len(hashed), row-major
+	keys   []uint64  // CTR table keys: a block's rows, or a row's bases
+	idx    []uint32  // blockRows: CTR table index, or notFound
+	vals   []float32 // row path value slots, at least rowSlotsMax
+	group  []float32 // groupRows rows of value slots, slotStride apart
+	raw    []float64 // dim
 }
 
 const notFound = ^uint32(0)
@@ -33,15 +32,14 @@ const notFound = ^uint32(0)
 func (e *evaluator) newWorkspace() *workspace {
 	nh := max(len(e.hashed), 1)
 	return &workspace{
-		bins:    make([]byte, e.nCols*blockRows+8),
-		sums:    make([]float64, blockRows*e.dim),
-		hashes:  make([]uint32, blockRows*nh),
-		keys:    make([]uint64, max(blockRows, len(e.bases))),
-		idx:     make([]uint32, blockRows),
-		ctrVals: make([]float32, blockRows),
-		vals:    make([]float32, max(e.nSlots, rowSlotsMax)),
-		group:   make([]float32, groupRows*e.slotStride()),
-		raw:     make([]float64, e.dim),
+		bins:   make([]byte, e.nCols*blockRows+8),
+		sums:   make([]float64, blockRows*e.dim),
+		hashes: make([]uint32, blockRows*nh),
+		keys:   make([]uint64, max(blockRows, len(e.bases))),
+		idx:    make([]uint32, blockRows),
+		vals:   make([]float32, max(e.nSlots, rowSlotsMax)),
+		group:  make([]float32, groupRows*e.slotStride()),
+		raw:    make([]float64, e.dim),
 	}
 }
 
@@ -111,10 +109,8 @@ func (e *evaluator) binarizeBlock(ws *workspace, b *model.Batch, start, n int) {
 		}
 	}
 	idx := ws.idx[:n]
-	vals := ws.ctrVals[:n]
 	for bi := range e.bases {
 		base := &e.bases[bi]
-		first := &e.ctrs[base.ctrs[0]]
 		// Keys first, lookups after: the lookups of many rows are then
 		// independent loads in flight together, which matters once the
 		// tables outgrow the caches.
@@ -123,29 +119,20 @@ func (e *evaluator) binarizeBlock(ws *workspace, b *model.Batch, start, n int) {
 			keys[r] = e.projectionHash(base, floats[r*nf:r*nf+nf], hashes[r*nh:r*nh+nh])
 		}
 		for r, key := range keys {
-			i, v := notFound, first.unseen
+			i := notFound
 			if s := base.table.lookup(key); s != nil {
-				i, v = s.idx, s.first
+				i = s.idx
 			}
-			idx[r], vals[r] = i, v
+			idx[r] = i
 		}
-		for k, ci := range base.ctrs {
+		for _, ci := range base.ctrs {
 			ctr := &e.ctrs[ci]
-			if k > 0 {
-				for r, i := range idx {
-					v := ctr.unseen
-					if i != notFound {
-						v = ctr.values[i]
-					}
-					vals[r] = v
-				}
-			}
-			for c := range ctr.ncols {
-				col := &e.ctrCols[ctr.col0+c]
+			unseen := uint32(len(ctr.values)) // index of the unseen value's bin
+			for c, bins := range ctr.bins {
 				at := (len(e.floatCols) + ctr.col0 + c) * blockRows
 				out := ws.bins[at : at+n]
-				for r, v := range vals {
-					out[r] = col.z.bin(orderedKey(v))
+				for r, i := range idx {
+					out[r] = bins[min(i, unseen)]
 				}
 			}
 		}
