@@ -170,10 +170,12 @@ func chart(title, unit string, rows []Row, ss []series) template.HTML {
 	return template.HTML(b.String()) //nolint:gosec // every interpolated string is escaped above
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+// niceCeil rounds v up to a round number (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6
+// or 8 times a power of ten), so the axis ends near the data and its
+// quarters are round too.
 func niceCeil(v float64) float64 {
 	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
+	for _, m := range []float64{1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10} {
 		if m*p >= v {
 			return m * p
 		}
