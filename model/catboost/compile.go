@@ -53,7 +53,7 @@ type evaluator struct {
 
 	// Block-path columns: float blocks, then CTR blocks, then one-hot indicators.
 	floatCols  []column
-	ctrCols    []column
+	nCtrCols   int // CTR columns: their bins come precomputed (ctrEval.bins)
 	oneHotCol0 int
 	nCols      int
 
@@ -292,19 +292,18 @@ func (e *evaluator) compileInputs(d *Definition, used []int) (map[int]splitRef, 
 		}
 		bs = sortedUniqueBorders(bs)
 		ctrUsed[c] = bs
-		ev.col0 = len(e.ctrCols)
+		ev.col0 = e.nCtrCols
 		for _, blk := range columnBlocks(bs) {
-			e.ctrCols = append(e.ctrCols, column{src: int32(len(e.ctrs)), z: newBinarizer(blk)})
-		}
-		ev.ncols = len(e.ctrCols) - ev.col0
-		for _, col := range e.ctrCols[ev.col0:] {
+			z := newBinarizer(blk)
 			bins := make([]uint8, len(ev.values)+1)
 			for i, v := range ev.values {
-				bins[i] = col.z.bin(orderedKey(v))
+				bins[i] = z.bin(orderedKey(v))
 			}
-			bins[len(ev.values)] = col.z.bin(orderedKey(ev.unseen))
+			bins[len(ev.values)] = z.bin(orderedKey(ev.unseen))
 			ev.bins = append(ev.bins, bins)
 		}
+		ev.ncols = len(ev.bins)
+		e.nCtrCols += ev.ncols
 		ctrPos[c] = len(e.ctrs)
 		e.ctrs = append(e.ctrs, ev)
 
@@ -332,7 +331,7 @@ func (e *evaluator) compileInputs(d *Definition, used []int) (map[int]splitRef, 
 		e.oneHots = append(e.oneHots, oneHotInd{hashed: hash(int(ind.hashed)), value: ind.value})
 	}
 	e.nSlots = e.oneHotSlot0 + len(e.oneHots)
-	e.oneHotCol0 = len(e.floatCols) + len(e.ctrCols)
+	e.oneHotCol0 = len(e.floatCols) + e.nCtrCols
 	e.nCols = e.oneHotCol0 + len(e.oneHots)
 
 	for _, s := range used {
