@@ -104,8 +104,7 @@ type ctrEval struct {
 	bins [][]uint8
 }
 
-// column binarizes one source (a float feature or a CTR) against a block of
-// its used borders.
+// column binarizes one float feature against a block of its used borders.
 type column struct {
 	src int32
 	z   binarizer
