@@ -183,3 +183,35 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Two workers share the durable consumer (scale-out): every application is
+// scored exactly once between them.
+func TestTwoWorkersShareTheConsumer(t *testing.T) {
+	r := newRig(t, func(t *Topology) { t.Consumer.PullMaxMessages = 8 })
+	w1 := r.start(worker.DefaultConfig())
+	w2 := r.start(worker.DefaultConfig())
+	rng := rand.New(rand.NewPCG(17, 18))
+	const n = 400
+	for i := range n {
+		data, _ := application(rng)
+		r.publish(fmt.Sprintf("sc-%d", i), data, nil)
+	}
+	natstest.Eventually(t, 30*time.Second, "all scored", func() bool { return r.count("LOANS_SCORED") >= n && r.count("LOANS") == 0 })
+	ids := map[string]int{}
+	for _, m := range r.stored("LOANS_SCORED") {
+		ids[decodeResult(t, m.Data).ID]++
+	}
+	for id, k := range ids {
+		if k != 1 {
+			t.Errorf("%s stored %d times", id, k)
+		}
+	}
+	if len(ids) != n {
+		t.Errorf("%d distinct results, want %d", len(ids), n)
+	}
+	a, b := testCounter(w1.metrics, "scored"), testCounter(w2.metrics, "scored")
+	if a+b != n {
+		t.Errorf("workers scored %v + %v, want %d in total", a, b, n)
+	}
+	t.Logf("worker 1 scored %v, worker 2 scored %v", a, b)
+}
