@@ -383,3 +383,5 @@ func msgData(m *nats.Msg) string {
 	}
 	return fmt.Sprintf("%s", m.Data)
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
