@@ -150,6 +150,12 @@ func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*w
 		_ = svc.Stop()
 		return nil, fmt.Errorf("add endpoint %s on %s: %w", EndpointName, cfg.Subject, err)
 	}
+	// Once NewSyncService returns, requests from any connection reach the
+	// endpoint (no "no responders" while the subscription is in flight).
+	if err := nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("flush the %s subscription: %w", cfg.Subject, err)
+	}
 	return svc, nil
 }
 
