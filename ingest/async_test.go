@@ -371,8 +371,8 @@ func TestAsyncBadInput(t *testing.T) {
 	for _, m := range r.stored("LOANS_SCORED") {
 		b := decodeResult(t, m.Data)
 		results[b.ID] = b
-		if b.Error != nil && m.Header.Get("Error-Code") != b.Error.Code {
-			t.Errorf("%s: Error-Code header %q, body code %q", b.ID, m.Header.Get("Error-Code"), b.Error.Code)
+		if b.Error != nil && (m.Header.Get("Error-Code") != b.Error.Code || m.Header.Get("Model") != r.model.Version) {
+			t.Errorf("%s: Error-Code header %q, body code %q, Model header %q", b.ID, m.Header.Get("Error-Code"), b.Error.Code, m.Header.Get("Model"))
 		}
 	}
 	dlq := map[string]*jetstream.RawStreamMsg{}

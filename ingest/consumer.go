@@ -197,6 +197,7 @@ type delivery struct {
 	header   nats.Header
 	replyTo  string
 	received time.Time
+	model    string // version of the model that judged the input
 	job      worker.Job
 
 	settled   atomic.Bool
@@ -227,7 +228,8 @@ func (a *Async) handle(msg jetstream.Msg) {
 	if id == "" {
 		id = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
 	}
-	d := &delivery{msg: msg, id: id, seq: meta.Sequence.Stream, header: hdr, received: now}
+	m := a.p.Models.Load()
+	d := &delivery{msg: msg, id: id, seq: meta.Sequence.Stream, header: hdr, received: now, model: m.Version}
 	a.track(d)
 
 	if rt := hdr.Get(sink.HeaderReplyTo); rt != "" {
@@ -237,7 +239,6 @@ func (a *Async) handle(msg jetstream.Msg) {
 		}
 		d.replyTo = rt
 	}
-	m := a.p.Models.Load()
 	rows := model.NewBatch(m.Schema(), 1)
 	if err := a.p.Decoders(m).DecodeOne(msg.Data(), rows); err != nil {
 		var in *InputError
@@ -277,7 +278,7 @@ func (a *Async) reject(d *delivery, in *InputError) {
 	a.p.Metrics.MessagesTotal.WithLabelValues(metrics.OutcomeInvalid).Inc()
 	now := time.Now()
 	body := sink.AppendError(make([]byte, 0, 256), d.id, in.Code, in.Message, in.Fields)
-	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, ErrorCode: in.Code, From: d.header}, now)
+	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, Model: d.model, ErrorCode: in.Code, From: d.header}, now)
 	dl := a.p.Publisher.DeadLetterMsg(sink.DeadLetter{
 		ID: d.id, Code: in.Code, Error: in.Message, Subject: d.msg.Subject(), Sequence: d.seq,
 		Payload: d.msg.Data(), Header: d.header,

@@ -103,7 +103,8 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 type Meta struct {
 	// ID is the result id (the input's Nats-Msg-Id or "<stream>:<seq>").
 	ID string
-	// Model is the model version, empty for an error result.
+	// Model is the model version (for an error result: the model the
+	// input was checked against; empty when unknown).
 	Model string
 	// ErrorCode is set for an error result.
 	ErrorCode string
