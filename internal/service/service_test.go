@@ -136,6 +136,9 @@ func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
 	want := predictOne(t, first, []float64{0.43, 0.99, -1.16, -1.58, 2.0, 2.02})
 
 	r := startService(t, testConfig(srv.ClientURL()), load)
+	if strings.Contains(r.logs.String(), "started embedded nats-server") {
+		t.Error("an embedded server was started although nats.url is set")
+	}
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
 
