@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
@@ -72,6 +73,10 @@ type Async struct {
 
 	mu       sync.Mutex
 	inflight map[*delivery]struct{}
+
+	// Collectors resolved once: a label lookup per message adds up.
+	count   map[string]prometheus.Counter
+	latency prometheus.Observer
 }
 
 // NewAsync checks p and returns the pipeline, not yet consuming.
@@ -88,7 +93,12 @@ func NewAsync(p AsyncParams) (*Async, error) {
 	if p.MaxPayload <= 0 {
 		p.MaxPayload = 1 << 20
 	}
-	return &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{})}, nil
+	a := &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{}), count: map[string]prometheus.Counter{}}
+	for _, o := range []string{metrics.OutcomeScored, metrics.OutcomeInvalid, OutcomeDeadLetter, OutcomeNak, OutcomeTerm, OutcomeRedelivered} {
+		a.count[o] = p.Metrics.MessagesTotal.WithLabelValues(o)
+	}
+	a.latency = p.Metrics.EndToEndSeconds.WithLabelValues(metrics.PathAsync)
+	return a, nil
 }
 
 // Start begins consuming. ctx is the hard-stop context: when it ends, a
@@ -209,7 +219,7 @@ type delivery struct {
 func (a *Async) handle(msg jetstream.Msg) {
 	if a.shed.Load() {
 		_ = msg.Nak()
-		a.p.Metrics.MessagesTotal.WithLabelValues(OutcomeNak).Inc()
+		a.count[OutcomeNak].Inc()
 		return
 	}
 	now := time.Now()
@@ -221,7 +231,7 @@ func (a *Async) handle(msg jetstream.Msg) {
 	}
 	a.p.Metrics.ConsumerLag.Set(float64(meta.NumPending))
 	if meta.NumDelivered > 1 {
-		a.p.Metrics.MessagesTotal.WithLabelValues(OutcomeRedelivered).Inc()
+		a.count[OutcomeRedelivered].Inc()
 	}
 	hdr := msg.Headers()
 	id := hdr.Get(sink.HeaderMsgID)
@@ -275,7 +285,7 @@ func (a *Async) scored(d *delivery, j *worker.Job) {
 
 // reject answers bad input: an error result, a dead letter, then Term.
 func (a *Async) reject(d *delivery, in *InputError) {
-	a.p.Metrics.MessagesTotal.WithLabelValues(metrics.OutcomeInvalid).Inc()
+	a.count[metrics.OutcomeInvalid].Inc()
 	now := time.Now()
 	body := sink.AppendError(make([]byte, 0, 256), d.id, in.Code, in.Message, in.Fields)
 	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, Model: d.model, ErrorCode: in.Code, From: d.header}, now)
@@ -324,7 +334,7 @@ func (a *Async) published(d *delivery, err error) {
 		return
 	}
 	if d.final == actTerm {
-		a.p.Metrics.MessagesTotal.WithLabelValues(OutcomeDeadLetter).Inc()
+		a.count[OutcomeDeadLetter].Inc()
 	}
 	a.settle(d, d.final, nil)
 }
@@ -345,7 +355,7 @@ func (a *Async) settle(d *delivery, act action, cause error) bool {
 		// halve throughput.
 		err = d.msg.Ack()
 		outcome = metrics.OutcomeScored
-		a.p.Metrics.EndToEndSeconds.WithLabelValues(metrics.PathAsync).Observe(time.Since(d.received).Seconds())
+		a.latency.Observe(time.Since(d.received).Seconds())
 	case actTerm:
 		err = d.msg.Term()
 		outcome = OutcomeTerm
@@ -356,7 +366,7 @@ func (a *Async) settle(d *delivery, act action, cause error) bool {
 		err = d.msg.Nak()
 		outcome = OutcomeNak
 	}
-	a.p.Metrics.MessagesTotal.WithLabelValues(outcome).Inc()
+	a.count[outcome].Inc()
 	if err != nil {
 		a.p.Log.Warn("settle message", "id", d.id, "outcome", outcome, "error", err)
 	} else if cause != nil {
