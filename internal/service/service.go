@@ -175,7 +175,10 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 
 	pcfg := sink.DefaultPublisherConfig()
 	pcfg.Results, pcfg.DLQ = cfg.Subjects.Results, cfg.Subjects.DLQ
-	pcfg.MaxPending = cfg.Consumer.MaxAckPending
+	// Each unacked input has at most two publishes in flight (a result, and
+	// a dead letter for bad input): this bound never stalls the pipeline,
+	// max_ack_pending is the backpressure.
+	pcfg.MaxPending = 2 * cfg.Consumer.MaxAckPending
 	if s.pub, err = sink.NewPublisher(s.nc, pcfg); err != nil {
 		return err
 	}
