@@ -134,6 +134,11 @@ func (f *parquetFormat) read(c *chunk, capacity int) error {
 		}
 		n, err := f.rows.ReadRows(pr.rows[c.n:capacity])
 		c.n += n
+		if n == 0 && err == nil {
+			// A reader that neither moves nor ends would spin forever on
+			// a corrupt file.
+			return fmt.Errorf("%w: row group %d yields no rows", ErrCorrupt, f.rg-1)
+		}
 		if errors.Is(err, io.EOF) {
 			cerr := f.rows.Close()
 			f.rows = nil
