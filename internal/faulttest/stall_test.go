@@ -1,0 +1,120 @@
+package faulttest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestStalledResultsPath fills the results stream to its limit (discard
+// new: every further result publish fails) under a backlog, holds it
+// there, and checks what DESIGN.md promises: consumption slows to a stop
+// through MaxAckPending instead of reading the whole backlog into memory,
+// the worker's peak RSS (VmHWM) stays under 256 MiB and grows by less than
+// 10% over the second half of the stall, and everything is scored once the
+// results path opens again. Default: 20,000 messages stalled 10 s;
+// FAULT_FULL=1: 200,000 stalled 60 s.
+func TestStalledResultsPath(t *testing.T) {
+	backlog := size(20000, 200000)
+	stall := time.Duration(size(10, 60)) * time.Second
+	const maxAckPending, room = 2048, 100
+	srv := StartServer(t, bins.NATSServer, ServerConfig{})
+	settings := ScorerSettings(t, srv.URL())
+	settings["consumer.max_ack_pending"] = "2048"
+	settings["consumer.nak_delay"] = "1s"
+	// Redeliveries after a failed result publish count as deliveries: make
+	// room for the whole stall so nothing is dead-lettered for it.
+	settings["consumer.max_deliver"] = "1000"
+	settings["stream.duplicates"] = "2h"
+	w := StartScorer(t, bins.Scorer, "worker", settings)
+	nc := Connect(t, srv.URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	limitResults(ctx, t, js, room, jetstream.DiscardNew)
+
+	pub := &Publisher{JS: js, Subject: "loans.score", Prefix: "stall", Parallel: 64}
+	start := time.Now()
+	if err := pub.Run(ctx, backlog); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("published a backlog of %d in %v", backlog, time.Since(start).Round(time.Millisecond))
+	Eventually(t, time.Minute, "the results stream at its limit", func() bool { return StreamMsgs(js, "LOANS_SCORED") == room })
+
+	stallStart := time.Now()
+	sample := func(label string) (int64, uint64, int) {
+		_, peak, err := w.Memory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, ackPending, err := ConsumerState(js, "LOANS", "scorer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: VmHWM %.1f MiB, undelivered %d, unacked %d, results %d, dead letters %d",
+			label, float64(peak)/(1<<20), pending, ackPending, StreamMsgs(js, "LOANS_SCORED"), StreamMsgs(js, "LOANS_DLQ"))
+		return peak, pending, ackPending
+	}
+	waitUntil(stallStart.Add(stall / 2))
+	mid, midPending, _ := sample("stall half-way")
+	waitUntil(stallStart.Add(stall))
+	end, endPending, endAck := sample("stall end")
+
+	if endAck > maxAckPending {
+		t.Errorf("unacked %d exceeds max_ack_pending %d", endAck, maxAckPending)
+	}
+	// Stopped, not slowed: the undelivered backlog did not move in the
+	// second half, and what was delivered is bounded by MaxAckPending.
+	if endPending != midPending || endPending < uint64(backlog-room-maxAckPending) {
+		t.Errorf("consumption did not stop: undelivered %d half-way, %d at the end (backlog %d)", midPending, endPending, backlog)
+	}
+	if end >= 256<<20 {
+		t.Errorf("VmHWM %d MiB, want under 256 MiB", end>>20)
+	}
+	growth := float64(end-mid) / float64(mid)
+	t.Logf("VmHWM growth over the second half of the stall: %.1f%%", 100*growth)
+	if growth >= 0.10 {
+		t.Errorf("VmHWM grew %.1f%% between %v and %v, want under 10%%", 100*growth, stall/2, stall)
+	}
+	if n := StreamMsgs(js, "LOANS_DLQ"); n != 0 {
+		t.Errorf("%d dead letters during the stall: a full results stream is transient, not bad input", n)
+	}
+
+	limitResults(ctx, t, js, -1, jetstream.DiscardOld)
+	reopened := time.Now()
+	WaitStream(t, js, "LOANS_SCORED", int64(backlog), 5*time.Minute)
+	t.Logf("recovered: %d results %v after the results path reopened", backlog, time.Since(reopened).Round(time.Millisecond))
+	tally, err := ReadStream(ctx, js, "LOANS_SCORED", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tally.Duplicates(); len(d) != 0 || len(tally.Count) != backlog {
+		t.Fatalf("%d distinct results, %d duplicates, want %d distinct", len(tally.Count), len(d), backlog)
+	}
+}
+
+// limitResults sets LOANS_SCORED's message limit and discard policy, as
+// an operator (or a full disk quota) would.
+func limitResults(ctx context.Context, t *testing.T, js jetstream.JetStream, maxMsgs int64, discard jetstream.DiscardPolicy) {
+	t.Helper()
+	s, err := js.Stream(ctx, "LOANS_SCORED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxMsgs, cfg.Discard = maxMsgs, discard
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("limit LOANS_SCORED to %d messages: %v", maxMsgs, err)
+	}
+}
+
+func waitUntil(at time.Time) {
+	if d := time.Until(at); d > 0 {
+		time.Sleep(d) // a measurement window, not a wait for an event
+	}
+}
