@@ -193,6 +193,12 @@ func (j *jsonDecoder) decode(data []byte) (*Definition, error) {
 	if doc.ObliviousTrees != nil && doc.Trees != nil {
 		return nil, j.errf("", nil, "has both oblivious_trees and trees")
 	}
+	if doc.ObliviousTrees == nil && doc.Trees == nil {
+		// CatBoost always writes one of them (an empty array for a model
+		// without trees); another library's JSON model must not load as an
+		// empty CatBoost model.
+		return nil, j.errf("", nil, "not a CatBoost model: neither oblivious_trees nor trees")
+	}
 	d := &Definition{}
 	if err := j.features(&doc.FeaturesInfo, d); err != nil {
 		return nil, err

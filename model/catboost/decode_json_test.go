@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -170,5 +171,25 @@ func TestDetectFormat(t *testing.T) {
 		if f.String() != s {
 			t.Errorf("Format(%d).String() = %q, want %q", f, f.String(), s)
 		}
+	}
+}
+
+// Another library's JSON model is not an empty CatBoost model: an XGBoost
+// JSON export (no oblivious_trees, no trees) must be refused, or a forced
+// model.format would serve a model with no features that scores a constant.
+func TestDecodeJSONRefusesOtherLibrariesModels(t *testing.T) {
+	for _, path := range []string{"../xgboost/testdata/binary_logistic.json"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = DecodeJSON(data)
+		var fe *FormatError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "not a CatBoost model") {
+			t.Errorf("DecodeJSON(%s) = %v, want a FormatError saying it is not a CatBoost model", path, err)
+		}
+	}
+	if _, err := DecodeJSON([]byte(`{"features_info":{}}`)); err == nil {
+		t.Error(`DecodeJSON({"features_info":{}}) succeeded, want an error`)
 	}
 }
