@@ -30,8 +30,14 @@ type Model struct {
 // content and the serving prediction type of its output. Prefer it to a
 // struct literal: it also caches the backend's Output.
 func NewModel(m model.Model, name string, content []byte, demo bool) *Model {
+	return NewVersionedModel(m, Version(name, content), demo)
+}
+
+// NewVersionedModel is NewModel for a caller that already knows the version
+// (modelfile.File.Version), so the file need not be hashed again.
+func NewVersionedModel(m model.Model, version string, demo bool) *Model {
 	out := m.Output()
-	return &Model{Model: m, Version: Version(name, content), Prediction: out.Serving(), Demo: demo, output: &out}
+	return &Model{Model: m, Version: version, Prediction: out.Serving(), Demo: demo, output: &out}
 }
 
 // Output returns the backend's output description, cached when the Model

@@ -123,7 +123,7 @@ func modelLoader(mc service.ModelConfig) service.Loader {
 		if err != nil {
 			return nil, err
 		}
-		return &worker.Model{Model: f.Model, Version: f.Version(), Prediction: f.Model.Output().Serving(), Demo: mc.Path == ""}, nil
+		return worker.NewVersionedModel(f.Model, f.Version(), mc.Path == ""), nil
 	}
 }
 
