@@ -27,6 +27,7 @@ WORKERS=${WORKERS:-$(nproc)}
 export USERS SPAWN HOLD RAMP MAX_SECONDS BREAK_P95_MS
 
 PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1
 FLASK_PORT=15000 HTTP_PORT=18989 NATS_PORT=14222
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/run.log" >&2; }
