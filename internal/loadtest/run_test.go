@@ -118,6 +118,29 @@ func TestLoadUntilBreak(t *testing.T) {
 	}
 }
 
+func TestLoadRampsPastUsersAfterHold(t *testing.T) {
+	// No break (a generous bound): the run holds 3 users, then ramps at
+	// its own rate to MaxUsers. The steady summary covers the hold only.
+	s := startScorer(t, nil)
+	cfg := DefaultLoadConfig()
+	cfg.Users, cfg.SpawnRate, cfg.RatePerUser = 3, 100, 20
+	cfg.UntilBreak, cfg.Hold, cfg.RampRate, cfg.MaxUsers, cfg.BreakP95 = true, 300*time.Millisecond, 200, 12, time.Minute
+	cfg.Duration, cfg.Interval = 1500*time.Millisecond, 250*time.Millisecond
+	res, err := RunLoad(context.Background(), s.targets(t)[0], Generated(2, 10), cfg, nil)
+	if err != nil {
+		t.Fatalf("RunLoad: %v", err)
+	}
+	if res.Break != nil {
+		t.Errorf("break with a one-minute p95 bound: %+v", res.Break)
+	}
+	if res.MaxUsers != 12 {
+		t.Errorf("ramped to %d users, want MaxUsers 12", res.MaxUsers)
+	}
+	if res.Steady.Requests == 0 || res.Steady.Requests >= res.Total.Requests {
+		t.Errorf("steady %d of %d requests: want the hold's share only", res.Steady.Requests, res.Total.Requests)
+	}
+}
+
 func TestBreakerNeedsConsecutiveBadIntervals(t *testing.T) {
 	cfg := LoadConfig{BreakP95: 100 * time.Millisecond, BreakSeconds: 3, Timeout: time.Second}
 	row := func(sec, users int, p95 time.Duration, fails uint64) Row {

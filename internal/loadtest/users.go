@@ -8,8 +8,9 @@ import (
 
 // spawn starts users through start (with ids 0, 1, …) at cfg.SpawnRate
 // until cfg.Users run, marks the steady phase, and with UntilBreak holds
-// for cfg.Hold, then goes on spawning at cfg.RampRate up to cfg.MaxUsers. It returns when
-// ctx ends or there is nothing left to spawn.
+// for cfg.Hold, then goes on spawning at cfg.RampRate up to
+// cfg.MaxUsers. It returns when ctx ends or there is nothing left to
+// spawn.
 func spawn(ctx context.Context, cfg LoadConfig, c *collector, start func(id int)) {
 	every := period(cfg.SpawnRate)
 	tick := time.NewTicker(every)
