@@ -89,12 +89,13 @@ func (c ParquetConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Codec returns the parquet-go codec for a compression name: zstd, snappy,
-// gzip or none.
+// Codec returns a parquet-go codec for a compression name: zstd, snappy,
+// gzip or none. Each call returns a codec of its own (zstd keeps its
+// encoder for the codec's life: see zstdCodec).
 func Codec(name string) (compress.Codec, error) {
 	switch name {
 	case "zstd":
-		return &parquet.Zstd, nil
+		return &zstdCodec{}, nil
 	case "snappy":
 		return &parquet.Snappy, nil
 	case "gzip":

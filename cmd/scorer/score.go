@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +37,13 @@ On a terminal a progress bar shows rows/s; the summary line goes to stderr.`,
 			"  scorer score loans.csv -o scored.csv --model model.cbm --workers 4",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Getenv("GOGC") == "" {
+				// The pipeline's live memory is bounded (chunks in flight,
+				// one row group in the writer); GC at 1.5× rather than 2×
+				// of it keeps the peak close to that bound however long
+				// the file (docs/PERFORMANCE.md, "Parquet").
+				debug.SetGCPercent(50)
+			}
 			m, err := modelLoader(service.ModelConfig{Path: modelPath})()
 			if err != nil {
 				return fmt.Errorf("score: %w", err)
