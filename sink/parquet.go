@@ -25,7 +25,8 @@ type ParquetConfig struct {
 	// Stream is the results stream to read (LOANS_SCORED).
 	Stream string `mapstructure:"stream"`
 	// Consumer is the sink's durable consumer; empty derives
-	// "parquet-sink-<first 8 hex of sha256(absolute dir)>", one per directory.
+	// "parquet-sink-<first 8 hex of sha256(host:absolute dir)>", one per
+	// directory and host.
 	Consumer string `mapstructure:"consumer"`
 	// MaxRows closes a file once it holds this many results.
 	MaxRows int `mapstructure:"max_rows"`
@@ -179,9 +180,11 @@ func NewParquet(js jetstream.JetStream, cfg ParquetConfig, opts ParquetOptions) 
 }
 
 // ConsumerName returns the default durable consumer name of the sink
-// writing to the absolute directory dir.
+// writing to the absolute directory dir on this host: replicas that mount
+// their own volume at the same path get consumers of their own.
 func ConsumerName(dir string) string {
-	sum := sha256.Sum256([]byte(dir))
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(host + ":" + dir))
 	return "parquet-sink-" + hex.EncodeToString(sum[:4])
 }
 
@@ -254,6 +257,10 @@ func (p *Parquet) consumer(ctx context.Context, committed uint64) (jetstream.Con
 		// A whole file is unacknowledged until it is committed.
 		MaxAckPending: p.cfg.MaxRows + 2*p.cfg.FetchBatch,
 		MaxWaiting:    16,
+		// A sink gone for a day (a replaced container with another host
+		// name) leaves no consumer behind; the files still say where to
+		// resume.
+		InactiveThreshold: 24 * time.Hour,
 	}
 	cons, err := p.js.CreateConsumer(ctx, p.cfg.Stream, cfg)
 	if err != nil {
