@@ -64,13 +64,29 @@ wait_http() { # url, seconds
 	done
 }
 
+# server_cpu PID: CPU seconds used so far by PID and its descendants (gunicorn's
+# master and workers), from /proc/<pid>/stat (utime + stime, in clock ticks).
+server_cpu() {
+	local total=0 p f todo=("$1") c
+	while ((${#todo[@]})); do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do todo+=("$c"); done
+		f=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
+		set -- $f
+		total=$((total + ${12} + ${13}))
+	done
+	awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f\n", t / hz }'
+}
+
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 start_flask() {
-	(cd "$here" && XGB_MODEL="$out/xgb.json" OMP_NUM_THREADS=1 exec $PY /usr/bin/gunicorn \
-		--workers "$WORKERS" --bind 127.0.0.1:$FLASK_PORT --log-level warning flask_app:app) \
+	XGB_MODEL="$out/xgb.json" OMP_NUM_THREADS=1 $PY /usr/bin/gunicorn --chdir "$here" \
+		--workers "$WORKERS" --bind 127.0.0.1:$FLASK_PORT --log-level warning flask_app:app \
 		>"$out/gunicorn.log" 2>&1 &
 	flask_pid=$!
+	server_pid=$flask_pid
 	pids+=("$flask_pid")
 	wait_http "http://127.0.0.1:$FLASK_PORT/healthz" 60
 }
@@ -80,12 +96,21 @@ start_scorer() { # extra serve args...
 	SCORER_NATS_EMBEDDED_PORT=$NATS_PORT SCORER_NATS_EMBEDDED_STORE_DIR="$out/nats-data" \
 		"$scorer" serve --http-addr 127.0.0.1:$HTTP_PORT --log-level warn "$@" >>"$out/serve.log" 2>&1 &
 	scorer_pid=$!
+	server_pid=$scorer_pid
 	pids+=("$scorer_pid")
 	wait_http "http://127.0.0.1:$HTTP_PORT/readyz" 60
 	# The sync subject answers once the micro service is registered.
 	"$scorer" bench latency --target nats --nats-url nats://127.0.0.1:$NATS_PORT --n 50 --bodies seed >/dev/null 2>&1 ||
 		"$scorer" bench latency --target nats --nats-url nats://127.0.0.1:$NATS_PORT --n 50 --bodies seed >/dev/null
 }
+
+# A server left on one of the ports would be measured instead of ours.
+for port in $FLASK_PORT $HTTP_PORT $NATS_PORT; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "127.0.0.1:$port is already in use: stop what listens there first" >&2
+		exit 1
+	fi
+done
 
 # --- runs -----------------------------------------------------------------------
 note() { echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
@@ -99,26 +124,32 @@ latency() { # name, target, url-or-nats
 }
 
 locust_run() { # name, host
-	local name=$1
+	local name=$1 cpu0
 	log "locust $name, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	cpu0=$(server_cpu "$server_pid")
 	(cd "$here" && OUT="$out/locust-$name" timeout $((MAX_SECONDS + 60)) $PY /usr/bin/locust -f locustfile.py \
 		--headless --host "$2" --only-summary --loglevel WARNING) >"$out/locust-$name.txt" 2>&1 || true
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/locust-$name.txt"
+	awk -v a="$(server_cpu "$server_pid")" -v b="$cpu0" 'BEGIN { printf "%.2f\n", a - b }' >"$out/servercpu-locust-$name.txt"
 }
 
 bench_run() { # name, target, url
-	local name=$1 target=$2
+	local name=$1 target=$2 cpu0
 	log "scorer bench load $name ($target), load $(cut -d' ' -f1-3 /proc/loadavg)"
+	cpu0=$(server_cpu "$server_pid")
 	"$scorer" bench load --target "$target" --url "$3" --nats-url "nats://127.0.0.1:$NATS_PORT" --bodies seed \
 		--users "$USERS" --spawn-rate "$SPAWN" --rate-per-user 1 --until-break --hold "${HOLD}s" --ramp-rate "$RAMP" \
 		--duration "${MAX_SECONDS}s" --break-p95 "${BREAK_P95_MS}ms" --timeout 10s \
 		--csv "$out/bench-$name.csv" --html "$out/bench-$name.html" --json "$out/bench-$name.json" \
 		--note "$(note)" >"$out/bench-$name.txt" 2>&1 || true
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/bench-$name.txt"
+	awk -v a="$(server_cpu "$server_pid")" -v b="$cpu0" 'BEGIN { printf "%.2f\n", a - b }' >"$out/servercpu-bench-$name.txt"
 	log "scorer bench load $name ($target) --max, $MAX_USERS_FAST users"
+	cpu0=$(server_cpu "$server_pid")
 	"$scorer" bench load --target "$target" --url "$3" --nats-url "nats://127.0.0.1:$NATS_PORT" --bodies seed \
 		--users "$MAX_USERS_FAST" --spawn-rate 1000 --max --duration "${FAST_SECONDS}s" --timeout 10s \
 		--json "$out/fast-$name.json" -q >"$out/fast-$name.txt" 2>&1 || true
+	awk -v a="$(server_cpu "$server_pid")" -v b="$cpu0" 'BEGIN { printf "%.2f\n", a - b }' >"$out/servercpu-fast-$name.txt"
 }
 
 {
@@ -144,11 +175,13 @@ $PY "$here/parity.py" "http://127.0.0.1:$FLASK_PORT/predict" "http://127.0.0.1:$
 	tee "$out/parity.txt" | tail -1 | tee -a "$out/run.log"
 
 # Flask alone on the machine (the scorer idles meanwhile).
+server_pid=$flask_pid
 latency flask-xgb http "http://127.0.0.1:$FLASK_PORT/predict"
 locust_run flask-xgb "http://127.0.0.1:$FLASK_PORT"
 bench_run flask-xgb http "http://127.0.0.1:$FLASK_PORT/predict"
 stop_pid "$flask_pid"
 
+server_pid=$scorer_pid
 latency scorer-xgb-http http "http://127.0.0.1:$HTTP_PORT/predict"
 latency scorer-xgb-nats nats "http://127.0.0.1:$HTTP_PORT/predict"
 locust_run scorer-xgb "http://127.0.0.1:$HTTP_PORT"

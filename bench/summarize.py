@@ -24,6 +24,15 @@ def load(path):
         return None
 
 
+def cpu_per_request(out, fname, requests):
+    """Server CPU milliseconds per request of a run (servercpu-*.txt)."""
+    try:
+        secs = float(open(os.path.join(out, fname)).read())
+    except (OSError, ValueError):
+        return "?"
+    return f"{1000 * secs / requests:.2f} ms" if requests else "?"
+
+
 def breaking(s):
     """The breaking point, or a lower bound with the reason it is one."""
     if s.get("break_users"):
@@ -53,8 +62,8 @@ def latency_table(out):
 
 
 def load_table(out):
-    rows = ["| server | path | load generator | median @ 100 users | p95 @ 100 users | max rps | breaking point | generator CPU (max, % of a core) |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| server | path | load generator | median @ 100 users | p95 @ 100 users | max rps | breaking point | generator CPU (max, % of a core) | server CPU per request |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for key, label in SERVERS:
         runs = [("http", "Locust", f"locust-{key}.json")]
         if key == "flask-xgb":
@@ -65,16 +74,17 @@ def load_table(out):
         for via, gen, fname in runs:
             s = load(os.path.join(out, fname))
             if s is None:
-                rows.append(f"| {label} | {via} | {gen} | (no result) | | | | |")
+                rows.append(f"| {label} | {via} | {gen} | (no result) | | | | | |")
                 continue
+            cpu = cpu_per_request(out, "servercpu-" + fname.replace(".json", ".txt"), s["requests"])
             rows.append(f"| {label} | {via} | {gen} | {s['steady_p50_ms']:.1f} ms | {s['steady_p95_ms']:.1f} ms | "
-                        f"{s['max_rps']:.0f} | {breaking(s)} | {s['max_generator_cpu_pct']:.0f} |")
+                        f"{s['max_rps']:.0f} | {breaking(s)} | {s['max_generator_cpu_pct']:.0f} | {cpu} |")
     return "\n".join(rows)
 
 
 def fast_table(out):
-    rows = ["| server | path | rps | p50 | p95 | p99 | failures | generator CPU (max, % of a core) |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| server | path | rps | p50 | p95 | p99 | failures | generator CPU (max, % of a core) | server CPU per request |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(glob.glob(os.path.join(out, "fast-*.json"))):
         s = load(path)
         if s is None:
@@ -85,7 +95,8 @@ def fast_table(out):
             if name.startswith(key):
                 server, via = label, name[len(key) + 1:] or "http"
         rows.append(f"| {server} | {via} | {s['steady_rps']:.0f} | {s['steady_p50_ms']:.2f} ms | {s['steady_p95_ms']:.2f} ms | "
-                    f"{s['steady_p99_ms']:.2f} ms | {s['failures']} | {s['max_generator_cpu_pct']:.0f} |")
+                    f"{s['steady_p99_ms']:.2f} ms | {s['failures']} | {s['max_generator_cpu_pct']:.0f} | "
+                    f"{cpu_per_request(out, 'servercpu-fast-' + name + '.txt', s['requests'])} |")
     return "\n".join(rows)
 
 
