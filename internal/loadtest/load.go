@@ -141,7 +141,8 @@ type LoadResult struct {
 	// Steady summarises the requests completed while exactly Users users
 	// ran after the ramp (the seed's "at 100 users" numbers).
 	Steady Summary
-	// MaxRPS is the highest interval rps.
+	// MaxRPS is the highest interval rps (a last interval shorter than
+	// half of Interval does not count).
 	MaxRPS float64
 	// MaxUsers is the most users that ran.
 	MaxUsers int
@@ -258,9 +259,14 @@ func RunLoad(ctx context.Context, t Target, bodies [][]byte, cfg LoadConfig, rep
 		last, lastCPU = now, cpu
 		return row
 	}
-	emit := func(row Row) {
+	// emit keeps a row; a short last row (under half an interval) does
+	// not count for MaxRPS: a few requests over a few milliseconds are
+	// no rate.
+	emit := func(row Row, short bool) {
 		res.Rows = append(res.Rows, row)
-		res.MaxRPS = max(res.MaxRPS, row.RPS)
+		if !short {
+			res.MaxRPS = max(res.MaxRPS, row.RPS)
+		}
 		res.MaxUsers = max(res.MaxUsers, row.Users)
 		if res.Break == nil {
 			res.MaxCPU = max(res.MaxCPU, row.CPU)
@@ -274,7 +280,7 @@ loop:
 		select {
 		case now := <-tick.C:
 			row := snap(now)
-			emit(row)
+			emit(row, false)
 			if cfg.UntilBreak && res.Break == nil {
 				if brk := b.observe(row); brk != nil {
 					res.Break = brk
@@ -288,8 +294,9 @@ loop:
 	end := time.Now()
 	<-spawned
 	wg.Wait()
+	lastTick := last
 	if row := snap(end); row.Requests > 0 && row.Elapsed > 0 {
-		emit(row)
+		emit(row, end.Sub(lastTick) < cfg.Interval/2)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
