@@ -118,6 +118,9 @@ func checkSinkSchema(t *testing.T, path string, tbl *arrowtest.Table) {
 	if !slices.Equal(tbl.Codecs, []string{"ZSTD"}) {
 		t.Errorf("%s: codecs %v, want [ZSTD]", filepath.Base(path), tbl.Codecs)
 	}
+	if slices.Contains(tbl.PageTypes, "DATA_PAGE_V2") || !slices.Contains(tbl.PageTypes, "DATA_PAGE") {
+		t.Errorf("%s: page types %v, want data page v1 only", filepath.Base(path), tbl.PageTypes)
+	}
 }
 
 func compareResults(t *testing.T, got, want map[string]testResult) {

@@ -26,16 +26,19 @@ type Field struct {
 }
 
 // Table is a whole file read into Go values: string, float64, float32,
-// int64 (every integer width), bool, time.Time (UTC), []float64, or nil for
-// a null.
+// int64 (every integer width), bool, time.Time (UTC), []float64 or
+// []string (lists), or nil for a null.
 type Table struct {
 	Fields []Field
 	Cols   map[string][]any
 	Rows   int
 	// RowGroups holds the row count of each row group.
 	RowGroups []int
-	// DataPageV2 is true when any column chunk uses data page v2.
+	// Codecs lists the compression codecs of the column chunks.
 	Codecs []string
+	// PageTypes lists the page types met ("DATA_PAGE", "DATA_PAGE_V2",
+	// "DICTIONARY_PAGE").
+	PageTypes []string
 	// CreatedBy is the writer's name from the footer.
 	CreatedBy string
 }
@@ -71,6 +74,23 @@ func ReadErr(path string) (*Table, error) {
 			if !seen[name] {
 				seen[name] = true
 				out.Codecs = append(out.Codecs, name)
+			}
+		}
+		rgr := rdr.RowGroup(i)
+		for c := range rgr.NumColumns() {
+			pr, err := rgr.GetColumnPageReader(c)
+			if err != nil {
+				return nil, err
+			}
+			for pr.Next() {
+				name := fmt.Sprint(pr.Page().Type())
+				if !seen["page:"+name] {
+					seen["page:"+name] = true
+					out.PageTypes = append(out.PageTypes, name)
+				}
+			}
+			if err := pr.Err(); err != nil {
+				return nil, fmt.Errorf("pages of column %d: %w", c, err)
 			}
 		}
 	}
@@ -134,12 +154,21 @@ func value(a arrow.Array, i int) (any, error) {
 		return a.Value(i).ToTime(unit).UTC(), nil
 	case *array.List:
 		start, end := a.ValueOffsets(i)
-		vals := a.ListValues().(*array.Float64)
-		out := make([]float64, 0, end-start)
-		for j := start; j < end; j++ {
-			out = append(out, vals.Value(int(j)))
+		switch vals := a.ListValues().(type) {
+		case *array.Float64:
+			out := make([]float64, 0, end-start)
+			for j := start; j < end; j++ {
+				out = append(out, vals.Value(int(j)))
+			}
+			return out, nil
+		case *array.String:
+			out := make([]string, 0, end-start)
+			for j := start; j < end; j++ {
+				out = append(out, vals.Value(int(j)))
+			}
+			return out, nil
 		}
-		return out, nil
+		return nil, fmt.Errorf("arrowtest: unsupported list of %s", a.ListValues().DataType())
 	}
 	return nil, fmt.Errorf("arrowtest: unsupported array type %s", a.DataType())
 }

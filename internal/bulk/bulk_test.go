@@ -174,6 +174,9 @@ func TestScoreParquetKeepsColumnsOrderAndMatchesTheJSONPath(t *testing.T) {
 		if !slices.Equal(got.Codecs, []string{"ZSTD"}) || slices.Max(got.RowGroups) > 256 {
 			t.Errorf("codecs %v row groups %v, want ZSTD and at most 256 rows", got.Codecs, got.RowGroups)
 		}
+		if slices.Contains(got.PageTypes, "DATA_PAGE_V2") || !slices.Contains(got.PageTypes, "DATA_PAGE") {
+			t.Errorf("page types %v, want data page v1 only", got.PageTypes)
+		}
 		noTemp(t, dir)
 	}
 }
