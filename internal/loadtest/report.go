@@ -95,7 +95,7 @@ func summaryRows(rep Report) [][2]string {
 		b := "not reached"
 		if r.Break != nil {
 			b = fmt.Sprintf("%d users, %.1f rps (%s); last good: %d users, %.1f rps, p95 %s",
-				r.Break.At.Users, r.Break.At.RPS, r.Break.Reason, r.Break.LastGood.Users, r.Break.LastGood.RPS, r.Break.LastGood.P95.Round(time.Microsecond))
+				r.Break.At.Users, r.Break.At.RPS, r.Break.Reason, r.Break.LastGood.Users, r.Break.LastGood.RPS, short(r.Break.LastGood.P95))
 		}
 		out = append(out, [2]string{fmt.Sprintf("breaking point (p95 > %s or failures, %d intervals)", c.BreakP95, c.BreakSeconds), b})
 	}
@@ -110,7 +110,18 @@ func summaryText(s Summary) string {
 		return "none"
 	}
 	return fmt.Sprintf("%d requests, %d failures, %.1f rps; p50 %s, p95 %s, p99 %s, max %s", s.Requests, s.Failures, s.RPS,
-		s.P50.Round(time.Microsecond), s.P95.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.Max.Round(time.Microsecond))
+		short(s.P50), short(s.P95), short(s.P99), short(s.Max))
+}
+
+// short rounds d to three or four significant digits for reading.
+func short(d time.Duration) time.Duration {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
