@@ -103,6 +103,7 @@ func BenchmarkAsyncThroughput(b *testing.B) { benchAsync(b, false) }
 func BenchmarkAsyncThroughputSyncAlways(b *testing.B) { benchAsync(b, true) }
 
 func benchAsync(b *testing.B, syncAlways bool) {
+	b.ReportAllocs() // per message, server and client included
 	f, err := modelfile.Parse(demo.Name, demo.Bytes(), modelfile.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -156,6 +157,7 @@ func benchAsync(b *testing.B, syncAlways bool) {
 }
 
 func BenchmarkAsyncPassThrough(b *testing.B) {
+	b.ReportAllocs()
 	s, topo := benchSetup(b, b.N, false)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {

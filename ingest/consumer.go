@@ -77,6 +77,8 @@ type Async struct {
 	// Collectors resolved once: a label lookup per message adds up.
 	count   map[string]prometheus.Counter
 	latency prometheus.Observer
+
+	rows sync.Pool // *model.Batch of one row, reused once its job is done
 }
 
 // NewAsync checks p and returns the pipeline, not yet consuming.
@@ -209,6 +211,7 @@ type delivery struct {
 	received time.Time
 	model    string // version of the model that judged the input
 	job      worker.Job
+	out      [1]float64 // job.Out's storage for a one-value model
 
 	settled   atomic.Bool
 	remaining atomic.Int32 // publishes awaiting their outcome
@@ -249,8 +252,9 @@ func (a *Async) handle(msg jetstream.Msg) {
 		}
 		d.replyTo = rt
 	}
-	rows := model.NewBatch(m.Schema(), 1)
+	rows := a.getRows(m.Schema())
 	if err := a.p.Decoders(m).DecodeOne(msg.Data(), rows); err != nil {
+		a.putRows(rows)
 		var in *InputError
 		if errors.As(err, &in) {
 			a.reject(d, in)
@@ -260,15 +264,34 @@ func (a *Async) handle(msg jetstream.Msg) {
 		a.settle(d, actNakDelay, err)
 		return
 	}
-	d.job = worker.Job{Model: m, Rows: rows, Done: func(j *worker.Job) { a.scored(d, j) }}
+	d.job = worker.Job{Model: m, Rows: rows, Out: d.out[:0], Done: func(j *worker.Job) { a.scored(d, j) }}
 	if err := a.p.Batcher.Submit(a.ctx, &d.job); err != nil {
 		// Shutting down: let another worker take it now.
+		a.putRows(rows)
 		a.settle(d, actNakNow, err)
 	}
 }
 
+// getRows returns an empty one-row batch shaped for s.
+func (a *Async) getRows(s *model.Schema) *model.Batch {
+	if b, _ := a.rows.Get().(*model.Batch); b != nil && b.NumFloat == s.NumFloat && b.NumCat == s.NumCat {
+		return b
+	}
+	return model.NewBatch(s, 1)
+}
+
+// putRows takes back a batch from getRows that nothing refers to any more
+// (the batcher copies a job's rows into its batch, and is done with the job
+// once it calls Done).
+func (a *Async) putRows(b *model.Batch) {
+	b.Reset()
+	a.rows.Put(b)
+}
+
 // scored runs on a batcher goroutine once d's row is scored.
 func (a *Async) scored(d *delivery, j *worker.Job) {
+	a.putRows(j.Rows)
+	j.Rows = nil
 	if errors.Is(j.Err, worker.ErrClosed) {
 		a.settle(d, actNakNow, j.Err) // hard stop: another worker takes it now
 		return
@@ -278,9 +301,14 @@ func (a *Async) scored(d *delivery, j *worker.Job) {
 		a.settle(d, actNakDelay, j.Err)
 		return
 	}
-	body := sink.AppendResult(make([]byte, 0, 160), d.id, j.Model, j.Out)
-	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, Model: j.Model.Version, From: d.header}, time.Now())
-	a.publish(d, actAck, res, nil)
+	res := a.p.Publisher.Scored(j.Model, j.Out, sink.Meta{ID: d.id, Model: j.Model.Version, From: d.header}, time.Now())
+	d.final = actAck
+	d.remaining.Store(1)
+	a.replyCopy(d, &res.Msg)
+	done := func(err error) { a.published(d, err) }
+	if err := a.p.Publisher.PublishScored(res, done); err != nil {
+		done(err)
+	}
 }
 
 // reject answers bad input: an error result, a dead letter, then Term.
@@ -305,11 +333,7 @@ func (a *Async) publish(d *delivery, final action, res, dl *nats.Msg) {
 		n = 2
 	}
 	d.remaining.Store(n)
-	if d.replyTo != "" {
-		if err := a.p.Publisher.Reply(d.replyTo, res); err != nil {
-			a.p.Log.Debug("reply copy", "id", d.id, "error", err)
-		}
-	}
+	a.replyCopy(d, res)
 	done := func(err error) { a.published(d, err) }
 	if err := a.p.Publisher.PublishResult(res, done); err != nil {
 		done(err)
@@ -321,9 +345,20 @@ func (a *Async) publish(d *delivery, final action, res, dl *nats.Msg) {
 	}
 }
 
+// replyCopy sends the best-effort copy of res to d's Reply-To, if any.
+func (a *Async) replyCopy(d *delivery, res *nats.Msg) {
+	if d.replyTo == "" {
+		return
+	}
+	if err := a.p.Publisher.Reply(d.replyTo, res); err != nil {
+		a.p.Log.Debug("reply copy", "id", d.id, "error", err)
+	}
+}
+
 func (a *Async) published(d *delivery, err error) {
 	if err != nil {
-		d.failed.CompareAndSwap(nil, &err)
+		e := err // escapes to the heap on this path only
+		d.failed.CompareAndSwap(nil, &e)
 	}
 	if d.remaining.Add(-1) != 0 {
 		return

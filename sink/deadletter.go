@@ -64,7 +64,7 @@ func (p *Publisher) DeadLetterMsg(d DeadLetter, maxPayload int64, now time.Time)
 // stream. On a nil return done will be called exactly once; on an error it
 // will not.
 func (p *Publisher) PublishDeadLetter(msg *nats.Msg, done func(error)) error {
-	return p.publish(msg, done)
+	return p.publish(msg, nil, done)
 }
 
 func headerSize(h nats.Header) int {
