@@ -22,8 +22,10 @@ import (
 type ParquetConfig struct {
 	// Dir is the directory of the files; empty disables the sink.
 	Dir string `mapstructure:"dir"`
-	// Stream is the results stream to read (LOANS_SCORED).
-	Stream string `mapstructure:"stream"`
+	// Stream is the results stream to read (LOANS_SCORED). Not a key of
+	// its own: inside `scorer serve` it is results.stream; `scorer sink
+	// parquet` takes --stream.
+	Stream string `mapstructure:"-"`
 	// Consumer is the sink's durable consumer; empty derives
 	// "parquet-sink-<first 8 hex of sha256(host:absolute dir)>", one per
 	// directory and host.
@@ -196,7 +198,8 @@ func (p *Parquet) Consumer() string { return p.name }
 
 // Run writes files until ctx ends, then commits the open file and returns
 // nil; it returns early with an error when the directory, the files or
-// JetStream fail. Run may be called once.
+// JetStream fail. After it returns, Run may be called again (it resumes
+// from the files, like a restart); never twice at once.
 func (p *Parquet) Run(ctx context.Context) error {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return fmt.Errorf("parquet sink: %w", err)
