@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -317,4 +318,43 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(head(out, 20), "\n")
+}
+
+// TestEmbeddedServerLoopbackOnly starts the scorer with its embedded NATS
+// server (no nats.url, no authentication) and checks that the server
+// answers on 127.0.0.1 but not on the machine's other addresses.
+func TestEmbeddedServerLoopbackOnly(t *testing.T) {
+	var external []string
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			external = append(external, ipn.IP.String())
+		}
+	}
+	if len(external) == 0 {
+		t.Skip("no non-loopback IPv4 address on this machine")
+	}
+	port := FreePort(t)
+	settings := ScorerSettings(t, "")
+	delete(settings, "nats.url")
+	settings["nats.embedded.port"] = fmt.Sprint(port)
+	settings["nats.embedded.store_dir"] = fmt.Sprintf("%q", t.TempDir())
+	StartScorer(t, bins.Scorer, "embedded scorer", settings)
+	local := fmt.Sprintf("127.0.0.1:%d", port)
+	c, err := net.DialTimeout("tcp", local, 2*time.Second)
+	if err != nil {
+		t.Fatalf("embedded server not on %s: %v", local, err)
+	}
+	c.Close()
+	for _, ip := range external {
+		addr := net.JoinHostPort(ip, fmt.Sprint(port))
+		if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+			c.Close()
+			t.Errorf("the embedded server answers on %s: it must listen on loopback only", addr)
+		}
+	}
+	t.Logf("embedded server on %s; refused on %v", local, external)
 }
