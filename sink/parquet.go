@@ -22,9 +22,9 @@ import (
 type ParquetConfig struct {
 	// Dir is the directory of the files; empty disables the sink.
 	Dir string `mapstructure:"dir"`
-	// Stream is the results stream to read (LOANS_SCORED). Not a key of
-	// its own: inside `scorer serve` it is results.stream; `scorer sink
-	// parquet` takes --stream.
+	// Stream is the results stream to read; empty is LOANS_SCORED. Not a
+	// key of its own: inside `scorer serve` it is results.stream; `scorer
+	// sink parquet` takes --stream.
 	Stream string `mapstructure:"-"`
 	// Consumer is the sink's durable consumer; empty derives
 	// "parquet-sink-<first 8 hex of sha256(host:absolute dir)>", one per
@@ -46,12 +46,15 @@ type ParquetConfig struct {
 	FetchBatch int `mapstructure:"fetch_batch"`
 }
 
+// DefaultResultsStream is the results stream a sink reads when its
+// configuration names none.
+const DefaultResultsStream = "LOANS_SCORED"
+
 // DefaultParquetConfig returns the documented defaults: disabled (no dir),
 // LOANS_SCORED, files of at most 100,000 results or one minute, row groups
 // of 128Ki rows, zstd.
 func DefaultParquetConfig() ParquetConfig {
 	return ParquetConfig{
-		Stream:       "LOANS_SCORED",
 		MaxRows:      100_000,
 		MaxAge:       time.Minute,
 		RowGroupRows: 128 * 1024,
@@ -67,9 +70,6 @@ func (c ParquetConfig) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("sink.parquet."+key+": "+format, args...))
-	}
-	if c.Stream == "" {
-		bad("stream", "must be set")
 	}
 	if c.MaxRows < 1 || c.MaxRows > 10_000_000 {
 		bad("max_rows", "%d is outside 1..10000000", c.MaxRows)
@@ -165,6 +165,9 @@ func NewParquet(js jetstream.JetStream, cfg ParquetConfig, opts ParquetOptions) 
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("sink.parquet.dir: %w", err)
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultResultsStream
 	}
 	codec, _ := Codec(cfg.Compression)
 	p := &Parquet{cfg: cfg, js: js, opts: opts, dir: dir, name: cfg.Consumer,

@@ -371,7 +371,6 @@ func TestParquetConfigValidate(t *testing.T) {
 		{"sink.parquet.row_group_rows", func(c *ParquetConfig) { c.RowGroupRows = 0 }},
 		{"sink.parquet.compression", func(c *ParquetConfig) { c.Compression = "lz4" }},
 		{"sink.parquet.ack_wait", func(c *ParquetConfig) { c.AckWait = c.MaxAge }},
-		{"sink.parquet.stream", func(c *ParquetConfig) { c.Stream = "" }},
 	}
 	for _, tc := range tests {
 		c := DefaultParquetConfig()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,60 @@ func TestIngestServeSinkEndToEnd(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("files hold %d rows, want %d", len(seen), n)
+	}
+}
+
+// TestServeRunsParquetSink sets sink.parquet.dir through the environment:
+// `scorer serve` then writes every result into the directory itself and
+// closes its open file on SIGTERM.
+func TestServeRunsParquetSink(t *testing.T) {
+	bin := buildScorer(t)
+	srv, nc := natstest.Start(t)
+	dir := t.TempDir()
+	in, sinkDir := filepath.Join(dir, "loans.jsonl"), filepath.Join(dir, "sink")
+	const n = 500
+	if out, err := exec.Command(bin, "gen", "--n", fmt.Sprint(n), "-o", in).CombinedOutput(); err != nil {
+		t.Fatalf("gen: %v\n%s", err, out)
+	}
+	serve := exec.Command(bin, "serve", "--nats-url", srv.ClientURL(), "--http-addr", "127.0.0.1:0")
+	serve.Env = append(os.Environ(), "SCORER_SINK_PARQUET_DIR="+sinkDir, "SCORER_SINK_PARQUET_MAX_ROWS=200",
+		"SCORER_SINK_PARQUET_MAX_AGE=1h", "SCORER_SINK_PARQUET_ACK_WAIT=2h")
+	var log bytes.Buffer
+	serve.Stdout, serve.Stderr = &log, &log
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = serve.Process.Kill() }()
+	js, _ := jetstream.New(nc)
+	natstest.Eventually(t, 60*time.Second, "scorer serve created LOANS_SCORED", func() bool {
+		_, err := js.Stream(context.Background(), "LOANS_SCORED")
+		return err == nil
+	})
+	out, err := exec.Command(bin, "ingest", in, "--wait", "--nats-url", srv.ClientURL()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ingest: %v\n%s\nserve:\n%s", err, out, log.String())
+	}
+	// 500 results in files of 200: two are committed by count, the last
+	// 100 stay open (max_age 1h) until SIGTERM closes the file.
+	natstest.Eventually(t, 30*time.Second, "two full files", func() bool { return committedRows(sinkDir) == 400 })
+	_ = serve.Process.Signal(syscall.SIGTERM)
+	if err := serve.Wait(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, log.String())
+	}
+	if got := committedRows(sinkDir); got != n {
+		t.Fatalf("after SIGTERM the files hold %d rows, want %d\n%s", got, n, log.String())
+	}
+	seen := map[string]bool{}
+	paths, _ := filepath.Glob(filepath.Join(sinkDir, "scores-*.parquet"))
+	for _, p := range paths {
+		for _, v := range arrowtest.Read(t, p).Cols["id"] {
+			if seen[v.(string)] {
+				t.Errorf("%s twice", v)
+			}
+			seen[v.(string)] = true
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d ids, want %d", len(seen), n)
 	}
 }

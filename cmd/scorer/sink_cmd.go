@@ -74,7 +74,7 @@ kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null 
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Dir, "dir", "", "directory of the Parquet files (created if missing)")
-	f.StringVar(&cfg.Stream, "stream", cfg.Stream, "results stream")
+	f.StringVar(&cfg.Stream, "stream", sink.DefaultResultsStream, "results stream")
 	f.StringVar(&cfg.Consumer, "consumer", "", "durable consumer name (default: derived from the directory)")
 	f.IntVar(&cfg.MaxRows, "max-rows", cfg.MaxRows, "close a file after this many results")
 	f.DurationVar(&cfg.MaxAge, "max-age", cfg.MaxAge, "close a file this long after its first result")

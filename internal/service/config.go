@@ -9,6 +9,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/embedded"
+	"github.com/loan-scorer/loan-scorer/sink"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
@@ -29,6 +30,14 @@ type Config struct {
 	Schema   ingest.SchemaConfig `mapstructure:"schema"`
 	Shutdown ShutdownConfig      `mapstructure:"shutdown"`
 	Log      LogConfig           `mapstructure:"log"`
+	// Sink holds the keys sink.* (the Parquet results sink).
+	Sink SinkConfig `mapstructure:"sink"`
+}
+
+// SinkConfig configures the sinks that run inside serve (keys sink.*).
+type SinkConfig struct {
+	// Parquet writes the results stream into files when its dir is set.
+	Parquet sink.ParquetConfig `mapstructure:"parquet"`
 }
 
 // ModelConfig says which model to serve (keys model.*).
@@ -71,6 +80,7 @@ func DefaultConfig() Config {
 		Schema:   ingest.DefaultSchemaConfig(),
 		Shutdown: ShutdownConfig{Timeout: 30 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
+		Sink:     SinkConfig{Parquet: sink.DefaultParquetConfig()},
 	}
 }
 
@@ -90,6 +100,9 @@ func (c Config) Validate() error {
 	add(c.Limits.Validate())
 	add(c.HTTP.Validate())
 	add(c.Schema.Validate())
+	if c.Sink.Parquet.Dir != "" {
+		add(c.Sink.Parquet.Validate())
+	}
 	if c.Workers < 0 || c.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("workers: %d is outside 0..1024 (0 means one per CPU)", c.Workers))
 	}

@@ -117,6 +117,9 @@ type server struct {
 	ln       net.Listener
 	httpErr  chan error
 	ready    atomic.Bool
+	// sinkStop and sinkDone run the Parquet sink (parquet_sink.go).
+	sinkStop context.CancelFunc
+	sinkDone chan struct{}
 }
 
 // connect starts or joins the embedded server, or dials nats.url.
@@ -213,6 +216,9 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 	if err := s.async.Start(hard); err != nil {
 		return err
 	}
+	if err := s.startSink(ctx, js); err != nil {
+		return err
+	}
 	s.ready.Store(true)
 	s.log.Info("serving", "async", cfg.Subjects.Score, "sync", cfg.Subjects.Sync, "results", cfg.Subjects.Results,
 		"http", s.ln.Addr().String(), "consumer", cfg.Consumer.Name, "workers", cfg.workers())
@@ -265,6 +271,9 @@ func (s *server) shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := s.pub.Wait(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.stopSink(sctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := s.reaper.Close(); err != nil {
