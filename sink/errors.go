@@ -11,4 +11,7 @@ var (
 	// ErrConsumerMismatch: the sink's durable consumer exists with settings
 	// that break ordered, gap-free delivery (another consumer by that name).
 	ErrConsumerMismatch = errors.New("durable consumer does not fit the Parquet sink")
+	// ErrStreamBehind: the files claim sequences the results stream has not
+	// reached (the stream was recreated); the sink refuses to skip results.
+	ErrStreamBehind = errors.New("results stream is behind the files")
 )

@@ -235,6 +235,16 @@ func (p *Parquet) Run(ctx context.Context) error {
 func (p *Parquet) consumer(ctx context.Context, committed uint64) (jetstream.Consumer, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	stream, err := p.js.Stream(ctx, p.cfg.Stream)
+	if err != nil {
+		return nil, 0, fmt.Errorf("stream %s: %w", p.cfg.Stream, err)
+	}
+	if last := stream.CachedInfo().State.LastSeq; committed > last {
+		// New results would get sequences the files already claim, and be
+		// skipped: refuse instead of losing them.
+		return nil, 0, fmt.Errorf("%w: the files in %s hold sequences up to %d but stream %s ends at %d (was it recreated?): move the files away",
+			ErrStreamBehind, p.dir, committed, p.cfg.Stream, last)
+	}
 	start := committed
 	old, err := p.js.Consumer(ctx, p.cfg.Stream, p.name)
 	switch {

@@ -410,3 +410,27 @@ func TestParseFailpoint(t *testing.T) {
 		t.Errorf("unknown failpoint: %v", err)
 	}
 }
+
+func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	resultsStream(t, js)
+	dir := t.TempDir()
+	// Files up to sequence 10, but the stream holds 3 messages: it was
+	// recreated, and new results 4..10 would be skipped as committed.
+	if err := os.WriteFile(filepath.Join(dir, FileName(1, 10)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publishResults(t, js, 0, 3, map[string]testResult{})
+	cfg := DefaultParquetConfig()
+	cfg.Dir = dir
+	s, err := NewParquet(js, cfg, ParquetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Run(ctx); !errors.Is(err, ErrStreamBehind) {
+		t.Fatalf("Run: %v, want ErrStreamBehind", err)
+	}
+}
