@@ -43,7 +43,7 @@ if ! $PY -c 'import flask, pandas, xgboost, locust, gunicorn' 2>/dev/null; then
 	fi
 fi
 xgb_version=$($PY -c 'import xgboost; print(xgboost.__version__)')
-log "python $($PY --version 2>&1 | cut -d' ' -f2), xgboost $xgb_version, flask $($PY -c 'import flask; print(flask.__version__)' 2>/dev/null || echo '?'), locust $($PY -c 'import locust; print(locust.__version__)')"
+log "python $($PY --version 2>&1 | cut -d' ' -f2), xgboost $xgb_version, flask $($PY -c 'import flask; print(flask.__version__)' 2>/dev/null || echo '?'), $(/usr/bin/locust --version 2>&1 | tail -1)"
 
 scorer=$out/scorer
 (cd "$root" && go build -o "$scorer" ./cmd/scorer)

@@ -77,7 +77,11 @@ def load_table(out):
                 rows.append(f"| {label} | {via} | {gen} | (no result) | | | | | |")
                 continue
             cpu = cpu_per_request(out, "servercpu-" + fname.replace(".json", ".txt"), s["requests"])
-            rows.append(f"| {label} | {via} | {gen} | {s['steady_p50_ms']:.1f} ms | {s['steady_p95_ms']:.1f} ms | "
+            if s["steady_requests"]:
+                steady = f"{s['steady_p50_ms']:.1f} ms | {s['steady_p95_ms']:.1f} ms"
+            else:
+                steady = f"broke before {s['users']} users | –"
+            rows.append(f"| {label} | {via} | {gen} | {steady} | "
                         f"{s['max_rps']:.0f} | {breaking(s)} | {s['max_generator_cpu_pct']:.0f} | {cpu} |")
     return "\n".join(rows)
 
