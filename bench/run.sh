@@ -43,7 +43,7 @@ if ! $PY -c 'import flask, pandas, xgboost, locust, gunicorn' 2>/dev/null; then
 	fi
 fi
 xgb_version=$($PY -c 'import xgboost; print(xgboost.__version__)')
-log "python $($PY --version 2>&1 | cut -d' ' -f2), xgboost $xgb_version, flask $($PY -c 'import flask; print(flask.__version__)' 2>/dev/null || echo '?'), $(/usr/bin/locust --version 2>&1 | tail -1)"
+log "python $($PY --version 2>&1 | cut -d' ' -f2); Debian packages: $(dpkg-query -W -f='${Package} ${Version}, ' $pkgs 2>/dev/null)"
 
 scorer=$out/scorer
 (cd "$root" && go build -o "$scorer" ./cmd/scorer)
@@ -158,6 +158,7 @@ bench_run() { # name, target, url
 	echo "kernel: $(uname -sr)"
 	echo "go: $(cd "$root" && go version)"
 	echo "scorer: $(cd "$root" && git rev-parse --short HEAD)"
+	echo "packages: $(dpkg-query -W -f='${Package} ${Version}, ' $pkgs 2>/dev/null)"
 	echo "xgboost: $xgb_version; gunicorn workers: $WORKERS (sync), OMP_NUM_THREADS=1"
 	echo "shape: $USERS users at $SPAWN/s, hold ${HOLD}s, then +$RAMP users/s, at most ${MAX_SECONDS}s; break: p95 > ${BREAK_P95_MS}ms or failures, 3 s in a row"
 } >"$out/machine.txt"
