@@ -33,6 +33,7 @@ type ColumnError struct {
 	Problems map[string]string
 }
 
+// Error lists every column's problem, sorted by name.
 func (e *ColumnError) Error() string {
 	names := make([]string, 0, len(e.Problems))
 	for n := range e.Problems {

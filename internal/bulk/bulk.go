@@ -62,14 +62,6 @@ func (s Stats) RowsPerSecond() float64 {
 	return float64(s.Rows) / s.Elapsed.Seconds()
 }
 
-// Errors of the bulk scorer.
-var (
-	// ErrFormat: the file name does not say a format bulk reads or writes.
-	ErrFormat = errors.New("unsupported file format")
-	// ErrCorrupt: the input could not be decoded (corrupt or truncated).
-	ErrCorrupt = errors.New("corrupt input")
-)
-
 // Format is a file format, told by the file's extension.
 type Format string
 

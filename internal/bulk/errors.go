@@ -1,0 +1,12 @@
+package bulk
+
+import "errors"
+
+// Errors of the bulk scorer, matched with errors.Is. Column problems are
+// ingest.ErrColumns (an *ingest.ColumnError naming the columns).
+var (
+	// ErrFormat: the file name does not say a format bulk reads or writes.
+	ErrFormat = errors.New("unsupported file format")
+	// ErrCorrupt: the input could not be decoded (corrupt or truncated).
+	ErrCorrupt = errors.New("corrupt input")
+)
