@@ -434,3 +434,45 @@ func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
 		t.Fatalf("Run: %v, want ErrStreamBehind", err)
 	}
 }
+
+// TestParquetSinkOtherModelKinds writes results of a multiclass model
+// (probabilities, a list) and then of a regressor (prediction): a change of
+// kind starts a new file, each typed for its kind.
+func TestParquetSinkOtherModelKinds(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	resultsStream(t, js)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bodies := []string{
+		`{"id":"m1","probabilities":[0.1,0.2,0.7],"model":"iris@aaaaaaaaaaaa"}`,
+		`{"id":"m2","probabilities":[0.5,0.25,0.25],"model":"iris@aaaaaaaaaaaa"}`,
+		`{"id":"r1","prediction":12.5,"model":"price@bbbbbbbbbbbb"}`,
+	}
+	for i, b := range bodies {
+		h := nats.Header{}
+		h.Set(HeaderMsgID, fmt.Sprintf("k%d", i))
+		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "loans.scored", Header: h, Data: []byte(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	cfg := DefaultParquetConfig()
+	cfg.Dir, cfg.MaxAge = dir, 200*time.Millisecond
+	runSink(t, js, cfg, ParquetOptions{})
+	natstest.Eventually(t, 20*time.Second, "both files", func() bool { return countRows(dir) == 3 })
+	multi := arrowtest.Read(t, filepath.Join(dir, FileName(1, 2)))
+	if f := multi.Fields[1]; f.Name != "probabilities" || !strings.HasPrefix(f.Type, "list<") || !strings.Contains(f.Type, "float64") {
+		t.Errorf("multiclass file: field %+v", f)
+	}
+	if got := multi.Cols["probabilities"][0]; !slices.Equal(got.([]float64), []float64{0.1, 0.2, 0.7}) {
+		t.Errorf("probabilities %v", got)
+	}
+	reg := arrowtest.Read(t, filepath.Join(dir, FileName(3, 3)))
+	if f := reg.Fields[1]; f.Name != "prediction" || f.Type != "float64" {
+		t.Errorf("regression file: field %+v", f)
+	}
+	if got := reg.Cols["prediction"][0]; got != 12.5 {
+		t.Errorf("prediction %v", got)
+	}
+}
