@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -92,4 +93,69 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDockerignoreKeepsTheBuild checks that .dockerignore leaves every
+// file `go build ./cmd/scorer` reads (Go sources and embedded files of the
+// module's packages, go.mod, go.sum) in the build context. Patterns are
+// matched as Docker does for these simple forms: relative to the context
+// root, against the path and each of its parent directories, with "**/"
+// matching any depth.
+func TestDockerignoreKeepsTheBuild(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, strings.TrimPrefix(l, "/"))
+		}
+	}
+	cmd := exec.Command("go", "list", "-deps", "-f", `{{if .Module}}{{if .Module.Main}}{{range .GoFiles}}{{$.Dir}}/{{.}}
+{{end}}{{range .EmbedFiles}}{{$.Dir}}/{{.}}
+{{end}}{{end}}{{end}}`, "./cmd/scorer")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	files := []string{"go.mod", "go.sum"}
+	for _, f := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.ToSlash(rel))
+	}
+	for _, f := range files {
+		for _, p := range patterns {
+			if ignored(p, f) {
+				t.Errorf(".dockerignore pattern %q drops %s, which the build needs", p, f)
+			}
+		}
+	}
+	t.Logf("%d build inputs, none ignored by %d patterns", len(files), len(patterns))
+}
+
+func ignored(pattern, path string) bool {
+	parts := strings.Split(path, "/")
+	for i := 1; i <= len(parts); i++ {
+		prefix := strings.Join(parts[:i], "/")
+		if ok, _ := filepath.Match(pattern, prefix); ok {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(pattern, "**/"); ok {
+			for j := 0; j < i; j++ {
+				if m, _ := filepath.Match(rest, strings.Join(parts[j:i], "/")); m {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
