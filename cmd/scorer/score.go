@@ -23,7 +23,8 @@ func newScoreCmd() *cobra.Command {
 		Use:   "score IN -o OUT",
 		Short: "Score a whole Parquet, CSV or JSON lines file",
 		Long: `score reads IN (.parquet, .csv, .jsonl/.ndjson/.json), scores every row on all cores and
-writes OUT in the same format and row order: every input column plus the model's output
+writes OUT in the same format (or Parquet from CSV: numeric features as doubles, other columns
+as strings) and row order: every input column plus the model's output
 (default_proba for a binary classifier, prediction for a regressor, probabilities_<i> for a
 multiclass model). Columns match the model's features by name with the JSON rules: numbers
 from any integer or float column (null: missing), categories from string, boolean (as
@@ -67,7 +68,7 @@ On a terminal a progress bar shows rows/s; the summary line goes to stderr.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&out, "output", "o", "", "output file, same format as IN")
+	f.StringVarP(&out, "output", "o", "", "output file: same format as IN, or .parquet for a CSV")
 	f.StringVar(&modelPath, "model", "", "model file (.cbm, CatBoost JSON, LightGBM text, XGBoost JSON); default: the demo model")
 	f.IntVar(&o.Batch, "batch", 4096, "rows per chunk handed to a scorer")
 	f.IntVar(&o.Workers, "workers", 0, "scoring goroutines (0: one per CPU)")

@@ -89,9 +89,10 @@ func FormatOf(path string) (Format, error) {
 	return "", fmt.Errorf("%s: %w (want .parquet, .csv, .jsonl, .ndjson or .json)", path, ErrFormat)
 }
 
-// ScoreFile scores the file in into out. The output format is the input's:
-// a Parquet, CSV or JSON lines output for a Parquet, CSV or JSON lines
-// input. The columns are checked against the model before out is created;
+// ScoreFile scores the file in into out. The output format is the input's
+// (Parquet, CSV or JSON lines), or Parquet from a CSV input: the model's
+// numeric features become nullable double columns, every other column a
+// nullable string, then the value and error columns. The columns are checked against the model before out is created;
 // out appears (by rename) only when complete.
 func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	start := time.Now()
@@ -107,8 +108,8 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	if inFmt != outFmt {
-		return Stats{}, fmt.Errorf("%s input writes %s output: name the output %s: %w", inFmt, inFmt, "*."+string(inFmt), ErrFormat)
+	if inFmt != outFmt && (inFmt != CSV || outFmt != Parquet) {
+		return Stats{}, fmt.Errorf("%s input writes %s output (or Parquet from CSV): name the output %s: %w", inFmt, inFmt, "*."+string(inFmt), ErrFormat)
 	}
 	if abs(in) == abs(out) {
 		return Stats{}, fmt.Errorf("output %s is the input", out)
@@ -123,7 +124,7 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	case Parquet:
 		f, err = openParquet(src, o)
 	case CSV:
-		f, err = openCSV(src, o)
+		f, err = openCSV(src, o, outFmt == Parquet)
 	default:
 		f, err = openJSONL(src, o)
 	}

@@ -377,6 +377,29 @@ func TestScoreCSV(t *testing.T) {
 	if last := recs[len(recs)-1]; last[0] != "bad" || !strings.Contains(last[len(last)-1], "invalid_number") {
 		t.Errorf("bad row: %v", last)
 	}
+
+	// The same CSV into Parquet: typed columns, read back with arrow-go.
+	pq := filepath.Join(dir, "out.parquet")
+	if _, err := ScoreFile(context.Background(), in, pq, Options{Model: m, Batch: 16, Workers: 3}); err != nil {
+		t.Fatal(err)
+	}
+	tbl := arrowtest.Read(t, pq)
+	types := map[string]string{}
+	for _, f := range tbl.Fields {
+		types[f.Name] = f.Type
+	}
+	if types["id"] != "utf8" || types["Term"] != "float64" || types["City"] != "utf8" || types["naics_first_two"] != "utf8" ||
+		types["default_proba"] != "float64" || types["error"] != "utf8" || len(tbl.Fields) != len(header)+2 {
+		t.Fatalf("CSV to Parquet fields %v", tbl.Fields)
+	}
+	for i := range as {
+		if tbl.Cols["default_proba"][i] != want[i] || tbl.Cols["Term"][i] != float64(as[i].Term) || tbl.Cols["error"][i] != nil {
+			t.Errorf("row %d: proba %v Term %v error %v", i, tbl.Cols["default_proba"][i], tbl.Cols["Term"][i], tbl.Cols["error"][i])
+		}
+	}
+	if tbl.Cols["default_proba"][len(as)] != nil || tbl.Cols["error"][len(as)] == nil {
+		t.Errorf("bad row in Parquet: proba %v error %v", tbl.Cols["default_proba"][len(as)], tbl.Cols["error"][len(as)])
+	}
 }
 
 func TestScoreJSONLines(t *testing.T) {

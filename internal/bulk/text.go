@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/sink"
@@ -33,17 +35,23 @@ type csvFormat struct {
 	valCols []string
 	bw      *bufio.Writer
 	w       *csv.Writer
-	line    int
+	opts    Options
+	// Parquet output: numeric[i] says whether CSV column i is a numeric
+	// feature (a double column); pw writes the rows.
+	toParquet bool
+	numeric   []bool
+	pw        *parquet.Writer
+	rows      []parquet.Row
 }
 
-func openCSV(src *os.File, o Options) (*csvFormat, error) {
+func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
 	if err != nil {
 		return nil, fmt.Errorf("%w: CSV header: %w", ErrCorrupt, err)
 	}
-	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model)}
+	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model), opts: o, toParquet: toParquet}
 	if !o.CopyThrough {
 		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema()); err != nil {
 			return nil, err
@@ -60,6 +68,9 @@ func openCSV(src *os.File, o Options) (*csvFormat, error) {
 func (f *csvFormat) total() (int64, bool) { return 0, false }
 
 func (f *csvFormat) start(w *os.File) error {
+	if f.toParquet {
+		return f.startParquet(w)
+	}
 	f.bw = bufio.NewWriterSize(w, 1<<20)
 	f.w = csv.NewWriter(f.bw)
 	return f.w.Write(append(append(slices.Clone(f.header), f.valCols...), errorColumn))
@@ -95,6 +106,9 @@ func (f *csvFormat) decode(c *chunk, r int, b *model.Batch) string {
 }
 
 func (f *csvFormat) write(c *chunk) error {
+	if f.toParquet {
+		return f.writeParquet(c)
+	}
 	width := len(f.valCols)
 	for r := range c.n {
 		rec := c.text.records[r]
@@ -114,6 +128,12 @@ func (f *csvFormat) write(c *chunk) error {
 }
 
 func (f *csvFormat) finish() error {
+	if f.toParquet {
+		if err := f.pw.Close(); err != nil {
+			return fmt.Errorf("parquet footer: %w", err)
+		}
+		return nil
+	}
 	f.w.Flush()
 	if err := f.w.Error(); err != nil {
 		return err
@@ -258,3 +278,83 @@ func (f *jsonlFormat) write(c *chunk) error {
 }
 
 func (f *jsonlFormat) finish() error { return f.bw.Flush() }
+
+// startParquet types the output columns: a numeric feature's column is a
+// nullable double (empty or unparsable cells are null), every other column
+// a nullable string, then the value columns and the error column.
+func (f *csvFormat) startParquet(w *os.File) error {
+	codec, err := sink.Codec(f.opts.Compression)
+	if err != nil {
+		return err
+	}
+	s := f.opts.Model.Schema()
+	f.numeric = make([]bool, len(f.header))
+	fields := make([]parquet.Field, 0, len(f.header)+len(f.valCols)+1)
+	for i, h := range f.header {
+		node := parquet.Optional(parquet.String())
+		if ft, ok := s.Lookup(h); ok && ft.Kind == model.Float {
+			f.numeric[i] = true
+			node = parquet.Optional(parquet.Leaf(parquet.DoubleType))
+		}
+		fields = append(fields, &field{Node: node, name: h})
+	}
+	for _, name := range f.valCols {
+		fields = append(fields, &field{Node: parquet.Optional(parquet.Leaf(parquet.DoubleType)), name: name})
+	}
+	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
+	schema := parquet.NewSchema("scored", &group{fields: fields})
+	opts := append(sink.WriterOptions(codec, f.opts.RowGroupRows, "loan-scorer score"), schema)
+	f.pw = parquet.NewWriter(w, opts...)
+	return nil
+}
+
+// writeParquet writes a chunk of CSV records as typed Parquet rows.
+func (f *csvFormat) writeParquet(c *chunk) error {
+	width := len(f.valCols)
+	per := len(f.header) + width + 1
+	if cap(f.rows) < c.n {
+		f.rows = make([]parquet.Row, c.n)
+	}
+	rows := f.rows[:c.n]
+	for r := range c.n {
+		rec := c.text.records[r]
+		row := rows[r][:0]
+		if cap(row) < per {
+			row = make(parquet.Row, 0, per)
+		}
+		for i := range f.header {
+			if i >= len(rec) {
+				row = append(row, parquet.NullValue().Level(0, 0, i))
+				continue
+			}
+			cell := rec[i]
+			if !f.numeric[i] {
+				row = append(row, parquet.ByteArrayValue([]byte(cell)).Level(0, 1, i))
+				continue
+			}
+			v, err := strconv.ParseFloat(cell, 64)
+			if cell == "" || err != nil {
+				row = append(row, parquet.NullValue().Level(0, 0, i))
+			} else {
+				row = append(row, parquet.DoubleValue(v).Level(0, 1, i))
+			}
+		}
+		col := len(f.header)
+		for j := range width {
+			if c.problems[r] != "" {
+				row = append(row, parquet.NullValue().Level(0, 0, col))
+			} else {
+				row = append(row, parquet.DoubleValue(c.out[r*width+j]).Level(0, 1, col))
+			}
+			col++
+		}
+		if p := c.problems[r]; p != "" {
+			row = append(row, parquet.ByteArrayValue([]byte(p)).Level(0, 1, col))
+		} else {
+			row = append(row, parquet.NullValue().Level(0, 0, col))
+		}
+		rows[r] = row
+	}
+	_, err := f.pw.WriteRows(rows)
+	return err
+}
