@@ -114,10 +114,11 @@ def main(out):
     print(load_table(out) + "\n")
     print("### Throughput with as many requests as answers allow (`scorer bench load --max`)\n")
     print(fast_table(out) + "\n")
-    for name in ("parity.txt", "async-scorer-catboost.txt"):
+    for name, title in (("parity.txt", "Parity (`bench/parity.py`, 1000 applications)"),
+                        ("async-scorer-catboost.txt", "Async (`scorer bench async --n 20000`, CatBoost demo)")):
         p = os.path.join(out, name)
         if os.path.exists(p):
-            print(f"### {name}\n\n```\n" + "".join(open(p).readlines()[-3:]).rstrip() + "\n```\n")
+            print(f"### {title}\n\n```\n" + "".join(open(p).readlines()[-3:]).rstrip() + "\n```\n")
 
 
 if __name__ == "__main__":
