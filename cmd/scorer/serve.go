@@ -66,9 +66,13 @@ func serve(ctx context.Context, cfg service.Config, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 	finished := make(chan struct{})
 	defer close(finished)
+	// Every SIGINT/SIGTERM reaches sigs, whatever else listens for it (main's
+	// signal context sees the first one too), so only sigs counts signals:
+	// treating that context's cancellation as a first signal would make the
+	// first signal itself look like a second one and skip the graceful
+	// shutdown whenever the cancellation is seen first.
 	go func() {
 		stopping := false
-		done := ctx.Done()
 		for {
 			select {
 			case sig := <-sigs:
@@ -86,10 +90,6 @@ func serve(ctx context.Context, cfg service.Config, stderr io.Writer) error {
 					log.Warn("second signal, exiting at once", "signal", sig.String())
 					os.Exit(exitSecondSignal)
 				}
-			case <-done:
-				// Shutting down, whoever started it (main's signal context
-				// sees the first signal too): the next one exits at once.
-				stopping, done = true, nil
 			case <-finished:
 				return
 			}
