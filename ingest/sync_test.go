@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/internal/repo"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -40,19 +42,11 @@ type xgbCase struct {
 
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
+	return dir
 }
 
 // loadXGB loads testdata model name ("binary_logistic") with its cases.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/internal/repo"
+
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
@@ -158,22 +160,13 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 }
 
 // repoRoot walks up from the package directory to go.mod.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
+	return dir
 }
 
 // sameConfig compares two configurations, a nil list equal to an empty one

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/loan-scorer/loan-scorer/internal/repo"
 )
 
 // Binaries are the executables the tests run.
@@ -19,20 +21,11 @@ type Binaries struct {
 // RepoRoot walks up from the working directory to the directory holding
 // go.mod (go test runs in the package directory).
 func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
+	dir, err := repo.Root()
 	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
+		return "", fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%w: no go.mod above the working directory", ErrSetup)
-		}
-		dir = parent
-	}
+	return dir, nil
 }
 
 // Build compiles both binaries into dir. The scorer is built without the

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/loan-scorer/loan-scorer/internal/repo"
 )
 
 // fixtureDir returns the directory of the real CatBoost fixture models:
@@ -29,24 +31,15 @@ func findFixtureDir() (dir, why string) {
 		}
 		return "", "$CATBOOST_FIXTURES=" + dir + " is not a directory"
 	}
-	wd, err := os.Getwd()
+	root, err := repo.Root()
 	if err != nil {
-		return "", "working directory: " + err.Error()
+		return "", err.Error()
 	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			fix := filepath.Join(dir, "..", "shared", "fixtures", "catboost")
-			if st, err := os.Stat(fix); err == nil && st.IsDir() {
-				return fix, ""
-			}
-			return "", "no fixture directory at " + fix
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", "no go.mod above " + wd
-		}
-		dir = parent
+	fix := filepath.Join(root, "..", "shared", "fixtures", "catboost")
+	if st, err := os.Stat(fix); err == nil && st.IsDir() {
+		return fix, ""
 	}
+	return "", "no fixture directory at " + fix
 }
 
 func missingFixtures(t testing.TB, why string) string {
