@@ -472,7 +472,7 @@ func (e *evaluator) compileTrees(d *Definition, refs map[int]splitRef) error {
 			r := refs[s]
 			e.levels = append(e.levels, level{off: uint32(r.col * blockRows), k: 0x0101010101010101 * uint64(0x80-r.t)})
 			if i < rowTreeDepthMax {
-				rt.slots[i], rt.borders[i] = uint8(r.slot), r.border
+				rt.slots[i], rt.borders[i] = uint8(r.slot), r.border+0 // -0 becomes +0, for above
 			}
 		}
 		e.trees = append(e.trees, te)

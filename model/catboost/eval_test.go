@@ -419,3 +419,77 @@ func ExampleCompile() {
 	// true
 	// true
 }
+
+// TestAboveIsStrictCompare checks the depth-8 row path's compare-free test,
+// above(v, b), against Go's own v > b: on every pair of edge values (signed
+// zeros, subnormals, neighbours, extremes, infinities) and on random bit
+// patterns. v is anything but NaN; b is finite and never -0, as compile
+// guarantees.
+func TestAboveIsStrictCompare(t *testing.T) {
+	inf := float32(math.Inf(1))
+	edges := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, math.SmallestNonzeroFloat32,
+		-math.SmallestNonzeroFloat32, 2 * math.SmallestNonzeroFloat32, math.MaxFloat32, -math.MaxFloat32,
+		math.Nextafter32(1, 2), math.Nextafter32(1, 0), 1e-38, -1e-38, 3.4e38, inf, -inf}
+	check := func(v, b float32) {
+		t.Helper()
+		if b != b || math.IsInf(float64(b), 0) || v != v {
+			return
+		}
+		b += 0 // compile stores -0 as +0
+		if got, want := above(v, b), b2u(v > b); got != want {
+			t.Fatalf("above(%g [%#x], %g [%#x]) = %d, want %d", v, math.Float32bits(v), b, math.Float32bits(b), got, want)
+		}
+	}
+	for _, v := range edges {
+		for _, b := range edges {
+			check(v, b)
+			check(v, math.Nextafter32(b, inf))
+			check(v, math.Nextafter32(b, -inf))
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	for range 1_000_000 {
+		v, b := math.Float32frombits(rng.Uint32()), math.Float32frombits(rng.Uint32())
+		check(v, b)
+		check(v, math.Float32frombits(math.Float32bits(v)+uint32(rng.IntN(5))-2))
+	}
+}
+
+// TestNegativeZeroBorder checks that a border stored as -0 (which CatBoost
+// compares as equal to +0) gives the reference's outcomes for ±0 inputs in
+// every path, at depth 6 and 8.
+func TestNegativeZeroBorder(t *testing.T) {
+	for _, depth := range []int{6, 8} {
+		t.Run(fmt.Sprintf("depth=%d", depth), func(t *testing.T) {
+			cfg := DefaultRandomConfig()
+			cfg.Depth, cfg.Trees, cfg.CatFeatures = depth, 30, 0
+			rng := rand.New(rand.NewPCG(uint64(depth), 5))
+			d := Random(rng, cfg)
+			// Evenly spaced borders with -0 in the middle: same count, so the
+			// trees' split indexes keep pointing at the same positions.
+			for i := range d.FloatFeatures {
+				f := &d.FloatFeatures[i]
+				mid := len(f.Borders) / 2
+				for k := range f.Borders {
+					f.Borders[k] = float32(k - mid)
+				}
+				if len(f.Borders) > 0 {
+					f.Borders[mid] = float32(math.Copysign(0, -1))
+				}
+			}
+			d.Splits = d.BinFeatures()
+			m, err := Compile(d)
+			if err != nil {
+				t.Fatalf("compile: %v", err)
+			}
+			// The first rows are the ones checkRaw also predicts in small
+			// batches (the row path): make them all signed zeros and friends.
+			b := RandomBatch(rng, d, blockRows+60)
+			special := []float64{0, math.Copysign(0, -1), 1e-45, -1e-45, 1, -1, math.Inf(1), math.Inf(-1)}
+			for i := range b.Floats[:300*b.NumFloat] {
+				b.Floats[i] = special[rng.IntN(len(special))]
+			}
+			checkRaw(t, m, b, referenceBatch(d, b))
+		})
+	}
+}
