@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,7 +37,9 @@ type maxDeliveriesAdvisory struct {
 // Reaper handles max-deliveries advisories: JetStream never delivers such
 // a message again, so the scorer fetches it by sequence, publishes an error
 // result (code "timeout") and a dead letter (Error-Code "max_deliveries"),
-// and deletes it from the input stream.
+// and deletes it from the input stream. The advisory comes once, so a reap
+// that fails (results or dead-letter stream unavailable) is retried, with
+// backoff, until it succeeds or the Reaper is closed.
 type Reaper struct {
 	js         jetstream.JetStream
 	pub        *sink.Publisher
@@ -45,7 +48,14 @@ type Reaper struct {
 	m          *metrics.Metrics
 	log        *slog.Logger
 	sub        *nats.Subscription
+
+	ctx    context.Context // ends at Close: reaps still failing give up
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
+
+// reapRetryMax bounds the wait between two attempts at one reap.
+const reapRetryMax = 10 * time.Second
 
 // ListenMaxDeliveries subscribes nc, in queue group AdvisoryQueue, to the
 // consumer's max-deliveries advisory. Stop it with Close before nc drains.
@@ -58,6 +68,7 @@ func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		m = metrics.New(nil)
 	}
 	r := &Reaper{js: js, pub: pub, stream: stream, maxPayload: nc.MaxPayload(), m: m, log: log}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	subject := MaxDeliveriesSubject(t.Stream.Name, t.Consumer.Name)
 	r.sub, err = nc.QueueSubscribe(subject, AdvisoryQueue, r.handle)
 	if err != nil {
@@ -66,9 +77,13 @@ func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 	return r, nil
 }
 
-// Close unsubscribes.
+// Close unsubscribes, stops the reaps still retrying (each logs the
+// message it leaves in the stream) and waits for them.
 func (r *Reaper) Close() error {
-	if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+	err := r.sub.Unsubscribe()
+	r.cancel()
+	r.wg.Wait()
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
 		return fmt.Errorf("unsubscribe from advisories: %w", err)
 	}
 	return nil
@@ -80,21 +95,40 @@ func (r *Reaper) handle(msg *nats.Msg) {
 		r.log.Warn("unreadable max-deliveries advisory", "error", err)
 		return
 	}
-	// The advisory comes once: retry transient failures a few times.
-	var err error
-	for attempt := range 3 {
-		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
-		}
-		if err = r.reap(adv); err == nil {
+	// Off the subscription's goroutine: a reap may retry for as long as
+	// an outage lasts, and later advisories must not wait behind it.
+	r.wg.Go(func() { r.reapUntilDone(adv) })
+}
+
+// reapUntilDone reaps adv, retrying failures after 0.5 s doubling up to
+// reapRetryMax, until it succeeds or the Reaper closes.
+func (r *Reaper) reapUntilDone(adv maxDeliveriesAdvisory) {
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := r.reap(adv)
+		if err == nil {
+			if attempt > 1 {
+				r.log.Info("reaped after retries", "stream", adv.Stream, "seq", adv.StreamSeq, "attempts", attempt)
+			}
 			return
 		}
+		if attempt == 1 {
+			r.log.Warn("could not dead-letter a message past max deliveries; retrying until it can",
+				"stream", adv.Stream, "seq", adv.StreamSeq, "error", err)
+		}
+		select {
+		case <-r.ctx.Done():
+			r.log.Error("stopping with a message past max deliveries not dead-lettered; it stays in the stream",
+				"stream", adv.Stream, "seq", adv.StreamSeq, "attempts", attempt, "error", err)
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, reapRetryMax)
 	}
-	r.log.Error("could not dead-letter a message past max deliveries; it stays in the stream", "stream", adv.Stream, "seq", adv.StreamSeq, "error", err)
 }
 
 func (r *Reaper) reap(adv maxDeliveriesAdvisory) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
 	raw, err := r.stream.GetMsg(ctx, adv.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {

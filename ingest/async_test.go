@@ -542,6 +542,61 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 	}
 }
 
+// A message past max deliveries while the dead-letter stream is away: the
+// advisory comes once, so the reaper keeps retrying (here 4 s, well past
+// any fixed number of quick attempts) and dead-letters it once the stream
+// is back, instead of leaving it in LOANS where nothing delivers it again.
+func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
+	r := newRig(t, func(t *Topology) {
+		t.Consumer.AckWait = 200 * time.Millisecond
+		t.Consumer.MaxDeliver = 2
+		t.Consumer.NakDelay = 100 * time.Millisecond
+	})
+	ctx := context.Background()
+	if err := r.js.DeleteStream(ctx, "LOANS_DLQ"); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sink.NewPublisher(r.nc, DefaultPublisherConfigFor(r.topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reaper, err := ListenMaxDeliveries(ctx, r.nc, r.js, r.topo, pub, nil, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reaper.Close()
+	cons, err := r.js.Consumer(ctx, "LOANS", "scorer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(jetstream.Msg) {}) // hung: every delivery times out
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Stop()
+	data, _ := application(rand.New(rand.NewPCG(7, 9)))
+	r.publish("stuck-2", data, nil)
+	natstest.Eventually(t, 15*time.Second, "max deliveries reached", func() bool {
+		return r.consumerInfo().Delivered.Consumer >= 2
+	})
+	outage := time.Now()
+	natstest.Eventually(t, 30*time.Second, "4 s of dead-letter outage", func() bool {
+		if r.count("LOANS") != 1 {
+			t.Fatal("the message left LOANS while it could not be dead-lettered")
+		}
+		return time.Since(outage) > 4*time.Second
+	})
+	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 30*time.Second, "dead-lettered once the stream is back", func() bool {
+		return r.count("LOANS_DLQ") == 1 && r.count("LOANS") == 0
+	})
+	if d := r.stored("LOANS_DLQ")[0]; d.Header.Get("Error-Code") != CodeMaxDeliveries || d.Header.Get("Nats-Msg-Id") != "dlq:stuck-2" {
+		t.Errorf("dead letter %v", d.Header)
+	}
+}
+
 func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
 	r := newRig(t, func(t *Topology) {
 		t.Consumer.AckWait = 500 * time.Millisecond
