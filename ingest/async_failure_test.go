@@ -15,15 +15,19 @@ import (
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
-// With the results stream gone, publishes fail: messages are nak'ed with
-// consumer.nak_delay and stay in LOANS; once the stream is back they are
-// scored. Nothing is lost, nothing is dead-lettered.
-func TestAsyncNaksWhileResultsStreamIsUnavailable(t *testing.T) {
+// With the results stream gone, publishes fail: the worker holds the
+// messages (InProgress) and retries the publishes itself, so the outage
+// spends none of their deliveries. With max_deliver 2 and a 50 ms
+// nak_delay, naking would have exhausted every message's deliveries within
+// a fraction of the 3 s outage (the dead-letter path would have taken
+// them); held, they are never redelivered and are scored once the stream
+// is back. Nothing is lost, nothing is dead-lettered.
+func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
+	const ackWait = time.Second // heartbeats every 333 ms keep held messages
 	r := newRig(t, func(t *Topology) {
 		t.Consumer.NakDelay = 50 * time.Millisecond
-		t.Consumer.MaxDeliver = 100
-		t.Consumer.AckWait = 5 * time.Second
-		t.Stream.Duplicates = 10 * time.Minute // horizon 99 × 5s
+		t.Consumer.MaxDeliver = 2
+		t.Consumer.AckWait = ackWait
 	})
 	ctx := context.Background()
 	if err := r.js.DeleteStream(ctx, "LOANS_SCORED"); err != nil {
@@ -36,9 +40,30 @@ func TestAsyncNaksWhileResultsStreamIsUnavailable(t *testing.T) {
 		r.publish(fmt.Sprintf("u-%d", i), data, nil)
 	}
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 20*time.Second, "naks counted", func() bool { return testCounter(w.metrics, OutcomeNak) >= n })
+	natstest.Eventually(t, 20*time.Second, "every message held", func() bool {
+		return gaugeValue(w.metrics.HeldMessages) == n
+	})
+	outage := time.Now()
+	natstest.Eventually(t, 30*time.Second, "three ack waits of outage", func() bool {
+		if info := r.consumerInfo(); info.NumRedelivered != 0 || info.Delivered.Consumer != n {
+			t.Fatalf("after %v of outage: %d redelivered, %d deliveries for %d messages",
+				time.Since(outage), info.NumRedelivered, info.Delivered.Consumer, n)
+		}
+		return time.Since(outage) > 3*ackWait
+	})
 	if got := r.count("LOANS"); got != n {
 		t.Fatalf("LOANS holds %d, want all %d while results cannot be stored", got, n)
+	}
+	// Retries keep going through the outage: at least two rounds each (a
+	// round is 50 ms doubling to 400 ms, plus however long the failing
+	// publish takes to report).
+	retries := counterValue(w.metrics.PublishRetries)
+	t.Logf("%v publish retries for %d held messages in %v of outage", retries, n, time.Since(outage).Round(time.Millisecond))
+	if retries < 2*n {
+		t.Errorf("%v publish retries, want at least %d", retries, 2*n)
+	}
+	if v := testCounter(w.metrics, OutcomeNak); v != 0 {
+		t.Errorf("%v naks during a results outage, want 0", v)
 	}
 	// The operator brings the stream back (here: the scorer's own Setup).
 	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
@@ -49,6 +74,60 @@ func TestAsyncNaksWhileResultsStreamIsUnavailable(t *testing.T) {
 	})
 	if got := r.count("LOANS_DLQ"); got != 0 {
 		t.Errorf("%d dead letters for a transient failure", got)
+	}
+	if v := gaugeValue(w.metrics.HeldMessages); v != 0 {
+		t.Errorf("%v messages still counted as held", v)
+	}
+	if v := testCounter(w.metrics, metrics.OutcomeScored); v != n {
+		t.Errorf("%v scored, want %d", v, n)
+	}
+}
+
+// With the dead-letter stream gone, a poison message's error result is
+// stored but its dead letter is not: only the dead letter is retried (the
+// error result is stored once), and the message is termed only after its
+// dead letter is stored. Valid applications meanwhile score as usual.
+func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
+	r := newRig(t, func(t *Topology) {
+		t.Consumer.NakDelay = 50 * time.Millisecond
+		t.Consumer.MaxDeliver = 2
+		t.Consumer.AckWait = time.Second
+	})
+	ctx := context.Background()
+	if err := r.js.DeleteStream(ctx, "LOANS_DLQ"); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	const good, bad = 10, 3
+	for i := range bad {
+		r.publish(fmt.Sprintf("bad-%d", i), []byte(`{"not json`), nil)
+	}
+	for i := range good {
+		data, _ := application(rng)
+		r.publish(fmt.Sprintf("good-%d", i), data, nil)
+	}
+	w := r.start(worker.DefaultConfig())
+	natstest.Eventually(t, 20*time.Second, "valid ones scored, poison held", func() bool {
+		return r.count("LOANS_SCORED") == good+bad && gaugeValue(w.metrics.HeldMessages) == bad
+	})
+	natstest.Eventually(t, 20*time.Second, "retries", func() bool { return counterValue(w.metrics.PublishRetries) >= 3*bad })
+	if got := r.count("LOANS"); got != bad {
+		t.Fatalf("LOANS holds %d, want the %d poison messages until their dead letters are stored", got, bad)
+	}
+	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 20*time.Second, "poison dead-lettered after recovery", func() bool {
+		return r.count("LOANS_DLQ") == bad && r.count("LOANS") == 0
+	})
+	if got := r.count("LOANS_SCORED"); got != good+bad {
+		t.Errorf("LOANS_SCORED holds %d, want %d: one result per message", got, good+bad)
+	}
+	if v := testCounter(w.metrics, OutcomeDeadLetter); v != bad {
+		t.Errorf("%v dead letters counted, want %d", v, bad)
+	}
+	if v := r.consumerInfo().NumRedelivered; v != 0 {
+		t.Errorf("%d redelivered", v)
 	}
 }
 

@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,9 +58,14 @@ type AsyncParams struct {
 // client buffer, decodes each message against the current model, hands it
 // to the batcher, publishes the result to the results stream (and a copy
 // to an allowed Reply-To), and acks the input only after the result's
-// PubAck. Bad input gets an error result and a dead letter, then Term;
-// transient failures NakWithDelay. Messages held longer than a third of the
-// ack wait get InProgress so JetStream does not redeliver them meanwhile.
+// PubAck. Bad input gets an error result and a dead letter, then Term. A
+// failed result or dead-letter publish (results stream full, no quorum,
+// broker away) is retried in place, the message held, so an outage of the
+// results path spends none of the message's deliveries (max_deliver); a
+// failure to decode or score for another reason NakWithDelay. Messages held
+// longer than a third of the ack wait get InProgress so JetStream does not
+// redeliver them meanwhile; held messages fill MaxAckPending, which stops
+// consumption until the results path is back.
 //
 // Lifecycle: Start, then on shutdown Drain (stop pulling; every buffered
 // message reaches the batcher), close the batcher, then Settle (wait for
@@ -73,6 +81,14 @@ type Async struct {
 
 	mu       sync.Mutex
 	inflight map[*delivery]struct{}
+
+	held   atomic.Int64 // messages whose publish is being retried
+	outage outage
+	// retries are the held messages' next rounds, taken by retrier when
+	// due, or all at once when a publish succeeds again (recovered).
+	retryMu   sync.Mutex
+	retries   []retryRound
+	recovered chan struct{}
 
 	// Collectors resolved once: a label lookup per message adds up.
 	count   map[string]prometheus.Counter
@@ -95,7 +111,8 @@ func NewAsync(p AsyncParams) (*Async, error) {
 	if p.MaxPayload <= 0 {
 		p.MaxPayload = 1 << 20
 	}
-	a := &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{}), count: map[string]prometheus.Counter{}}
+	a := &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{}), count: map[string]prometheus.Counter{},
+		recovered: make(chan struct{}, 1)}
 	for _, o := range []string{metrics.OutcomeScored, metrics.OutcomeInvalid, OutcomeDeadLetter, OutcomeNak, OutcomeTerm, OutcomeRedelivered} {
 		a.count[o] = p.Metrics.MessagesTotal.WithLabelValues(o)
 	}
@@ -117,6 +134,7 @@ func (a *Async) Start(ctx context.Context) error {
 	}
 	a.cc = cc
 	a.wg.Go(a.heartbeat)
+	a.wg.Go(a.retrier)
 	return nil
 }
 
@@ -215,8 +233,15 @@ type delivery struct {
 
 	settled   atomic.Bool
 	remaining atomic.Int32 // publishes awaiting their outcome
-	failed    atomic.Pointer[error]
-	final     action // after every publish succeeded
+	final     action       // after every publish succeeded
+
+	retryMu sync.Mutex
+	retry   []*nats.Msg // copies of the parts whose publish failed
+	cause   error       // the last failure
+	// attempts counts retry rounds; held is set on the first. Both are
+	// written by hold only, which the remaining count serializes.
+	attempts int
+	held     atomic.Bool
 }
 
 func (a *Async) handle(msg jetstream.Msg) {
@@ -305,7 +330,7 @@ func (a *Async) scored(d *delivery, j *worker.Job) {
 	d.final = actAck
 	d.remaining.Store(1)
 	a.replyCopy(d, &res.Msg)
-	done := func(err error) { a.published(d, err) }
+	done := func(err error) { a.published(d, &res.Msg, err) }
 	if err := a.p.Publisher.PublishScored(res, done); err != nil {
 		done(err)
 	}
@@ -325,7 +350,7 @@ func (a *Async) reject(d *delivery, in *InputError) {
 }
 
 // publish sends the result (and dead letter) and settles d with final once
-// every PubAck is in, or NakWithDelay when one failed.
+// every PubAck is in; failed parts are retried (see published).
 func (a *Async) publish(d *delivery, final action, res, dl *nats.Msg) {
 	d.final = final
 	n := int32(1)
@@ -334,14 +359,18 @@ func (a *Async) publish(d *delivery, final action, res, dl *nats.Msg) {
 	}
 	d.remaining.Store(n)
 	a.replyCopy(d, res)
-	done := func(err error) { a.published(d, err) }
-	if err := a.p.Publisher.PublishResult(res, done); err != nil {
-		done(err)
-	}
+	a.send(d, res)
 	if dl != nil {
-		if err := a.p.Publisher.PublishDeadLetter(dl, done); err != nil {
-			done(err)
-		}
+		a.send(d, dl)
+	}
+}
+
+// send publishes one part of d's outcome (result or dead letter: Publisher
+// publishes either to its own subject) and reports to published.
+func (a *Async) send(d *delivery, part *nats.Msg) {
+	done := func(err error) { a.published(d, part, err) }
+	if err := a.p.Publisher.PublishResult(part, done); err != nil {
+		done(err)
 	}
 }
 
@@ -355,23 +384,152 @@ func (a *Async) replyCopy(d *delivery, res *nats.Msg) {
 	}
 }
 
-func (a *Async) published(d *delivery, err error) {
+// published records the outcome of publishing part. Once every part of d
+// has its outcome, d is settled with its final action, or held for another
+// round when a part failed.
+func (a *Async) published(d *delivery, part *nats.Msg, err error) {
 	if err != nil {
-		e := err // escapes to the heap on this path only
-		d.failed.CompareAndSwap(nil, &e)
+		// A copy: a pooled result is not reused after a failed publish,
+		// but nothing else promises that.
+		c := cloneMsg(part)
+		d.retryMu.Lock()
+		d.retry = append(d.retry, c)
+		d.cause = err
+		d.retryMu.Unlock()
 	}
 	if d.remaining.Add(-1) != 0 {
 		return
 	}
-	if e := d.failed.Load(); e != nil {
-		a.p.Log.Warn("publish failed, message nak'ed", "id", d.id, "error", *e)
-		a.settle(d, actNakDelay, *e)
+	d.retryMu.Lock()
+	parts, cause := d.retry, d.cause
+	d.retry, d.cause = nil, nil
+	d.retryMu.Unlock()
+	if len(parts) > 0 {
+		a.hold(d, parts, cause)
 		return
+	}
+	if a.outage.ok(a.p.Log) {
+		select {
+		case a.recovered <- struct{}{}:
+		default:
+		}
 	}
 	if d.final == actTerm {
 		a.count[OutcomeDeadLetter].Inc()
 	}
 	a.settle(d, d.final, nil)
+}
+
+// hold keeps d (the heartbeat sends InProgress for it) and publishes parts
+// again after retryDelay. JetStream counts a NakWithDelay as a delivery, so
+// naking on a results outage would dead-letter valid applications after
+// max_deliver × nak_delay; holding spends nothing, and the held messages
+// fill MaxAckPending, which stops consumption until the path is back.
+// Past the drain deadline or at a hard stop d is nak'ed instead, for
+// another worker.
+func (a *Async) hold(d *delivery, parts []*nats.Msg, cause error) {
+	if d.settled.Load() {
+		return // Settle gave up on it and nak'ed it meanwhile
+	}
+	if d.held.CompareAndSwap(false, true) {
+		a.p.Metrics.HeldMessages.Set(float64(a.held.Add(1)))
+	}
+	a.outage.fail(a.p.Log, cause, a.held.Load(), a.p.Config.NakDelay)
+	a.p.Log.Debug("publish failed; held for a retry", "id", d.id, "attempt", d.attempts+1, "error", cause)
+	if a.ctx.Err() != nil || a.shed.Load() {
+		a.settle(d, actNakNow, cause)
+		return
+	}
+	delay := retryDelay(a.p.Config.NakDelay, d.attempts)
+	d.attempts++
+	a.retryMu.Lock()
+	a.retries = append(a.retries, retryRound{d: d, parts: parts, due: time.Now().Add(delay)})
+	a.retryMu.Unlock()
+}
+
+// retryRound is a held message's next attempt.
+type retryRound struct {
+	d     *delivery
+	parts []*nats.Msg
+	due   time.Time
+}
+
+// retryTick is how often retrier looks for due rounds.
+const retryTick = 20 * time.Millisecond
+
+// retrier runs the held messages' retry rounds when they are due, and every
+// round at once when a publish has just succeeded after failures: the
+// results path is back, and the held messages need not wait out their
+// backoff. It returns when Settle ends.
+func (a *Async) retrier() {
+	tick := time.NewTicker(retryTick)
+	defer tick.Stop()
+	var due []retryRound
+	for {
+		all := false
+		select {
+		case <-a.stop:
+			return
+		case <-tick.C:
+		case <-a.recovered:
+			all = true
+		}
+		now := time.Now()
+		a.retryMu.Lock()
+		keep := a.retries[:0]
+		for _, r := range a.retries {
+			if all || !now.Before(r.due) {
+				due = append(due, r)
+			} else {
+				keep = append(keep, r)
+			}
+		}
+		clear(a.retries[len(keep):])
+		a.retries = keep
+		a.retryMu.Unlock()
+		for i, r := range due {
+			a.republish(r.d, r.parts)
+			due[i] = retryRound{}
+		}
+		due = due[:0]
+	}
+}
+
+// republish is one retry round of hold.
+func (a *Async) republish(d *delivery, parts []*nats.Msg) {
+	if d.settled.Load() {
+		return
+	}
+	if a.ctx.Err() != nil || a.shed.Load() {
+		a.settle(d, actNakNow, errors.New("stopping with the publish still failing"))
+		return
+	}
+	a.p.Metrics.PublishRetries.Add(float64(len(parts)))
+	d.remaining.Store(int32(len(parts)))
+	for _, part := range parts {
+		a.send(d, part)
+	}
+}
+
+// retryDelay is the wait before retry round n+1 (n from 0): nak_delay,
+// doubled per round up to 8 × nak_delay (at least 50 ms), with ±20% jitter
+// so thousands of held messages do not retry in lockstep (and some message
+// retries soon after the path is back, which releases the others).
+func retryDelay(nakDelay time.Duration, n int) time.Duration {
+	d := max(nakDelay, 50*time.Millisecond) << min(n, 3)
+	return d + time.Duration(rand.Int64N(int64(d)*2/5+1)) - d/5
+}
+
+// cloneMsg copies m's subject, data and headers.
+func cloneMsg(m *nats.Msg) *nats.Msg {
+	c := &nats.Msg{Subject: m.Subject, Data: bytes.Clone(m.Data)}
+	if m.Header != nil {
+		c.Header = make(nats.Header, len(m.Header))
+		for k, v := range m.Header {
+			c.Header[k] = slices.Clone(v)
+		}
+	}
+	return c
 }
 
 // settle acks, terms or naks d once; it reports whether this call did.
@@ -380,6 +538,9 @@ func (a *Async) settle(d *delivery, act action, cause error) bool {
 		return false
 	}
 	a.untrack(d)
+	if d.held.Load() {
+		a.p.Metrics.HeldMessages.Set(float64(a.held.Add(-1)))
+	}
 	var err error
 	outcome := ""
 	switch act {
@@ -451,4 +612,62 @@ func (a *Async) heartbeat() {
 			}
 		}
 	}
+}
+
+// outageLogEvery is how often a results path that keeps failing is logged
+// again.
+const outageLogEvery = 30 * time.Second
+
+// outage turns result-publish failures into few log lines: one when they
+// start, one per outageLogEvery while they go on, one when a message's
+// publishes succeed again (a flapping path: at most one warning and one
+// recovery per interval). A stalled results path fails thousands of
+// publishes a second; each is logged at debug level only.
+type outage struct {
+	failing   atomic.Bool // a failure since the last success
+	mu        sync.Mutex
+	announced bool      // a warning was logged and no recovery since
+	since     time.Time // first failure after the last success
+	logged    time.Time // last warning
+	count     int64     // failures since the last success
+}
+
+func (o *outage) fail(log *slog.Logger, err error, held int64, nakDelay time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	if !o.failing.Load() {
+		o.since, o.count = now, 0
+		o.failing.Store(true)
+	}
+	o.count++
+	switch {
+	case !o.announced && (o.logged.IsZero() || now.Sub(o.logged) >= outageLogEvery):
+		o.announced, o.logged = true, now
+		log.Warn("result publish failing: holding messages and retrying, nothing is nak'ed",
+			"error", err, "held", held, "first_retry_after", max(nakDelay, 50*time.Millisecond))
+	case o.announced && now.Sub(o.logged) >= outageLogEvery:
+		o.logged = now
+		log.Warn("result publish still failing", "for", now.Sub(o.since).Round(time.Second),
+			"failures", o.count, "held", held, "error", err)
+	}
+}
+
+// ok records a message whose publishes all succeeded; it reports whether
+// failures came before it.
+func (o *outage) ok(log *slog.Logger) bool {
+	if !o.failing.Load() {
+		return false // the hot path: one atomic load
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.failing.Load() {
+		return false
+	}
+	o.failing.Store(false)
+	if o.announced {
+		o.announced = false
+		log.Info("result publish recovered", "after", time.Since(o.since).Round(time.Millisecond), "failures", o.count)
+	}
+	return true
 }

@@ -2,8 +2,8 @@ package faulttest
 
 import (
 	"context"
-	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,10 +28,9 @@ func TestStalledResultsPath(t *testing.T) {
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
 	settings := ScorerSettings(t, srv.URL())
 	settings["consumer.nak_delay"] = "1s"
-	// Redeliveries after a failed result publish count as deliveries: make
-	// room for the whole stall so nothing is dead-lettered for it.
-	settings["consumer.max_deliver"] = "1000"
-	settings["stream.duplicates"] = "2h"
+	// max_deliver stays at its default (5): the worker holds messages whose
+	// result cannot be stored instead of naking them, so a stall of any
+	// length spends no deliveries.
 	w := StartScorer(t, bins.Scorer, "worker", settings)
 	nc := Connect(t, srv.URL())
 	js, err := jetstream.New(nc)
@@ -119,6 +118,17 @@ func TestStalledResultsPath(t *testing.T) {
 	if n := StreamMsgs(js, "LOANS_DLQ"); n != 0 {
 		t.Errorf("%d dead letters during the stall: a full results stream is transient, not bad input", n)
 	}
+	// Held, not nak'ed: every unacked message is held and retried in place,
+	// and the failures make a few log lines, not one per failed publish.
+	if held := w.Metric(t, "scorer_held_messages"); held != maxAckPending {
+		t.Errorf("scorer_held_messages %v, want %d", held, maxAckPending)
+	}
+	retries := w.Metric(t, "scorer_publish_retries_total")
+	warnings := strings.Count(w.Output(), "result publish")
+	t.Logf("%v publish retries during the stall, %d log lines about them", retries, warnings)
+	if retries < maxAckPending || warnings > 2+int(stall/(30*time.Second)) {
+		t.Errorf("%v retries and %d log lines, want at least %d retries and a warning per 30 s", retries, warnings, maxAckPending)
+	}
 
 	limitResults(ctx, t, js, -1, jetstream.DiscardOld)
 	reopened := time.Now()
@@ -163,19 +173,14 @@ func waitUntil(at time.Time) {
 	}
 }
 
-// TestStalledResultsPathDefaultMaxDeliver reproduces the limit written up
-// in docs/OPERATIONS.md ("Known limit"): with the default max_deliver (5)
-// and nak_delay (1s), a results outage of 10 s exhausts the deliveries of
-// the messages in flight: valid applications end as timeout dead letters
-// instead of scores, and those whose reaping also failed (the full results
-// stream refuses their timeout result) stay in LOANS with no result. It fails today and so runs only with
-// FAULT_KNOWN_BUGS=1; it should pass, and lose its gate, once the consumer
-// holds (InProgress) or pauses instead of spending deliveries on a
-// transient publish failure.
-func TestStalledResultsPathDefaultMaxDeliver(t *testing.T) {
-	if os.Getenv("FAULT_KNOWN_BUGS") != "1" {
-		t.Skip("known limit (docs/OPERATIONS.md); FAULT_KNOWN_BUGS=1 runs it")
-	}
+// TestResultsOutageSpendsNoDeliveries runs a results outage of 10 s, twice
+// max_deliver × nak_delay at the defaults (5 deliveries, 1 s), on the real
+// binary. Before the worker held messages in place it nak'ed them, every
+// nak counted as a delivery, and this run ended with 2,897 valid
+// applications dead-lettered as max_deliveries (timeout error results) and
+// 3 left in LOANS. Now every application is scored, nothing is
+// dead-lettered, and no message was delivered twice.
+func TestResultsOutageSpendsNoDeliveries(t *testing.T) {
 	const backlog, room = 3000, 100
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
 	settings := ScorerSettings(t, srv.URL())
@@ -216,4 +221,28 @@ func TestStalledResultsPathDefaultMaxDeliver(t *testing.T) {
 	if results < backlog || scored < backlog {
 		t.Fatalf("%d applications never got a result, %d valid ones were not scored", backlog-results, backlog-scored)
 	}
+	if n := StreamMsgs(js, "LOANS_DLQ"); n != 0 {
+		t.Errorf("%d dead letters for a transient outage", n)
+	}
+	if stuck != 0 {
+		// Acks follow the results by moments: give them time.
+		Eventually(t, 30*time.Second, "LOANS empty", func() bool { return StreamMsgs(js, "LOANS") == 0 })
+	}
+	if n := redelivered(ctx, t, js); n != 0 {
+		t.Errorf("%d messages redelivered: the outage spent deliveries", n)
+	}
+}
+
+// redelivered is the consumer's count of messages delivered more than once.
+func redelivered(ctx context.Context, t *testing.T, js jetstream.JetStream) int {
+	t.Helper()
+	c, err := js.Consumer(ctx, "LOANS", "scorer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.NumRedelivered
 }

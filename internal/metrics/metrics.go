@@ -53,6 +53,12 @@ type Metrics struct {
 	InFlight prometheus.Gauge
 	// ConsumerLag is num_pending from the last async message's metadata.
 	ConsumerLag prometheus.Gauge
+	// PublishRetries counts async result and dead-letter publishes retried
+	// in place after a failure (recorded by the consumer).
+	PublishRetries prometheus.Counter
+	// HeldMessages is the number of async messages held (InProgress) while
+	// their result or dead letter cannot be stored (consumer).
+	HeldMessages prometheus.Gauge
 	// ModelInfo is 1 for the "version" of the current model; the reload
 	// code sets the old version's series to 0 (or deletes it) on a swap.
 	ModelInfo *prometheus.GaugeVec
@@ -101,6 +107,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "scorer_consumer_lag_messages",
 			Help: "Messages pending for the durable consumer (num_pending of the last message).",
 		}),
+		PublishRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scorer_publish_retries_total",
+			Help: "Async result and dead-letter publishes retried in place after a failure.",
+		}),
+		HeldMessages: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scorer_held_messages",
+			Help: "Async messages held while their result or dead letter cannot be stored.",
+		}),
 		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scorer_model_info",
 			Help: "1 for the version of the model currently serving.",
@@ -108,7 +122,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.MessagesTotal, m.RequestsTotal, m.BatchSize, m.BatchWait,
-			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.ModelInfo)
+			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.PublishRetries, m.HeldMessages, m.ModelInfo)
 	}
 	return m
 }

@@ -20,6 +20,8 @@ func TestNewRegistersAndServes(t *testing.T) {
 	m.EndToEndSeconds.WithLabelValues(PathHTTP).Observe(0.002)
 	m.InFlight.Set(2)
 	m.ConsumerLag.Set(42)
+	m.PublishRetries.Add(5)
+	m.HeldMessages.Set(4)
 	m.SetModel("a@000000000000")
 	m.SetModel("b@111111111111") // replaces a's series
 
@@ -41,6 +43,8 @@ func TestNewRegistersAndServes(t *testing.T) {
 		`scorer_end_to_end_seconds_count{path="http"} 1`,
 		`scorer_in_flight_rows 2`,
 		`scorer_consumer_lag_messages 42`,
+		`scorer_publish_retries_total 5`,
+		`scorer_held_messages 4`,
 		`scorer_model_info{version="b@111111111111"} 1`,
 	} {
 		if !strings.Contains(text, want) {
