@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/worker"
@@ -46,36 +47,19 @@ func fileLoader(path *string, mu *sync.Mutex) Loader {
 	}
 }
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 type running struct {
 	cancel   context.CancelFunc
 	done     chan error
 	natsURL  string
 	httpAddr string
 	reload   chan struct{}
-	logs     *logBuffer
+	logs     *syncbuf.Buffer
 }
 
 func startService(t *testing.T, cfg Config, load Loader) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}), logs: &logBuffer{}}
+	r := &running{cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}), logs: &syncbuf.Buffer{}}
 	started := make(chan struct{})
 	go func() {
 		r.done <- Run(ctx, cfg, Options{
