@@ -228,21 +228,11 @@ func TestResultsOutageSpendsNoDeliveries(t *testing.T) {
 		// Acks follow the results by moments: give them time.
 		Eventually(t, 30*time.Second, "LOANS empty", func() bool { return StreamMsgs(js, "LOANS") == 0 })
 	}
-	if n := redelivered(ctx, t, js); n != 0 {
-		t.Errorf("%d messages redelivered: the outage spent deliveries", n)
-	}
-}
-
-// redelivered is the consumer's count of messages delivered more than once.
-func redelivered(ctx context.Context, t *testing.T, js jetstream.JetStream) int {
-	t.Helper()
-	c, err := js.Consumer(ctx, "LOANS", "scorer")
+	info, err := ConsumerInfo(js, "LOANS", "scorer")
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if info.NumRedelivered != 0 {
+		t.Errorf("%d messages redelivered: the outage spent deliveries", info.NumRedelivered)
 	}
-	return info.NumRedelivered
 }

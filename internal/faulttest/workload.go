@@ -252,14 +252,22 @@ func ParquetIDs(dir string) (map[string]int, int, error) {
 // ConsumerState returns the durable consumer's pending (not yet delivered)
 // and ack-pending counts.
 func ConsumerState(js jetstream.JetStream, stream, consumer string) (pending uint64, ackPending int, err error) {
+	info, err := ConsumerInfo(js, stream, consumer)
+	if err != nil {
+		return 0, 0, err
+	}
+	return info.NumPending, info.NumAckPending, nil
+}
+
+// ConsumerInfo returns the durable consumer's current state.
+func ConsumerInfo(js jetstream.JetStream, stream, consumer string) (*jetstream.ConsumerInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, stream, consumer)
+	c, err := js.Consumer(ctx, stream, consumer) // looks the consumer up: its info is current
 	if err != nil {
-		return 0, 0, fmt.Errorf("consumer %s on %s: %w", consumer, stream, err)
+		return nil, fmt.Errorf("consumer %s on %s: %w", consumer, stream, err)
 	}
-	info := c.CachedInfo()
-	return info.NumPending, info.NumAckPending, nil
+	return c.CachedInfo(), nil
 }
 
 // WaitStream polls stream until it holds want messages, logging progress
