@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
-	"github.com/loan-scorer/loan-scorer/sink"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
@@ -147,26 +144,11 @@ func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
 		r.publish(fmt.Sprintf("s-%d", i), data, nil)
 	}
 	// A worker whose batcher never runs: every message it takes is stuck.
-	nc := natstest.Connect(t, r.srv)
-	js, _ := jetstream.New(nc)
-	cons, err := js.Consumer(context.Background(), "LOANS", "scorer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo))
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := worker.NewBatcher(worker.Config{MaxSize: 8, MaxWait: time.Millisecond, Queue: 4}, 1, nil)
 	m := metrics.New(nil)
-	dec := NewDecoderCache(DefaultSchemaConfig(), r.limits)
+	a, _ := r.newAsync(b, m)
 	hard, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := NewAsync(AsyncParams{Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: worker.NewHolder(r.model),
-		Decoders: dec.Get, Batcher: b, Publisher: pub, Metrics: m, Log: discardLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := a.Start(hard); err != nil {
 		t.Fatal(err)
 	}
@@ -211,26 +193,11 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 		data, _ := application(rng)
 		r.publish(fmt.Sprintf("slow-%d", i), data, nil)
 	}
-	nc := natstest.Connect(t, r.srv)
-	js, _ := jetstream.New(nc)
-	cons, err := js.Consumer(context.Background(), "LOANS", "scorer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo))
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := worker.NewBatcher(worker.DefaultConfig(), 1, nil) // not running yet
 	m := metrics.New(nil)
-	dec := NewDecoderCache(DefaultSchemaConfig(), r.limits)
+	a, _ := r.newAsync(b, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := NewAsync(AsyncParams{Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: worker.NewHolder(r.model),
-		Decoders: dec.Get, Batcher: b, Publisher: pub, Metrics: m, Log: discardLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

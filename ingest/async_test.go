@@ -89,35 +89,43 @@ type runningWorker struct {
 
 func (r *rig) start(bcfg worker.Config) *runningWorker {
 	r.t.Helper()
+	m := metrics.New(nil)
+	b := worker.NewBatcher(bcfg, 2, m)
+	a, nc := r.newAsync(b, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &runningWorker{async: a, batcher: b, runErr: make(chan error, 1), nc: nc, cancel: cancel, metrics: m}
+	go func() { w.runErr <- b.Run(ctx) }()
+	if err := w.async.Start(ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { w.stop(r.t, 10*time.Second) })
+	return w
+}
+
+// newAsync builds, on a connection of its own, the async pipeline of one
+// worker over the rig's consumer and model, with batcher b (not started by
+// newAsync, nor is the pipeline).
+func (r *rig) newAsync(b *worker.Batcher, m *metrics.Metrics) (*Async, *nats.Conn) {
+	r.t.Helper()
 	nc := natstest.Connect(r.t, r.srv)
 	js, _ := jetstream.New(nc)
 	cons, err := js.Consumer(context.Background(), r.topo.Stream.Name, r.topo.Consumer.Name)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	pcfg := DefaultPublisherConfigFor(r.topo)
-	pub, err := sink.NewPublisher(nc, pcfg)
+	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	m := metrics.New(nil)
-	b := worker.NewBatcher(bcfg, 2, m)
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{batcher: b, runErr: make(chan error, 1), nc: nc, cancel: cancel, metrics: m}
-	go func() { w.runErr <- b.Run(ctx) }()
 	dec := NewDecoderCache(DefaultSchemaConfig(), r.limits)
-	w.async, err = NewAsync(AsyncParams{
+	a, err := NewAsync(AsyncParams{
 		Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: worker.NewHolder(r.model),
 		Decoders: dec.Get, Batcher: b, Publisher: pub, MaxPayload: nc.MaxPayload(), Metrics: m, Log: discardLog(),
 	})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if err := w.async.Start(ctx); err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(func() { w.stop(r.t, 10*time.Second) })
-	return w
+	return a, nc
 }
 
 // stop shuts the worker down in DESIGN.md's order and reports Settle's error.
