@@ -54,8 +54,8 @@ type AsyncParams struct {
 	Log        *slog.Logger
 }
 
-// Async is the async path: it consumes the durable consumer with a bounded
-// client buffer, decodes each message against the current model, hands it
+// Async is the async path: it pulls from the durable consumer in bounded
+// fetches (see fetchers), decodes each message against the current model, hands it
 // to the batcher, publishes the result to the results stream (and a copy
 // to an allowed Reply-To), and acks the input only after the result's
 // PubAck. Bad input gets an error result and a dead letter, then Term. A
@@ -67,17 +67,22 @@ type AsyncParams struct {
 // redeliver them meanwhile; held messages fill MaxAckPending, which stops
 // consumption until the results path is back.
 //
-// Lifecycle: Start, then on shutdown Drain (stop pulling; every buffered
-// message reaches the batcher), close the batcher, then Settle (wait for
-// every outcome; nak what is left when its context ends).
+// Lifecycle: Start, then on shutdown Drain (stop pulling; every message
+// already delivered reaches the batcher), close the batcher, then Settle
+// (wait for every outcome; nak what is left when its context ends).
 type Async struct {
 	p      AsyncParams
 	ctx    context.Context // ends Submit waits at a hard stop
 	cancel context.CancelFunc
 	shed   atomic.Bool // past the drain deadline: nak without scoring
-	cc     jetstream.ConsumeContext
-	stop   chan struct{} // stops the InProgress loop
-	wg     sync.WaitGroup
+	// draining stops the fetchers from starting new fetches; fetching is
+	// closed once every fetcher has returned.
+	draining  chan struct{}
+	fetching  sync.WaitGroup
+	fetchDone chan struct{}
+	stop      chan struct{} // stops the InProgress loop
+	wg        sync.WaitGroup
+	fetchLog  outage // fetch failures, logged like publish failures
 
 	mu       sync.Mutex
 	inflight map[*delivery]struct{}
@@ -112,7 +117,9 @@ func NewAsync(p AsyncParams) (*Async, error) {
 		p.MaxPayload = 1 << 20
 	}
 	a := &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{}), count: map[string]prometheus.Counter{},
-		recovered: make(chan struct{}, 1)}
+		recovered: make(chan struct{}, 1), draining: make(chan struct{}), fetchDone: make(chan struct{}),
+		outage:   outage{what: "result publish", start: "holding messages and retrying, nothing is nak'ed"},
+		fetchLog: outage{what: "fetch", start: "retrying"}}
 	for _, o := range []string{metrics.OutcomeScored, metrics.OutcomeInvalid, OutcomeDeadLetter, OutcomeNak, OutcomeTerm, OutcomeRedelivered} {
 		a.count[o] = p.Metrics.MessagesTotal.WithLabelValues(o)
 	}
@@ -123,49 +130,101 @@ func NewAsync(p AsyncParams) (*Async, error) {
 // Start begins consuming. ctx is the hard-stop context: when it ends, a
 // message waiting for room in the batcher is nak'ed instead.
 func (a *Async) Start(ctx context.Context) error {
-	a.ctx, a.cancel = context.WithCancel(ctx)
-	cc, err := a.p.Consumer.Consume(a.handle,
-		jetstream.PullMaxMessages(a.p.Config.PullMaxMessages),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			a.p.Log.Warn("consume", "error", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", a.p.Config.Name, err)
+	if a.ctx != nil {
+		return errors.New("ingest: Async started twice")
 	}
-	a.cc = cc
+	a.ctx, a.cancel = context.WithCancel(ctx)
+	batch := max(a.p.Config.PullMaxMessages/fetchers, 1)
+	for range fetchers {
+		a.fetching.Go(func() { a.fetchLoop(batch) })
+	}
+	go func() {
+		a.fetching.Wait()
+		close(a.fetchDone)
+	}()
 	a.wg.Go(a.heartbeat)
 	a.wg.Go(a.retrier)
 	return nil
 }
 
-// Drain stops pulling and returns once every message already buffered has
-// been handed to the batcher (or settled). When ctx ends first, the rest of
-// the buffer is nak'ed without scoring (a message dropped from the buffer
-// would only come back after the ack wait) and Drain returns an error once
-// the buffer is empty, or after shedGrace more.
+// fetchers is how many fetch requests each worker keeps going: while one
+// worker's batch is handled, the other's messages are on their way.
+const fetchers = 2
+
+// fetchWait is how long one fetch waits for messages on an idle stream, and
+// so how long Drain can wait for the fetches to end when nothing arrives.
+const fetchWait = time.Second
+
+// fetchLoop fetches batches of up to batch messages (pull_max_messages over
+// fetchers) and hands each message to handle, until Drain. It uses Fetch,
+// not Consume: a Consume subscription is dropped at Drain while the server
+// may still be delivering to it, and what it delivered in that window stays
+// unacknowledged until the ack wait (nats.go#898). A fetch's subscription
+// lives until the server has ended the request (its batch delivered, or a
+// timeout status at fetchWait), so every delivered message is handled:
+// scored, or nak'ed past the drain deadline.
+func (a *Async) fetchLoop(batch int) {
+	wait := 100 * time.Millisecond
+	for {
+		select {
+		case <-a.draining:
+			return
+		default:
+		}
+		mb, err := a.p.Consumer.Fetch(batch, jetstream.FetchMaxWait(fetchWait))
+		if err == nil {
+			for msg := range mb.Messages() {
+				a.handle(msg)
+			}
+			err = mb.Error()
+		}
+		if err == nil {
+			a.fetchLog.ok(a.p.Log)
+			wait = 100 * time.Millisecond
+			continue
+		}
+		a.fetchLog.fail(a.p.Log, err, "consumer", a.p.Config.Name, "retry_after", wait)
+		select {
+		case <-a.draining:
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// Drain stops fetching and returns once every fetch has ended and every
+// message it delivered has been handed to the batcher (or settled). When
+// ctx ends first, the messages still arriving are nak'ed without scoring
+// (a message dropped would only come back after the ack wait), and Drain
+// returns an error once the fetches have ended, or after shedGrace more.
 func (a *Async) Drain(ctx context.Context) error {
-	if a.cc == nil {
+	if a.ctx == nil {
 		return nil
 	}
-	a.cc.Drain()
 	select {
-	case <-a.cc.Closed():
+	case <-a.draining:
+	default:
+		close(a.draining)
+	}
+	select {
+	case <-a.fetchDone:
 		return nil
 	case <-ctx.Done():
 	}
 	a.shed.Store(true)
 	a.cancel() // a handler waiting for room in the batcher naks instead
 	select {
-	case <-a.cc.Closed():
+	case <-a.fetchDone:
 	case <-time.After(shedGrace):
-		a.cc.Stop()
 	}
-	return fmt.Errorf("drain consumer %s: buffered messages nak'ed: %w", a.p.Config.Name, ctx.Err())
+	return fmt.Errorf("drain consumer %s: delivered messages nak'ed: %w", a.p.Config.Name, ctx.Err())
 }
 
-// shedGrace bounds how long Drain waits for the buffer to be nak'ed after
-// its deadline.
-const shedGrace = time.Second
+// shedGrace bounds how long Drain waits for the fetches to end after its
+// deadline: a fetch ends by fetchWait on the server, and one second later
+// on the client at the latest.
+const shedGrace = fetchWait + time.Second
 
 // Settle waits until every received message has been acked, termed or
 // nak'ed. When ctx ends first, it naks (without delay, so another worker
@@ -434,7 +493,7 @@ func (a *Async) hold(d *delivery, parts []*nats.Msg, cause error) {
 	if d.held.CompareAndSwap(false, true) {
 		a.p.Metrics.HeldMessages.Set(float64(a.held.Add(1)))
 	}
-	a.outage.fail(a.p.Log, cause, a.held.Load(), a.p.Config.NakDelay)
+	a.outage.fail(a.p.Log, cause, "held", a.held.Load(), "first_retry_after", max(a.p.Config.NakDelay, 50*time.Millisecond))
 	a.p.Log.Debug("publish failed; held for a retry", "id", d.id, "attempt", d.attempts+1, "error", cause)
 	if a.ctx.Err() != nil || a.shed.Load() {
 		a.settle(d, actNakNow, cause)
@@ -618,12 +677,14 @@ func (a *Async) heartbeat() {
 // again.
 const outageLogEvery = 30 * time.Second
 
-// outage turns result-publish failures into few log lines: one when they
-// start, one per outageLogEvery while they go on, one when a message's
-// publishes succeed again (a flapping path: at most one warning and one
-// recovery per interval). A stalled results path fails thousands of
-// publishes a second; each is logged at debug level only.
+// outage turns a stream of failures of one operation (what) into few log
+// lines: one when they start, one per outageLogEvery while they go on, one
+// when the operation succeeds again (a flapping path: at most one warning
+// and one recovery per interval). A stalled results path fails thousands
+// of publishes a second; each is logged at debug level only.
 type outage struct {
+	what      string      // "result publish", "fetch"
+	start     string      // what the first warning adds: how the service copes
 	failing   atomic.Bool // a failure since the last success
 	mu        sync.Mutex
 	announced bool      // a warning was logged and no recovery since
@@ -632,7 +693,8 @@ type outage struct {
 	count     int64     // failures since the last success
 }
 
-func (o *outage) fail(log *slog.Logger, err error, held int64, nakDelay time.Duration) {
+// fail records a failure; attrs are logged with the warnings.
+func (o *outage) fail(log *slog.Logger, err error, attrs ...any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := time.Now()
@@ -644,17 +706,15 @@ func (o *outage) fail(log *slog.Logger, err error, held int64, nakDelay time.Dur
 	switch {
 	case !o.announced && (o.logged.IsZero() || now.Sub(o.logged) >= outageLogEvery):
 		o.announced, o.logged = true, now
-		log.Warn("result publish failing: holding messages and retrying, nothing is nak'ed",
-			"error", err, "held", held, "first_retry_after", max(nakDelay, 50*time.Millisecond))
+		log.Warn(o.what+" failing: "+o.start, append([]any{"error", err}, attrs...)...)
 	case o.announced && now.Sub(o.logged) >= outageLogEvery:
 		o.logged = now
-		log.Warn("result publish still failing", "for", now.Sub(o.since).Round(time.Second),
-			"failures", o.count, "held", held, "error", err)
+		log.Warn(o.what+" still failing", append([]any{"for", now.Sub(o.since).Round(time.Second),
+			"failures", o.count, "error", err}, attrs...)...)
 	}
 }
 
-// ok records a message whose publishes all succeeded; it reports whether
-// failures came before it.
+// ok records a success; it reports whether failures came before it.
 func (o *outage) ok(log *slog.Logger) bool {
 	if !o.failing.Load() {
 		return false // the hot path: one atomic load
@@ -667,7 +727,7 @@ func (o *outage) ok(log *slog.Logger) bool {
 	o.failing.Store(false)
 	if o.announced {
 		o.announced = false
-		log.Info("result publish recovered", "after", time.Since(o.since).Round(time.Millisecond), "failures", o.count)
+		log.Info(o.what+" recovered", "after", time.Since(o.since).Round(time.Millisecond), "failures", o.count)
 	}
 	return true
 }

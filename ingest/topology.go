@@ -63,7 +63,8 @@ type ConsumerConfig struct {
 	NakDelay time.Duration `mapstructure:"nak_delay"`
 	// MaxAckPending bounds unacked messages across all workers.
 	MaxAckPending int `mapstructure:"max_ack_pending"`
-	// PullMaxMessages bounds each worker's client-side buffer.
+	// PullMaxMessages is how many messages a worker asks for at once, over
+	// its fetches; it bounds the worker's client-side buffer.
 	PullMaxMessages int `mapstructure:"pull_max_messages"`
 }
 

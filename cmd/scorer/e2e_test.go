@@ -325,6 +325,7 @@ shutdown:
 	}
 	// Stop as soon as scoring has started, with most of the work pending.
 	natstest.Eventually(t, 30*time.Second, "first results", func() bool { return count(scored) > 0 })
+	t.Logf("SIGTERM at %d results", count(scored))
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
@@ -347,14 +348,21 @@ shutdown:
 		}
 		return info.State.Msgs
 	}
-	// 15s is far below the 60s ack wait: what the first scorer held was
-	// nak'ed, not left to time out.
-	natstest.Eventually(t, 15*time.Second, "remainder scored by the restarted scorer", func() bool {
-		return info2(scored2) == n && info2(loans2) == 0
-	})
 	c, err := js2.Consumer(ctx, "LOANS", "scorer")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// 15s is far below the 60s ack wait: what the first scorer held was
+	// nak'ed, not left to time out.
+	for deadline := time.Now().Add(15 * time.Second); info2(scored2) != n || info2(loans2) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			ci, err := c.Info(ctx)
+			if err != nil {
+				t.Fatalf("remainder not scored by the restarted scorer within 15s; consumer info: %v", err)
+			}
+			t.Fatalf("remainder not scored by the restarted scorer within 15s: %d results, %d in LOANS; consumer delivered %d, ack floor %d, ack pending %d, pending %d, redelivered %d",
+				info2(scored2), info2(loans2), ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumAckPending, ci.NumPending, ci.NumRedelivered)
+		}
 	}
 	ci, err := c.Info(ctx)
 	if err != nil {
