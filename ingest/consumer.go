@@ -55,8 +55,8 @@ type AsyncParams struct {
 }
 
 // Async is the async path: it pulls from the durable consumer in bounded
-// fetches (see fetchers), decodes each message against the current model, hands it
-// to the batcher, publishes the result to the results stream (and a copy
+// fetches (fetchLoop), decodes each message against the current model,
+// hands it to the batcher, publishes the result to the results stream (and a copy
 // to an allowed Reply-To), and acks the input only after the result's
 // PubAck. Bad input gets an error result and a dead letter, then Term. A
 // failed result or dead-letter publish (results stream full, no quorum,
@@ -75,8 +75,8 @@ type Async struct {
 	ctx    context.Context // ends Submit waits at a hard stop
 	cancel context.CancelFunc
 	shed   atomic.Bool // past the drain deadline: nak without scoring
-	// draining stops the fetchers from starting new fetches; fetching is
-	// closed once every fetcher has returned.
+	// draining stops the fetchers from starting new fetches; fetchDone is
+	// closed once every fetcher (counted in fetching) has returned.
 	draining  chan struct{}
 	fetching  sync.WaitGroup
 	fetchDone chan struct{}
