@@ -493,13 +493,13 @@ func (a *Async) hold(d *delivery, parts []*nats.Msg, cause error) {
 	if d.held.CompareAndSwap(false, true) {
 		a.p.Metrics.HeldMessages.Set(float64(a.held.Add(1)))
 	}
-	a.outage.fail(a.p.Log, cause, "held", a.held.Load(), "first_retry_after", max(a.p.Config.NakDelay, 50*time.Millisecond))
+	delay := retryDelay(a.p.Config.NakDelay, d.attempts)
+	a.outage.fail(a.p.Log, cause, "held", a.held.Load(), "retry_after", delay.Round(time.Millisecond))
 	a.p.Log.Debug("publish failed; held for a retry", "id", d.id, "attempt", d.attempts+1, "error", cause)
 	if a.ctx.Err() != nil || a.shed.Load() {
 		a.settle(d, actNakNow, cause)
 		return
 	}
-	delay := retryDelay(a.p.Config.NakDelay, d.attempts)
 	d.attempts++
 	a.retryMu.Lock()
 	a.retries = append(a.retries, retryRound{d: d, parts: parts, due: time.Now().Add(delay)})

@@ -54,11 +54,7 @@ func TestRestartNATSServer(t *testing.T) {
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
 	StartScorer(t, bins.Scorer, "worker-1", ScorerSettings(t, srv.URL()))
 	StartScorer(t, bins.Scorer, "worker-2", ScorerSettings(t, srv.URL()))
-	nc := Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	pub := &Publisher{JS: js, Subject: "loans.score", Prefix: "restart", Rate: n / 5}
@@ -103,11 +99,7 @@ func TestClusterNodeLoss(t *testing.T) {
 		StartScorer(t, bins.Scorer, name, s)
 	}
 	// The test's own connection avoids the node it stops.
-	nc := Connect(t, nodes[1].URL()+","+nodes[2].URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := ConnectJS(t, nodes[1].URL()+","+nodes[2].URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	pub := &Publisher{JS: js, Subject: "loans.score", Prefix: "cluster", Rate: n / 5}
@@ -146,10 +138,6 @@ func TestClusterNodeLoss(t *testing.T) {
 	}
 	t.Logf("n1 restarted; every stream's replicas current after %v", time.Since(restarted).Round(time.Millisecond))
 	// A client of the restarted node alone sees every result.
-	nc1 := Connect(t, nodes[0].URL())
-	js1, err := jetstream.New(nc1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js1 := ConnectJS(t, nodes[0].URL())
 	Eventually(t, time.Minute, "LOANS_SCORED through n1 holds every result", func() bool { return StreamMsgs(js1, "LOANS_SCORED") == int64(n) })
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestKillWorkerMidRun kill -9s one of two workers in the middle of a run.
@@ -22,11 +20,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 	sinkDir := t.TempDir()
 	StartProc(t, "parquet sink", bins.Scorer, []string{"sink", "parquet", "--dir", sinkDir, "--nats-url", srv.URL(), "--max-rows", "2000", "--max-age", "1s"}, nil)
 
-	nc := Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// Pace the producer so the run lasts a few seconds and the kill lands
@@ -43,6 +37,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 	// the kill lands mid-batch rather than between two.
 	var ackPending int
 	Eventually(t, time.Minute, "unacked messages in flight", func() bool {
+		var err error
 		_, ackPending, err = ConsumerState(js, "LOANS", "scorer")
 		return err == nil && ackPending > 0
 	})

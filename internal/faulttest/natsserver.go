@@ -138,11 +138,7 @@ func StartCluster(t testing.TB, bin string, n int) []*Server {
 			Cluster: &ClusterConfig{Name: "scorer-test", Port: routes[i], Routes: routes},
 		})
 	}
-	nc := Connect(t, ClusterURL(servers))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := ConnectJS(t, ClusterURL(servers))
 	Eventually(t, 60*time.Second, "JetStream meta leader in the cluster", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -177,4 +173,15 @@ func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// ConnectJS connects to url as Connect does and returns a JetStream context
+// on that connection (its Conn() is the connection).
+func ConnectJS(t testing.TB, url string, opts ...nats.Option) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(Connect(t, url, opts...))
+	if err != nil {
+		t.Fatalf("jetstream on %s: %v", url, err)
+	}
+	return js
 }

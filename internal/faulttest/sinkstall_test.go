@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestParquetDirectoryUnwritable takes the Parquet sink's directory away
@@ -25,11 +23,7 @@ func TestParquetDirectoryUnwritable(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "scores")
 	sinkArgs := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--max-rows", "500", "--max-age", "500ms"}
 	sink := StartProc(t, "parquet sink", bins.Scorer, sinkArgs, nil)
-	nc := Connect(t, srv.URL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -71,6 +65,7 @@ func TestParquetDirectoryUnwritable(t *testing.T) {
 	var ids map[string]int
 	var rows int
 	Eventually(t, 2*time.Minute, "every result in Parquet files", func() bool {
+		var err error
 		ids, rows, err = ParquetIDs(dir)
 		return err == nil && rows >= n/2*2
 	})
