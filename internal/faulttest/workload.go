@@ -189,16 +189,43 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, byHe
 	if want == 0 {
 		return tally, nil
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return Tally{}, fmt.Errorf("ordered consumer on %s: %w", stream, err)
+	// A transient failure (a cluster electing a leader answers "no
+	// responders" for a moment) restarts the read after the last message
+	// read, on a new ordered consumer.
+	var next uint64 = 1
+	for uint64(tally.Total) < want {
+		if ctx.Err() != nil {
+			return Tally{}, fmt.Errorf("read %s: %d of %d: %w", stream, tally.Total, want, ctx.Err())
+		}
+		c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next})
+		if err == nil {
+			err = readBatches(c, &tally, &next, want, byHeader, stream)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			return Tally{}, err
+		}
+		time.Sleep(200 * time.Millisecond) // then a new consumer: the cluster settles
 	}
+	return tally, nil
+}
+
+// readBatches fetches from c into tally until it holds want messages,
+// keeping next at the stream sequence after the last message read.
+func readBatches(c jetstream.Consumer, tally *Tally, next *uint64, want uint64, byHeader bool, stream string) error {
 	for uint64(tally.Total) < want {
 		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			return Tally{}, fmt.Errorf("fetch from %s: %w", stream, err)
+			return fmt.Errorf("fetch from %s: %w", stream, err)
 		}
 		for m := range batch.Messages() {
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("%s message %d: %w", stream, tally.Total+1, err)
+			}
+			*next = meta.Sequence.Stream + 1
 			tally.Total++
 			var id string
 			if byHeader {
@@ -206,7 +233,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, byHe
 			} else {
 				var r Result
 				if err := json.Unmarshal(m.Data(), &r); err != nil {
-					return Tally{}, fmt.Errorf("%s message %d: %w", stream, tally.Total, err)
+					return fmt.Errorf("%s message %d: %w", stream, tally.Total, err)
 				}
 				id = r.ID
 				tally.Results[id] = r
@@ -215,13 +242,10 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, byHe
 			tally.Headers[id] = m.Headers()
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return Tally{}, fmt.Errorf("fetch from %s: %w", stream, err)
-		}
-		if ctx.Err() != nil {
-			return Tally{}, fmt.Errorf("read %s: %d of %d: %w", stream, tally.Total, want, ctx.Err())
+			return fmt.Errorf("fetch from %s: %w", stream, err)
 		}
 	}
-	return tally, nil
+	return nil
 }
 
 // ParquetIDs reads the id column of every scores-*.parquet file in dir
