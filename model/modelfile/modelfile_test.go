@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/race"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/leaves"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
@@ -233,8 +234,12 @@ func TestRename(t *testing.T) {
 			t.Errorf("row %d: renamed %v, original %v", i, got[i], want[i])
 		}
 	}
-	if allocs := testing.AllocsPerRun(20, func() { _ = f.Model.Predict(b, model.Probability, got) }); allocs != 0 {
-		t.Errorf("renamed Predict allocates %v times", allocs)
+	// Under -race the evaluator's workspace pool drops items at random;
+	// scripts/test.sh runs this check without -race.
+	if !race.Enabled {
+		if allocs := testing.AllocsPerRun(20, func() { _ = f.Model.Predict(b, model.Probability, got) }); allocs != 0 {
+			t.Errorf("renamed Predict allocates %v times", allocs)
+		}
 	}
 
 	for _, bad := range [][]string{names[:5], {"a", "b", "c", "d", "e", "a"}, {"a", "b", "c", "d", "e", ""}} {

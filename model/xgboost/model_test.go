@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/race"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
@@ -329,6 +330,10 @@ func TestManyClasses(t *testing.T) {
 	}
 	if class[0] != 19 || class[1] != 19 {
 		t.Errorf("classes %v, want 19", class)
+	}
+	if race.Enabled {
+		t.Log("allocation check left out: the pooled margin buffer is dropped at random under -race (scripts/test.sh runs it without)")
+		return
 	}
 	if allocs := testing.AllocsPerRun(10, func() { _ = m.Predict(b, model.Class, class) }); allocs != 0 {
 		t.Errorf("%v allocations per call", allocs)
