@@ -68,16 +68,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // proc is a running `scorer serve`.
 type proc struct {
 	cmd    *exec.Cmd
@@ -184,7 +174,7 @@ func demoPredictions(t *testing.T) ([]float64, string) {
 
 func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
 	dir := t.TempDir()
-	natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\nshutdown:\n  timeout: 20s\n",
 		natsPort, filepath.Join(dir, "data"), httpAddr))
 	p := startServe(t, httpAddr, "--config", cfg)
@@ -270,7 +260,7 @@ func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
 // remainder at once, long before the 60s ack wait could redeliver it.
 func TestBinarySIGTERMLeavesNothingUnacked(t *testing.T) {
 	dir := t.TempDir()
-	natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf(`nats:
   embedded:
     port: %d
@@ -389,7 +379,7 @@ func TestBinaryReloadsOnSIGHUP(t *testing.T) {
 	if err := os.WriteFile(modelPath, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\n",
 		natsPort, filepath.Join(dir, "data"), httpAddr))
 	p := startServe(t, httpAddr, "--config", cfg, "--model", modelPath)
@@ -475,7 +465,7 @@ func TestBinaryShutdownExitCodes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			natsPort, httpAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+			natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
 			cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\n  read_timeout: 60s\n  write_timeout: 60s\nshutdown:\n  timeout: %s\n",
 				natsPort, filepath.Join(dir, "data"), httpAddr, tc.timeout))
 			p := startServe(t, httpAddr, "--config", cfg)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
 )
 
 // ServerConfig describes one nats-server process.
@@ -54,7 +56,7 @@ func StartServer(t testing.TB, bin string, cfg ServerConfig) *Server {
 		cfg.Name = "n1"
 	}
 	if cfg.Port == 0 {
-		cfg.Port = FreePort(t)
+		cfg.Port = natstest.FreePort(t)
 	}
 	if cfg.StoreDir == "" {
 		cfg.StoreDir = t.TempDir()
@@ -127,7 +129,7 @@ func StartCluster(t testing.TB, bin string, n int) []*Server {
 	t.Helper()
 	routes := make([]int, n)
 	for i := range routes {
-		routes[i] = FreePort(t)
+		routes[i] = natstest.FreePort(t)
 	}
 	servers := make([]*Server, n)
 	for i := range servers {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -129,17 +128,6 @@ func (p *Proc) Memory() (rss, peak int64, err error) {
 		return 0, 0, fmt.Errorf("memory of %s: %w: no VmRSS/VmHWM", p.Name, ErrSetup)
 	}
 	return rss, peak, nil
-}
-
-// FreePort returns a loopback TCP port nobody listens on right now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Eventually polls cond every 20 ms until it is true, failing the test with

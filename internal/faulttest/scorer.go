@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
 )
 
 // Settings are scorer configuration keys ("consumer.ack_wait") mapped to
@@ -57,7 +59,7 @@ func ScorerSettings(t testing.TB, natsURL string) Settings {
 	t.Helper()
 	return Settings{
 		"nats.url":           fmt.Sprintf("%q", natsURL),
-		"http.addr":          fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		"http.addr":          fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
 		"consumer.ack_wait":  "2s",
 		"consumer.nak_delay": "200ms",
 		"shutdown.timeout":   "10s",

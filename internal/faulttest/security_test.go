@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/internal/natstest"
 )
 
 // scorerPermissions is the least-privilege NATS user for `scorer serve`
@@ -337,7 +338,7 @@ func TestEmbeddedServerLoopbackOnly(t *testing.T) {
 	if len(external) == 0 {
 		t.Skip("no non-loopback IPv4 address on this machine")
 	}
-	port := FreePort(t)
+	port := natstest.FreePort(t)
 	settings := ScorerSettings(t, "")
 	delete(settings, "nats.url")
 	settings["nats.embedded.port"] = fmt.Sprint(port)

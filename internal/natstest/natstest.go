@@ -1,6 +1,9 @@
 package natstest
 
 import (
+	"math/rand/v2"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -79,4 +82,26 @@ func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() boo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// process the test starts and configures with it. It draws from 20000-32767,
+// below Linux's ephemeral range (32768-60999 by default): a port picked by
+// the kernel (":0") is in that range too, and an outgoing connection of a
+// test running in parallel can take it before the process binds it.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	var last error
+	for range 100 {
+		port := 20000 + rand.IntN(12768)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			last = err
+			continue
+		}
+		ln.Close()
+		return port
+	}
+	t.Fatalf("natstest: no free port below the ephemeral range in 100 tries: %v", last)
+	return 0
 }
