@@ -49,10 +49,13 @@ type Limits struct {
 	// MaxArray is the most items an array (sync and HTTP) may hold
 	// (default 1000).
 	MaxArray int `mapstructure:"max_array"`
+	// MaxID is the longest Nats-Msg-Id in bytes a message or request may
+	// carry as its result's id (default 256; see CheckID).
+	MaxID int `mapstructure:"max_id"`
 }
 
 // DefaultLimits returns the documented defaults.
-func DefaultLimits() Limits { return Limits{MaxPayload: 64 << 10, MaxArray: 1000} }
+func DefaultLimits() Limits { return Limits{MaxPayload: 64 << 10, MaxArray: 1000, MaxID: DefaultMaxID} }
 
 // Validate reports an invalid field, named by its configuration key.
 func (l Limits) Validate() error {
@@ -61,6 +64,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("limits.max_payload must be at least 2 bytes, got %d", l.MaxPayload)
 	case l.MaxArray < 1:
 		return fmt.Errorf("limits.max_array must be at least 1, got %d", l.MaxArray)
+	case l.MaxID < 1 || l.MaxID > MaxMaxID:
+		return fmt.Errorf("limits.max_id must be within 1..%d bytes, got %d", MaxMaxID, l.MaxID)
 	}
 	return nil
 }
