@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -45,6 +44,7 @@ type Reaper struct {
 	pub        *sink.Publisher
 	stream     jetstream.Stream
 	maxPayload int64
+	maxID      int
 	m          *metrics.Metrics
 	log        *slog.Logger
 	sub        *nats.Subscription
@@ -58,8 +58,9 @@ type Reaper struct {
 const reapRetryMax = 10 * time.Second
 
 // ListenMaxDeliveries subscribes nc, in queue group AdvisoryQueue, to the
-// consumer's max-deliveries advisory. Stop it with Close before nc drains.
-func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, t Topology, pub *sink.Publisher, m *metrics.Metrics, log *slog.Logger) (*Reaper, error) {
+// consumer's max-deliveries advisory. maxID is limits.max_id (see
+// ResultID). Stop it with Close before nc drains.
+func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, t Topology, pub *sink.Publisher, maxID int, m *metrics.Metrics, log *slog.Logger) (*Reaper, error) {
 	stream, err := js.Stream(ctx, t.Stream.Name)
 	if err != nil {
 		return nil, fmt.Errorf("advisories: stream %s: %w", t.Stream.Name, err)
@@ -67,7 +68,10 @@ func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 	if m == nil {
 		m = metrics.New(nil)
 	}
-	r := &Reaper{js: js, pub: pub, stream: stream, maxPayload: nc.MaxPayload(), m: m, log: log}
+	if maxID <= 0 {
+		maxID = DefaultMaxID
+	}
+	r := &Reaper{js: js, pub: pub, stream: stream, maxPayload: nc.MaxPayload(), maxID: maxID, m: m, log: log}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	subject := MaxDeliveriesSubject(t.Stream.Name, t.Consumer.Name)
 	r.sub, err = nc.QueueSubscribe(subject, AdvisoryQueue, r.handle)
@@ -137,23 +141,33 @@ func (r *Reaper) reap(adv maxDeliveriesAdvisory) error {
 	if err != nil {
 		return fmt.Errorf("get %s seq %d: %w", adv.Stream, adv.StreamSeq, err)
 	}
-	id := raw.Header.Get(sink.HeaderMsgID)
-	if id == "" {
-		id = adv.Stream + ":" + strconv.FormatUint(adv.StreamSeq, 10)
+	id, refused := ResultID(raw.Header.Get(HeaderMsgID), adv.Stream, adv.StreamSeq, r.maxID)
+	refusedID := ""
+	if refused != nil {
+		refusedID = raw.Header.Get(HeaderMsgID)
 	}
 	reason := fmt.Sprintf("not acknowledged after %d deliveries", adv.Deliveries)
 	now := time.Now()
 	body := sink.AppendError(nil, id, CodeTimeout, reason, nil)
 	res := r.pub.ResultMsg(body, sink.Meta{ID: id, ErrorCode: CodeTimeout, From: raw.Header}, now)
-	if _, err := r.js.PublishMsg(ctx, res); err != nil {
-		return fmt.Errorf("publish timeout result for %s: %w", id, err)
-	}
 	dl := r.pub.DeadLetterMsg(sink.DeadLetter{
 		ID: id, Code: CodeMaxDeliveries, Error: reason, Subject: raw.Subject, Sequence: adv.StreamSeq,
-		Payload: raw.Data, Header: raw.Header,
+		Payload: raw.Data, Header: raw.Header, RefusedID: refusedID,
 	}, r.maxPayload, now)
-	if _, err := r.js.PublishMsg(ctx, dl); err != nil {
-		return fmt.Errorf("dead-letter %s: %w", id, err)
+	for _, part := range []struct {
+		what string
+		msg  *nats.Msg
+	}{{"timeout result", res}, {"dead letter", dl}} {
+		err := r.pub.Store(ctx, part.msg)
+		switch {
+		case errors.Is(err, sink.ErrUnstorable):
+			// Retrying cannot help: the message is deleted all the same,
+			// or it would be retried for ever.
+			r.m.UnstorableTotal.Inc()
+			r.log.Warn("gave up storing a "+part.what+" that can never be stored", "id", id, "seq", adv.StreamSeq, "error", boundedError(err))
+		case err != nil:
+			return fmt.Errorf("store the %s of %s: %w", part.what, id, err)
+		}
 	}
 	if err := r.stream.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("delete %s seq %d: %w", adv.Stream, adv.StreamSeq, err)

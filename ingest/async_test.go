@@ -113,7 +113,7 @@ func (r *rig) newAsync(b *worker.Batcher, m *metrics.Metrics) (*Async, *nats.Con
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo))
+	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo), nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -155,6 +155,7 @@ func (w *runningWorker) stop(t *testing.T, timeout time.Duration) error {
 func DefaultPublisherConfigFor(t Topology) sink.PublisherConfig {
 	c := sink.DefaultPublisherConfig()
 	c.Results, c.DLQ = t.Subjects.Results, t.Subjects.DLQ
+	c.ResultsStream, c.DLQStream = t.Results.Stream, t.DLQ.Stream
 	return c
 }
 
@@ -502,11 +503,11 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 		t.Consumer.MaxDeliver = 2
 		t.Consumer.NakDelay = 100 * time.Millisecond
 	})
-	pub, err := sink.NewPublisher(r.nc, DefaultPublisherConfigFor(r.topo))
+	pub, err := sink.NewPublisher(r.nc, DefaultPublisherConfigFor(r.topo), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reaper, err := ListenMaxDeliveries(context.Background(), r.nc, r.js, r.topo, pub, nil, discardLog())
+	reaper, err := ListenMaxDeliveries(context.Background(), r.nc, r.js, r.topo, pub, 0, nil, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,11 +565,11 @@ func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
 	if err := r.js.DeleteStream(ctx, "LOANS_DLQ"); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := sink.NewPublisher(r.nc, DefaultPublisherConfigFor(r.topo))
+	pub, err := sink.NewPublisher(r.nc, DefaultPublisherConfigFor(r.topo), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reaper, err := ListenMaxDeliveries(ctx, r.nc, r.js, r.topo, pub, nil, discardLog())
+	reaper, err := ListenMaxDeliveries(ctx, r.nc, r.js, r.topo, pub, 0, nil, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}

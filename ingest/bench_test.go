@@ -122,7 +122,7 @@ func benchAsync(b *testing.B, syncAlways bool) {
 	}
 	pcfg := DefaultPublisherConfigFor(topo)
 	pcfg.MaxPending = topo.Consumer.MaxAckPending
-	pub, err := sink.NewPublisher(nc, pcfg)
+	pub, err := sink.NewPublisher(nc, pcfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

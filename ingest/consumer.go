@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,19 +50,28 @@ type AsyncParams struct {
 	// server's message size limit, for truncating dead letters.
 	Publisher  *sink.Publisher
 	MaxPayload int64
-	Metrics    *metrics.Metrics
-	Log        *slog.Logger
+	// MaxID is limits.max_id: the longest Nats-Msg-Id taken as a result id
+	// (see ResultID); 0 means DefaultMaxID.
+	MaxID   int
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
 }
 
 // Async is the async path: it pulls from the durable consumer in bounded
 // fetches (fetchLoop), decodes each message against the current model,
 // hands it to the batcher, publishes the result to the results stream (and a copy
-// to an allowed Reply-To), and acks the input only after the result's
-// PubAck. Bad input gets an error result and a dead letter, then Term. A
-// failed result or dead-letter publish (results stream full, no quorum,
-// broker away) is retried in place, the message held, so an outage of the
-// results path spends none of the message's deliveries (max_deliver); a
-// failure to decode or score for another reason NakWithDelay. Messages held
+// to an allowed Reply-To), and acks the input only after the result is
+// stored (or found stored already: results are stored once per id). Bad
+// input gets an error result and a dead letter, then Term. A failed result
+// or dead-letter publish (results stream full, no quorum, broker away) is
+// retried in place, the message held, so an outage of the results path
+// spends none of the message's deliveries (max_deliver); a failure to
+// decode or score for another reason NakWithDelay. A publish JetStream will
+// refuse forever (sink.ErrUnstorable: too large for the stream or server)
+// is never held: a result that cannot be stored is replaced by an error
+// result (code unstorable) and a dead letter, and an error result or dead
+// letter that cannot be stored is given up with a rate-limited warning;
+// the message is then termed. Messages held
 // longer than a third of the ack wait get InProgress so JetStream does not
 // redeliver them meanwhile; held messages fill MaxAckPending, which stops
 // consumption until the results path is back.
@@ -83,6 +92,8 @@ type Async struct {
 	stop      chan struct{} // stops the InProgress loop
 	wg        sync.WaitGroup
 	fetchLog  outage // fetch failures, logged like publish failures
+	// unstorableLog bounds the warnings about parts given up as unstorable.
+	unstorableLog rateLog
 
 	mu       sync.Mutex
 	inflight map[*delivery]struct{}
@@ -115,6 +126,9 @@ func NewAsync(p AsyncParams) (*Async, error) {
 	}
 	if p.MaxPayload <= 0 {
 		p.MaxPayload = 1 << 20
+	}
+	if p.MaxID <= 0 {
+		p.MaxID = DefaultMaxID
 	}
 	a := &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{}), count: map[string]prometheus.Counter{},
 		recovered: make(chan struct{}, 1), draining: make(chan struct{}), fetchDone: make(chan struct{}),
@@ -280,23 +294,30 @@ const (
 
 // delivery is one input message on its way through the pipeline.
 type delivery struct {
-	msg      jetstream.Msg
-	id       string
-	seq      uint64
-	header   nats.Header
-	replyTo  string
-	received time.Time
-	model    string // version of the model that judged the input
-	job      worker.Job
-	out      [1]float64 // job.Out's storage for a one-value model
+	msg jetstream.Msg
+	id  string
+	seq uint64
+	// refusedID is the message's Nats-Msg-Id when it was refused as the
+	// result id (id is then made up); it goes into the dead letter.
+	refusedID string
+	header    nats.Header
+	replyTo   string
+	received  time.Time
+	model     string // version of the model that judged the input
+	job       worker.Job
+	out       [1]float64 // job.Out's storage for a one-value model
 
 	settled   atomic.Bool
 	remaining atomic.Int32 // publishes awaiting their outcome
 	final     action       // after every publish succeeded
 
-	retryMu sync.Mutex
-	retry   []*nats.Msg // copies of the parts whose publish failed
-	cause   error       // the last failure
+	retryMu    sync.Mutex
+	retry      []*nats.Msg // copies of the parts whose publish failed
+	cause      error       // the last failure
+	unstorable []error     // this round's failures no retry can help
+	// replaced is set once an unstorable result was replaced by an error
+	// result and a dead letter, which are then the last attempt.
+	replaced bool
 	// attempts counts retry rounds; held is set on the first. Both are
 	// written by hold only, which the remaining count serializes.
 	attempts int
@@ -321,13 +342,15 @@ func (a *Async) handle(msg jetstream.Msg) {
 		a.count[OutcomeRedelivered].Inc()
 	}
 	hdr := msg.Headers()
-	id := hdr.Get(sink.HeaderMsgID)
-	if id == "" {
-		id = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
-	}
+	id, refused := ResultID(hdr.Get(HeaderMsgID), meta.Stream, meta.Sequence.Stream, a.p.MaxID)
 	m := a.p.Models.Load()
 	d := &delivery{msg: msg, id: id, seq: meta.Sequence.Stream, header: hdr, received: now, model: m.Version}
 	a.track(d)
+	if refused != nil {
+		d.refusedID = hdr.Get(HeaderMsgID)
+		a.reject(d, refused.(*InputError))
+		return
+	}
 
 	if rt := hdr.Get(sink.HeaderReplyTo); rt != "" {
 		if err := a.p.Reply.Check(rt); err != nil {
@@ -398,12 +421,18 @@ func (a *Async) scored(d *delivery, j *worker.Job) {
 // reject answers bad input: an error result, a dead letter, then Term.
 func (a *Async) reject(d *delivery, in *InputError) {
 	a.count[metrics.OutcomeInvalid].Inc()
+	a.giveUp(d, in)
+}
+
+// giveUp publishes the error result and the dead letter of d for the
+// error e, then terms d.
+func (a *Async) giveUp(d *delivery, e *InputError) {
 	now := time.Now()
-	body := sink.AppendError(make([]byte, 0, 256), d.id, in.Code, in.Message, in.Fields)
-	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, Model: d.model, ErrorCode: in.Code, From: d.header}, now)
+	body := sink.AppendError(make([]byte, 0, 256), d.id, e.Code, e.Message, e.Fields)
+	res := a.p.Publisher.ResultMsg(body, sink.Meta{ID: d.id, Model: d.model, ErrorCode: e.Code, From: d.header}, now)
 	dl := a.p.Publisher.DeadLetterMsg(sink.DeadLetter{
-		ID: d.id, Code: in.Code, Error: in.Message, Subject: d.msg.Subject(), Sequence: d.seq,
-		Payload: d.msg.Data(), Header: d.header,
+		ID: d.id, Code: e.Code, Error: e.Message, Subject: d.msg.Subject(), Sequence: d.seq,
+		Payload: d.msg.Data(), Header: d.header, RefusedID: d.refusedID,
 	}, a.p.MaxPayload, now)
 	a.publish(d, actTerm, res, dl)
 }
@@ -445,24 +474,40 @@ func (a *Async) replyCopy(d *delivery, res *nats.Msg) {
 
 // published records the outcome of publishing part. Once every part of d
 // has its outcome, d is settled with its final action, or held for another
-// round when a part failed.
+// round when a part failed for a reason that may pass. A part that can
+// never be stored is not retried: a scored result is replaced by an error
+// result and a dead letter (once), anything else is given up (unstorable).
 func (a *Async) published(d *delivery, part *nats.Msg, err error) {
 	if err != nil {
-		// A copy: a pooled result is not reused after a failed publish,
-		// but nothing else promises that.
-		c := cloneMsg(part)
 		d.retryMu.Lock()
-		d.retry = append(d.retry, c)
-		d.cause = err
+		if sink.Permanent(err) {
+			d.unstorable = append(d.unstorable, err)
+		} else {
+			// A copy: a pooled result is not reused after a failed
+			// publish, but nothing else promises that.
+			d.retry = append(d.retry, cloneMsg(part))
+			d.cause = err
+		}
 		d.retryMu.Unlock()
 	}
 	if d.remaining.Add(-1) != 0 {
 		return
 	}
 	d.retryMu.Lock()
-	parts, cause := d.retry, d.cause
-	d.retry, d.cause = nil, nil
+	parts, cause, unstorable := d.retry, d.cause, d.unstorable
+	d.retry, d.cause, d.unstorable = nil, nil, nil
 	d.retryMu.Unlock()
+	if len(unstorable) > 0 {
+		a.p.Metrics.UnstorableTotal.Add(float64(len(unstorable)))
+		if d.final == actAck && !d.replaced {
+			// The scored result alone was published: store why instead.
+			d.replaced = true
+			a.giveUp(d, &InputError{Code: CodeUnstorable,
+				Message: "the result could not be stored: " + boundedError(unstorable[0])})
+			return
+		}
+		a.unstorable(d, unstorable)
+	}
 	if len(parts) > 0 {
 		a.hold(d, parts, cause)
 		return
@@ -477,6 +522,25 @@ func (a *Async) published(d *delivery, part *nats.Msg, err error) {
 		a.count[OutcomeDeadLetter].Inc()
 	}
 	a.settle(d, d.final, nil)
+}
+
+// unstorable warns (rate-limited) that parts of d's outcome were given up
+// because JetStream will never store them.
+func (a *Async) unstorable(d *delivery, errs []error) {
+	if n, ok := a.unstorableLog.allow(time.Now()); ok {
+		a.p.Log.Warn("gave up storing an error result or dead letter that can never be stored; the message is terminated",
+			"id", d.id, "seq", d.seq, "parts", len(errs), "error", boundedError(errs[0]), "suppressed_since_last", n)
+	}
+}
+
+// boundedError is err's text cut to 512 bytes, for logs and bodies.
+func boundedError(err error) string {
+	const maxLen = 512
+	s := err.Error()
+	if len(s) > maxLen {
+		s = strings.ToValidUTF8(s[:maxLen], "") + "..."
+	}
+	return s
 }
 
 // hold keeps d (the heartbeat sends InProgress for it) and publishes parts
@@ -671,63 +735,4 @@ func (a *Async) heartbeat() {
 			}
 		}
 	}
-}
-
-// outageLogEvery is how often a results path that keeps failing is logged
-// again.
-const outageLogEvery = 30 * time.Second
-
-// outage turns a stream of failures of one operation (what) into few log
-// lines: one when they start, one per outageLogEvery while they go on, one
-// when the operation succeeds again (a flapping path: at most one warning
-// and one recovery per interval). A stalled results path fails thousands
-// of publishes a second; each is logged at debug level only.
-type outage struct {
-	what      string      // "result publish", "fetch"
-	start     string      // what the first warning adds: how the service copes
-	failing   atomic.Bool // a failure since the last success
-	mu        sync.Mutex
-	announced bool      // a warning was logged and no recovery since
-	since     time.Time // first failure after the last success
-	logged    time.Time // last warning
-	count     int64     // failures since the last success
-}
-
-// fail records a failure; attrs are logged with the warnings.
-func (o *outage) fail(log *slog.Logger, err error, attrs ...any) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	now := time.Now()
-	if !o.failing.Load() {
-		o.since, o.count = now, 0
-		o.failing.Store(true)
-	}
-	o.count++
-	switch {
-	case !o.announced && (o.logged.IsZero() || now.Sub(o.logged) >= outageLogEvery):
-		o.announced, o.logged = true, now
-		log.Warn(o.what+" failing: "+o.start, append([]any{"error", err}, attrs...)...)
-	case o.announced && now.Sub(o.logged) >= outageLogEvery:
-		o.logged = now
-		log.Warn(o.what+" still failing", append([]any{"for", now.Sub(o.since).Round(time.Second),
-			"failures", o.count, "error", err}, attrs...)...)
-	}
-}
-
-// ok records a success; it reports whether failures came before it.
-func (o *outage) ok(log *slog.Logger) bool {
-	if !o.failing.Load() {
-		return false // the hot path: one atomic load
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.failing.Load() {
-		return false
-	}
-	o.failing.Store(false)
-	if o.announced {
-		o.announced = false
-		log.Info(o.what+" recovered", "after", time.Since(o.since).Round(time.Millisecond), "failures", o.count)
-	}
-	return true
 }

@@ -22,6 +22,10 @@ const (
 	CodeTimeout = "timeout"
 	// CodeNotReady: the service is starting or shutting down (HTTP 503).
 	CodeNotReady = "not_ready"
+	// CodeUnstorable: the input was scored but its result can never be
+	// stored (larger than the results stream or the server accept); the
+	// input is dead-lettered with this code.
+	CodeUnstorable = "unstorable"
 )
 
 // Per-field problems reported in InputError.Fields.

@@ -45,11 +45,14 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Lo
 		Replicas:    t.Stream.Replicas,
 		Duplicates:  t.Stream.Duplicates,
 	}
+	// Results and dead letters are stored one subject per id under their
+	// base subject (package sink); the base itself stays captured so that
+	// scorers of an older version keep storing during a rolling upgrade.
 	output := func(o OutputStream, subject, what string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        o.Stream,
 			Description: what,
-			Subjects:    []string{subject},
+			Subjects:    []string{subject, subject + ".>"},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      o.MaxAge,
 			MaxBytes:    -1,

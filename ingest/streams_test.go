@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,13 +33,15 @@ func TestSetupCreatesThenKeeps(t *testing.T) {
 	if _, err := Setup(ctx, js, topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
-	for name, subj := range map[string]string{"LOANS": "loans.score", "LOANS_SCORED": "loans.scored", "LOANS_DLQ": "loans.dlq"} {
+	// Results and dead letters: one subject per id under the base, which
+	// stays captured for scorers of an older version.
+	for name, subjects := range map[string][]string{"LOANS": {"loans.score"}, "LOANS_SCORED": {"loans.scored", "loans.scored.>"}, "LOANS_DLQ": {"loans.dlq", "loans.dlq.>"}} {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
 		}
 		cfg := s.CachedInfo().Config
-		if len(cfg.Subjects) != 1 || cfg.Subjects[0] != subj || cfg.Storage != jetstream.FileStorage || cfg.Duplicates != 2*time.Minute {
+		if !slices.Equal(cfg.Subjects, subjects) || cfg.Storage != jetstream.FileStorage || cfg.Duplicates != 2*time.Minute {
 			t.Errorf("stream %s: subjects %v storage %v duplicates %v", name, cfg.Subjects, cfg.Storage, cfg.Duplicates)
 		}
 	}
@@ -162,19 +165,14 @@ func TestTopologyValidate(t *testing.T) {
 			t.Consumer.BackOff = []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
 			t.Consumer.MaxDeliver = 2
 		}, "consumer.backoff"},
-		// 5 deliveries, 30s ack wait: horizon 4×30s = 2m; 1m is too short.
-		{"duplicates too short", func(t *Topology) { t.Stream.Duplicates = time.Minute }, "stream.duplicates"},
-		// backoff 1s,10s,60s with 4 deliveries: horizon 1+10+60 = 71s > 1m.
-		{"duplicates vs backoff", func(t *Topology) {
-			t.Consumer.AckWait = time.Second
-			t.Consumer.BackOff = []time.Duration{time.Second, 10 * time.Second, time.Minute}
-			t.Consumer.MaxDeliver = 4
-			t.Stream.Duplicates = time.Minute
-		}, "stream.duplicates"},
+		{"duplicates zero", func(t *Topology) { t.Stream.Duplicates = 0 }, "stream.duplicates"},
 		{"retention", func(t *Topology) { t.Stream.Retention = "interest" }, "stream.retention"},
 		{"wildcard subject", func(t *Topology) { t.Subjects.Score = "loans.*" }, "subjects.score"},
 		{"system subject", func(t *Topology) { t.Subjects.Results = "$JS.x" }, "subjects.results"},
 		{"same subjects", func(t *Topology) { t.Subjects.DLQ = "loans.scored" }, "subjects."},
+		// <results>.<id> holds one result per id: nothing else may live there.
+		{"dlq under results", func(t *Topology) { t.Subjects.DLQ = "loans.scored.dlq" }, "subjects.dlq"},
+		{"score under dlq", func(t *Topology) { t.Subjects.Score = "loans.dlq.in" }, "subjects.score"},
 		{"max age under dedup window", func(t *Topology) { t.Results.MaxAge = time.Minute }, "results.max_age"},
 	}
 	for _, tc := range tests {
@@ -190,11 +188,11 @@ func TestTopologyValidate(t *testing.T) {
 	ok := DefaultTopology()
 	ok.Consumer.AckWait = time.Second
 	ok.Consumer.BackOff = []time.Duration{time.Second, 10 * time.Second, 30 * time.Second}
-	ok.Consumer.MaxDeliver = 5 // horizon 1+10+30+30 = 71s
-	if got := ok.Consumer.RedeliveryHorizon(); got != 71*time.Second {
-		t.Errorf("horizon %v, want 71s", got)
-	}
+	ok.Consumer.MaxDeliver = 5
+	// A dedup window shorter than the redeliveries take is fine: results
+	// are stored once per id whatever the window.
+	ok.Stream.Duplicates = 10 * time.Second
 	if err := ok.Validate(); err != nil {
-		t.Errorf("backoff within the window: %v", err)
+		t.Errorf("backoff longer than the dedup window: %v", err)
 	}
 }

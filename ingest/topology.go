@@ -26,8 +26,10 @@ type StreamConfig struct {
 	// Discard is "new" (refuse publishes at the limit: producers see an
 	// error) or "old" (drop the oldest input).
 	Discard string `mapstructure:"discard"`
-	// Duplicates is the dedup window of all three streams; it must cover
-	// the consumer's redelivery horizon.
+	// Duplicates is the dedup window of all three streams: a producer
+	// that re-publishes an application with the same Nats-Msg-Id within
+	// it stores it once. Results do not depend on it: they are stored once
+	// per id whenever a redelivery comes (package sink).
 	Duplicates time.Duration `mapstructure:"duplicates"`
 }
 
@@ -110,9 +112,9 @@ func DefaultTopology() Topology {
 	}
 }
 
-// Validate checks each value and the cross-checks between them: BackOff
-// against AckWait and MaxDeliver, Duplicates against the redelivery horizon.
-// Errors name the configuration key.
+// Validate checks each value and the cross-checks between them (BackOff
+// against AckWait and MaxDeliver, subjects against each other). Errors name
+// the configuration key.
 func (t Topology) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -165,11 +167,20 @@ func (t Topology) Validate() error {
 		}
 		seen[v] = key
 	}
-	errs = append(errs, t.Consumer.validate(s.Duplicates)...)
+	// Results and dead letters live on one subject per id under their
+	// subjects (<results>.<id>): nothing else may be under them.
+	for _, base := range []string{"subjects.results", "subjects.dlq"} {
+		for key, v := range subj {
+			if key != base && strings.HasPrefix(v, subj[base]+".") {
+				bad(key, "%q is under %s %q, whose subjects hold one result or dead letter per id", v, base, subj[base])
+			}
+		}
+	}
+	errs = append(errs, t.Consumer.validate()...)
 	return errors.Join(errs...)
 }
 
-func (c ConsumerConfig) validate(duplicates time.Duration) []error {
+func (c ConsumerConfig) validate() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf(key+": "+format, args...))
@@ -202,29 +213,7 @@ func (c ConsumerConfig) validate(duplicates time.Duration) []error {
 			bad("consumer.backoff", "%d values but consumer.max_deliver is %d: values after the last delivery are never used (JetStream refuses it)", len(c.BackOff), c.MaxDeliver)
 		}
 	}
-	if len(errs) == 0 {
-		if h := c.RedeliveryHorizon(); duplicates < h {
-			bad("stream.duplicates", "%v is shorter than the redelivery horizon %v (consumer.max_deliver, consumer.ack_wait/backoff, consumer.nak_delay): a late redelivery could store a second result", duplicates, h)
-		}
-	}
 	return errs
-}
-
-// RedeliveryHorizon is the longest time between a message's first delivery
-// and its last redelivery: the sum of the waits after deliveries 1 to
-// MaxDeliver-1, each the backoff value for that delivery (or AckWait), or
-// NakDelay if that is longer. A result stored at the first delivery must
-// still be in the dedup window when the last delivery publishes its own.
-func (c ConsumerConfig) RedeliveryHorizon() time.Duration {
-	var h time.Duration
-	for i := 1; i < c.MaxDeliver; i++ {
-		wait := c.AckWait
-		if n := len(c.BackOff); n > 0 {
-			wait = c.BackOff[min(i-1, n-1)]
-		}
-		h += max(wait, c.NakDelay)
-	}
-	return h
 }
 
 // checkLiteralSubject accepts a subject without wildcards or empty tokens.

@@ -2,7 +2,10 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,20 +27,38 @@ const (
 	HeaderTraceparent = "traceparent"
 	HeaderTracestate  = "tracestate"
 	HeaderRequestID   = "X-Request-Id"
+	// HeaderTruncated lists the copied headers that were cut to their
+	// bound, as name=original length, comma-separated.
+	HeaderTruncated = "Header-Truncated"
+	// HeaderExpectedLastSubjectSeq is JetStream's optimistic-concurrency
+	// header; "0" stores a message only on an empty subject.
+	HeaderExpectedLastSubjectSeq = jetstream.ExpectedLastSubjSeqHeader
 )
 
-// copiedHeaders travel from an input message to its result and dead letter.
-var copiedHeaders = [...]string{HeaderTraceparent, HeaderTracestate, HeaderRequestID}
+// copiedHeaders travel from an input message to its result and dead letter,
+// each cut to at most max bytes: an input's headers may take up to 64 KiB,
+// and what the scorer writes must always fit JetStream's limits. The bounds
+// are far above what the W3C trace context needs (traceparent is 55 bytes;
+// tracestate is propagated up to 512).
+var copiedHeaders = [...]struct {
+	name string
+	max  int
+}{{HeaderTraceparent, 128}, {HeaderTracestate, 1024}, {HeaderRequestID, 256}}
 
 // ScoredAtLayout is the Scored-At header format: RFC 3339, UTC, milliseconds.
 const ScoredAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
-	// Results is the subject of the results stream.
+	// Results is the base subject of the results stream: the result of id
+	// is stored on IDSubject(Results, id).
 	Results string
-	// DLQ is the subject of the dead-letter stream.
+	// DLQ is the base subject of the dead-letter stream, likewise.
 	DLQ string
+	// ResultsStream and DLQStream are the streams that capture them, read
+	// when JetStream says a result's subject is taken.
+	ResultsStream string
+	DLQStream     string
 	// MaxPending bounds the async publishes awaiting their PubAck; a
 	// publish beyond it waits (backpressure) up to StallWait.
 	MaxPending int
@@ -48,10 +69,11 @@ type PublisherConfig struct {
 	StallWait time.Duration
 }
 
-// DefaultPublisherConfig returns DESIGN.md's subjects, 4096 pending
-// publishes, a 10s PubAck timeout and a 30s stall wait.
+// DefaultPublisherConfig returns DESIGN.md's subjects and streams, 4096
+// pending publishes, a 10s PubAck timeout and a 30s stall wait.
 func DefaultPublisherConfig() PublisherConfig {
-	return PublisherConfig{Results: "loans.scored", DLQ: "loans.dlq", MaxPending: 4096, AckTimeout: 10 * time.Second, StallWait: 30 * time.Second}
+	return PublisherConfig{Results: "loans.scored", DLQ: "loans.dlq", ResultsStream: DefaultResultsStream, DLQStream: "LOANS_DLQ",
+		MaxPending: 4096, AckTimeout: 10 * time.Second, StallWait: 30 * time.Second}
 }
 
 // Validate reports an unusable configuration.
@@ -59,6 +81,8 @@ func (c PublisherConfig) Validate() error {
 	switch {
 	case c.Results == "" || c.DLQ == "":
 		return fmt.Errorf("publisher: results and dlq subjects must be set")
+	case c.ResultsStream == "" || c.DLQStream == "":
+		return fmt.Errorf("publisher: results and dlq streams must be set")
 	case c.MaxPending < 1:
 		return fmt.Errorf("publisher: max pending %d, want >= 1", c.MaxPending)
 	case c.AckTimeout <= 0 || c.StallWait <= 0:
@@ -70,10 +94,18 @@ func (c PublisherConfig) Validate() error {
 // Publisher publishes results to the results stream and dead letters to
 // the dead-letter stream with JetStream async publishes (bounded pending),
 // and copies results to reply subjects over core NATS. Each publish takes
-// a done callback, called exactly once, from the connection's goroutine,
-// with nil once JetStream acknowledged the message (stored, or recognised
-// as a duplicate by its Nats-Msg-Id) or with the failure: the caller acks
-// its input only then. Callbacks must not block.
+// a done callback, called exactly once, from the connection's goroutine or
+// one of the publisher's, with nil once the message is stored: JetStream
+// acknowledged it, or recognised it as a duplicate by its Nats-Msg-Id, or
+// refused it because its id's subject already holds a message (checked by
+// reading that subject). Otherwise done gets the failure: wrapped in
+// ErrUnstorable when retrying can never help (see Permanent), else a
+// transient one. The caller acks its input only after a nil. Callbacks
+// must not block.
+//
+// Results and dead letters are stored one subject per id (subject.go), each
+// with Nats-Expected-Last-Subject-Sequence: 0, so a second result for an id
+// is never stored, however late it comes.
 //
 // The publisher enforces MaxPending and StallWait itself, before handing a
 // message to JetStream: the JetStream context's own stall wait is a
@@ -92,6 +124,13 @@ type Publisher struct {
 
 	results sync.Pool // *Result
 	stamp   atomic.Pointer[stamp]
+
+	streamMu sync.Mutex
+	streams  map[string]jetstream.Stream // by name, for takenBy
+	log      *slog.Logger
+	// takenWG counts the checks of subjects JetStream said were taken,
+	// which run on goroutines of their own; Wait waits for them.
+	takenWG sync.WaitGroup
 }
 
 // pendingPub is one publish awaiting its PubAck.
@@ -106,12 +145,17 @@ type stamp struct {
 	s  string
 }
 
-// NewPublisher returns a publisher over nc.
-func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
+// NewPublisher returns a publisher over nc; log (nil: slog.Default())
+// receives the rare events of publishing: a result that was stored already
+// under another id's subject.
+func NewPublisher(nc *nats.Conn, cfg PublisherConfig, log *slog.Logger) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Publisher{cfg: cfg, nc: nc, pending: make(map[*nats.Msg]pendingPub)}
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Publisher{cfg: cfg, nc: nc, pending: make(map[*nats.Msg]pendingPub), streams: map[string]jetstream.Stream{}, log: log}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
 		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
@@ -127,7 +171,8 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 
 // Meta is what a result's headers say beyond its body.
 type Meta struct {
-	// ID is the result id (the input's Nats-Msg-Id or "<stream>:<seq>").
+	// ID is the result id (the input's Nats-Msg-Id or "<stream>:<seq>"),
+	// which names the result's subject.
 	ID string
 	// Model is the model version (for an error result: the model the
 	// input was checked against; empty when unknown).
@@ -138,11 +183,13 @@ type Meta struct {
 	From nats.Header
 }
 
-// ResultMsg builds the result message for body: Nats-Msg-Id, Model,
-// Scored-At, Error-Code for errors, and the input's trace headers.
+// ResultMsg builds the result message for body, on the subject of
+// meta.ID: Nats-Msg-Id, Model, Scored-At, Error-Code for errors, the
+// input's trace headers (bounded) and Nats-Expected-Last-Subject-Sequence.
 func (p *Publisher) ResultMsg(body []byte, meta Meta, now time.Time) *nats.Msg {
-	h := make(nats.Header, 6)
+	h := make(nats.Header, 8)
 	h[HeaderMsgID] = []string{meta.ID}
+	h[HeaderExpectedLastSubjectSeq] = []string{"0"}
 	if meta.Model != "" {
 		h[HeaderModel] = []string{meta.Model}
 	}
@@ -151,7 +198,7 @@ func (p *Publisher) ResultMsg(body []byte, meta Meta, now time.Time) *nats.Msg {
 	}
 	h[HeaderScoredAt] = []string{p.scoredAt(now)}
 	copyTrace(h, meta.From)
-	return &nats.Msg{Subject: p.cfg.Results, Data: body, Header: h}
+	return &nats.Msg{Subject: IDSubject(p.cfg.Results, meta.ID), Data: body, Header: h}
 }
 
 // PublishResult publishes msg (from ResultMsg) to the results stream. On a
@@ -166,7 +213,7 @@ func (p *Publisher) PublishResult(msg *nats.Msg, done func(error)) error {
 // ResultMsg would build it.
 type Result struct {
 	Msg  nats.Msg
-	vals [3]string // header values, sliced into Msg.Header
+	vals [4]string // header values, sliced into Msg.Header
 }
 
 // Scored returns the result message of one scored row (body as
@@ -177,18 +224,19 @@ type Result struct {
 func (p *Publisher) Scored(m *worker.Model, out []float64, meta Meta, now time.Time) *Result {
 	r, _ := p.results.Get().(*Result)
 	if r == nil {
-		r = &Result{Msg: nats.Msg{Header: make(nats.Header, 6)}}
+		r = &Result{Msg: nats.Msg{Header: make(nats.Header, 8)}}
 	}
 	h := r.Msg.Header
 	clear(h)
-	r.Msg.Subject = p.cfg.Results
+	r.Msg.Subject = IDSubject(p.cfg.Results, meta.ID)
 	r.Msg.Data = AppendResult(r.Msg.Data[:0], meta.ID, m, out)
-	r.vals = [3]string{meta.ID, meta.Model, p.scoredAt(now)}
+	r.vals = [4]string{meta.ID, meta.Model, p.scoredAt(now), "0"}
 	h[HeaderMsgID] = r.vals[0:1:1]
 	if meta.Model != "" {
 		h[HeaderModel] = r.vals[1:2:2]
 	}
 	h[HeaderScoredAt] = r.vals[2:3:3]
+	h[HeaderExpectedLastSubjectSeq] = r.vals[3:4:4]
 	copyTrace(h, meta.From)
 	return r
 }
@@ -211,10 +259,17 @@ func (p *Publisher) scoredAt(now time.Time) string {
 	return st.s
 }
 
-// Reply copies msg's body and headers to subject over core NATS: best
+// Reply copies msg's body and headers (less JetStream's
+// Nats-Expected-Last-Subject-Sequence) to subject over core NATS: best
 // effort, no acknowledgement. The caller has checked the subject.
 func (p *Publisher) Reply(subject string, msg *nats.Msg) error {
-	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Data: msg.Data, Header: msg.Header}); err != nil {
+	h := make(nats.Header, len(msg.Header))
+	for k, v := range msg.Header {
+		if k != HeaderExpectedLastSubjectSeq {
+			h[k] = v
+		}
+	}
+	if err := p.nc.PublishMsg(&nats.Msg{Subject: subject, Data: msg.Data, Header: h}); err != nil {
 		return fmt.Errorf("reply to %s: %w", subject, err)
 	}
 	return nil
@@ -234,7 +289,7 @@ func (p *Publisher) publish(msg *nats.Msg, res *Result, done func(error)) error 
 		if !mine { // the error handler already reported it
 			return nil
 		}
-		return fmt.Errorf("publish to %s: %w", msg.Subject, err)
+		return classify(msg.Subject, err)
 	}
 	return nil
 }
@@ -290,16 +345,88 @@ func (p *Publisher) resolve(m *nats.Msg, err error) {
 	if !ok {
 		return
 	}
+	switch {
+	case err == nil:
+		pp.done(nil)
+		if pp.res != nil {
+			// Only after a PubAck: JetStream is done with the message (a
+			// failed one might still be in a retry of its own).
+			p.results.Put(pp.res)
+		}
+	case subjectTaken(err):
+		// Reading the subject is a request: not on the connection's
+		// goroutine, which delivers its answer.
+		p.takenWG.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AckTimeout)
+			defer cancel()
+			pp.done(p.checkTaken(ctx, m, err))
+		})
+	default:
+		pp.done(classify(m.Subject, err))
+	}
+}
+
+// classify wraps a failed publish of a message to subject, marking the
+// failures retrying cannot help.
+func classify(subject string, err error) error {
+	if Permanent(err) && !errors.Is(err, ErrUnstorable) {
+		return fmt.Errorf("publish to %s: %w: %w", subject, ErrUnstorable, err)
+	}
+	return fmt.Errorf("publish to %s: %w", subject, err)
+}
+
+// checkTaken is the outcome of a publish of m that JetStream refused with
+// "wrong last sequence" (err): nil when m's subject holds a message (the
+// id's result or dead letter is stored: what m would have stored), else a
+// transient error (the server could not read the subject's state).
+func (p *Publisher) checkTaken(ctx context.Context, m *nats.Msg, err error) error {
+	name := p.cfg.DLQStream
+	if strings.HasPrefix(m.Subject, p.cfg.Results+".") {
+		name = p.cfg.ResultsStream
+	}
+	st, serr := p.stream(ctx, name)
+	if serr != nil {
+		return fmt.Errorf("publish to %s: %w; look up stream %s: %w", m.Subject, err, name, serr)
+	}
+	stored, gerr := st.GetLastMsgForSubject(ctx, m.Subject)
+	if gerr != nil {
+		return fmt.Errorf("publish to %s: %w; read what the subject holds: %w", m.Subject, err, gerr)
+	}
+	if id, want := stored.Header.Get(HeaderMsgID), m.Header.Get(HeaderMsgID); id != want {
+		p.log.Warn("a message with another id is stored on this id's subject; keeping it",
+			"subject", m.Subject, "stored_seq", stored.Sequence, "stored_id_bytes", len(id))
+	}
+	return nil
+}
+
+// stream returns the handle of the named stream, looked up once.
+func (p *Publisher) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	p.streamMu.Lock()
+	defer p.streamMu.Unlock()
+	if st, ok := p.streams[name]; ok {
+		return st, nil
+	}
+	st, err := p.js.Stream(ctx, name)
 	if err != nil {
-		pp.done(fmt.Errorf("publish to %s: %w", m.Subject, err))
-		return
+		return nil, err
 	}
-	pp.done(nil)
-	if pp.res != nil {
-		// Only after a PubAck: JetStream is done with the message (a
-		// failed one might still be in a retry of its own).
-		p.results.Put(pp.res)
+	p.streams[name] = st
+	return st, nil
+}
+
+// Store publishes msg (from ResultMsg or DeadLetterMsg) and waits for its
+// outcome, classified as for an async publish: nil once it is stored or its
+// id's subject already holds a message, ErrUnstorable when retrying can
+// never help, else a transient error.
+func (p *Publisher) Store(ctx context.Context, msg *nats.Msg) error {
+	_, err := p.js.PublishMsg(ctx, msg)
+	switch {
+	case err == nil:
+		return nil
+	case subjectTaken(err):
+		return p.checkTaken(ctx, msg, err)
 	}
+	return classify(msg.Subject, err)
 }
 
 // Pending returns the number of publishes awaiting their outcome.
@@ -313,33 +440,59 @@ func (p *Publisher) Pending() int {
 func (p *Publisher) Wait(ctx context.Context) error {
 	select {
 	case <-p.js.PublishAsyncComplete():
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("wait for %d pending publishes: %w", p.Pending(), ctx.Err())
+	}
+	checked := make(chan struct{})
+	go func() {
+		p.takenWG.Wait()
+		close(checked)
+	}()
+	select {
+	case <-checked:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the checks of taken subjects: %w", ctx.Err())
 	}
 }
 
 // JetStream returns the publisher's JetStream context.
 func (p *Publisher) JetStream() jetstream.JetStream { return p.js }
 
+// copyTrace copies the trace headers of src to dst, each cut to its bound;
+// Header-Truncated then lists what was cut and its original length.
 func copyTrace(dst, src nats.Header) {
-	for _, k := range copiedHeaders {
-		if v := src.Get(k); v != "" {
-			dst[k] = []string{v}
+	var truncated []byte
+	for _, c := range copiedHeaders {
+		v := src.Get(c.name)
+		if v == "" {
+			continue
 		}
+		if len(v) > c.max {
+			if truncated != nil {
+				truncated = append(truncated, ',')
+			}
+			truncated = append(append(append(truncated, c.name...), '='), strconv.Itoa(len(v))...)
+			v = v[:c.max]
+		}
+		dst[c.name] = []string{v}
+	}
+	if truncated != nil {
+		dst[HeaderTruncated] = []string{string(truncated)}
 	}
 }
 
-// headerValue makes s safe as a one-line header value of at most n bytes.
+// headerValue makes s safe as a one-line header value of at most n bytes:
+// cut first (so a huge value costs no more than n), control characters
+// replaced by spaces, a rune split by the cut dropped.
 func headerValue(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "")
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
 	}, s)
-	if len(s) > n {
-		s = s[:n]
-	}
-	return s
 }

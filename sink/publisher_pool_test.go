@@ -52,7 +52,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	s, err := js.Stream(ctx, "R")
+	s, err := js.Stream(ctx, DefaultResultsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 		if string(got.Data) != wantBody {
 			t.Errorf("result %d body %s, want %s", i, got.Data, wantBody)
 		}
-		want := map[string]string{HeaderMsgID: id, HeaderModel: m.Version,
+		want := map[string]string{HeaderMsgID: id, HeaderModel: m.Version, HeaderExpectedLastSubjectSeq: "0",
 			HeaderScoredAt: fmt.Sprintf("2026-11-25T01:02:03.%03dZ", 456+i)}
 		if i%2 == 1 {
 			want[HeaderTraceparent] = fmt.Sprintf("00-trace-%d-01", i)

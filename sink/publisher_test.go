@@ -27,12 +27,13 @@ func newPublisher(t *testing.T, maxPayload int32) (*Publisher, jetstream.JetStre
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, subj := range map[string]string{"R": "loans.scored", "D": "loans.dlq"} {
-		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Duplicates: time.Minute}); err != nil {
+	cfg := DefaultPublisherConfig()
+	for name, subj := range map[string]string{cfg.ResultsStream: cfg.Results, cfg.DLQStream: cfg.DLQ} {
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subj + ".>"}, Duplicates: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p, err := NewPublisher(nc, DefaultPublisherConfig())
+	p, err := NewPublisher(nc, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestPublishResultHeadersAndDedup(t *testing.T) {
 	if e := o.get("again")[0]; e != nil {
 		t.Fatalf("a duplicate is a success (already stored): %v", e)
 	}
-	s, _ := js.Stream(ctx, "R")
+	s, _ := js.Stream(ctx, DefaultResultsStream)
 	info, _ := s.Info(ctx)
 	if info.State.Msgs != 1 {
 		t.Errorf("%d stored results, want 1 (deduplicated by Nats-Msg-Id)", info.State.Msgs)
@@ -141,7 +142,7 @@ func TestDeadLetterTruncatesToFit(t *testing.T) {
 	if err := o.get("big")[0]; err != nil {
 		t.Fatalf("dead letter not stored: %v", err)
 	}
-	s, _ := js.Stream(context.Background(), "D")
+	s, _ := js.Stream(context.Background(), DefaultPublisherConfig().DLQStream)
 	got, err := s.GetMsg(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,154 @@ func TestPublisherConfigValidate(t *testing.T) {
 	if err := bad.Validate(); err == nil {
 		t.Error("max pending 0 accepted")
 	}
-	if _, err := NewPublisher(nil, bad); err == nil || errors.Is(err, nil) {
+	if _, err := NewPublisher(nil, bad, nil); err == nil || errors.Is(err, nil) {
 		t.Error("NewPublisher accepted an invalid configuration")
+	}
+}
+
+// TestResultStoredOncePerIDBeyondTheDedupWindow publishes the same id's
+// result again after the stream's dedup window has passed, as a
+// redelivery after a long outage does: Nats-Msg-Id no longer protects it,
+// the result's own subject does.
+func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := DefaultPublisherConfig()
+	const window = 100 * time.Millisecond
+	for name, subj := range map[string]string{cfg.ResultsStream: cfg.Results, cfg.DLQStream: cfg.DLQ} {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj, subj + ".>"}, Duplicates: window}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := NewPublisher(nc, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := func(body string, at time.Time) error {
+		o := &outcomes{errs: map[string][]error{}}
+		if err := p.PublishResult(p.ResultMsg([]byte(body), Meta{ID: "late-1"}, at), o.done("r")); err != nil {
+			return err
+		}
+		natstest.Eventually(t, 10*time.Second, "outcome", func() bool { return len(o.get("r")) == 1 })
+		return o.get("r")[0]
+	}
+	if err := store(`{"first":true}`, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * window) // past the dedup window: Nats-Msg-Id dedup is gone
+	if err := store(`{"second":true}`, time.Now()); err != nil {
+		t.Fatalf("the second result of an id is a success (stored already): %v", err)
+	}
+	dl := p.DeadLetterMsg(DeadLetter{ID: "late-1", Code: "invalid_input", Payload: []byte("{")}, nc.MaxPayload(), time.Now())
+	if err := p.Store(ctx, dl); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * window)
+	if err := p.Store(ctx, p.DeadLetterMsg(DeadLetter{ID: "late-1", Code: "invalid_input", Payload: []byte("[")}, nc.MaxPayload(), time.Now())); err != nil {
+		t.Fatalf("the second dead letter of an id is a success (stored already): %v", err)
+	}
+	s, err := js.Stream(ctx, cfg.ResultsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetLastMsgForSubject(ctx, "loans.scored.late-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.Info(ctx); info.State.Msgs != 1 || string(got.Data) != `{"first":true}` {
+		t.Errorf("%d results stored, the one of late-1 is %s; want only the first", info.State.Msgs, got.Data)
+	}
+	d, _ := js.Stream(ctx, cfg.DLQStream)
+	if info, _ := d.Info(ctx); info.State.Msgs != 1 {
+		t.Errorf("%d dead letters stored, want 1", info.State.Msgs)
+	}
+}
+
+// TestUnstorablePublishesAreMarkedPermanent: what JetStream refuses for
+// good comes back wrapped in ErrUnstorable; a missing stream does not.
+func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := DefaultPublisherConfig()
+	// A results stream whose messages may hold 200 bytes at most.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.ResultsStream, Subjects: []string{cfg.Results + ".>"}, MaxMsgSize: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.DLQStream, Subjects: []string{cfg.DLQ + ".>"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPublisher(nc, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcome := func(msg *nats.Msg) error {
+		o := &outcomes{errs: map[string][]error{}}
+		if err := p.PublishResult(msg, o.done("m")); err != nil {
+			return err
+		}
+		natstest.Eventually(t, 15*time.Second, "outcome", func() bool { return len(o.get("m")) == 1 })
+		return o.get("m")[0]
+	}
+	big := p.ResultMsg([]byte(strings.Repeat("x", 300)), Meta{ID: "big"}, time.Now())
+	if err := outcome(big); !errors.Is(err, ErrUnstorable) || !Permanent(err) {
+		t.Errorf("a result over the stream's max_msg_size: %v, want ErrUnstorable", err)
+	}
+	// Headers over JetStream's 64 KiB (only a message not built by
+	// ResultMsg can have them: ResultMsg bounds what it copies).
+	hdr := p.DeadLetterMsg(DeadLetter{ID: "hdr", Code: "x"}, nc.MaxPayload(), time.Now())
+	hdr.Header.Set("Padding", strings.Repeat("p", 70<<10))
+	if err := p.Store(ctx, hdr); !errors.Is(err, ErrUnstorable) {
+		t.Errorf("a dead letter with 70 KiB of headers: %v, want ErrUnstorable", err)
+	}
+	huge := p.DeadLetterMsg(DeadLetter{ID: "huge", Code: "x"}, nc.MaxPayload(), time.Now())
+	huge.Data = make([]byte, nc.MaxPayload()+1)
+	if err := outcome(huge); !errors.Is(err, ErrUnstorable) {
+		t.Errorf("a message over the server's max_payload: %v, want ErrUnstorable", err)
+	}
+	lost := p.ResultMsg([]byte(`{}`), Meta{ID: "x"}, time.Now())
+	lost.Subject = "no.stream.here"
+	if err := outcome(lost); err == nil || Permanent(err) {
+		t.Errorf("no stream (transient: it may be created): %v", err)
+	}
+}
+
+func TestCopiedHeadersAreBounded(t *testing.T) {
+	p, _ := newPublisher(t, 0)
+	from := nats.Header{}
+	from.Set(HeaderTraceparent, "00-abc-def-01")
+	from.Set(HeaderTracestate, strings.Repeat("s", 65470))
+	from.Set(HeaderRequestID, strings.Repeat("r", 300))
+	msg := p.ResultMsg([]byte(`{}`), Meta{ID: "a", From: from}, time.Now())
+	if got := msg.Header.Get(HeaderTracestate); got != strings.Repeat("s", 1024) {
+		t.Errorf("tracestate kept %d bytes, want the first 1024", len(got))
+	}
+	if got := msg.Header.Get(HeaderRequestID); got != strings.Repeat("r", 256) {
+		t.Errorf("X-Request-Id kept %d bytes, want the first 256", len(got))
+	}
+	if got := msg.Header.Get(HeaderTraceparent); got != "00-abc-def-01" {
+		t.Errorf("traceparent %q changed", got)
+	}
+	if got, want := msg.Header.Get(HeaderTruncated), "tracestate=65470,X-Request-Id=300"; got != want {
+		t.Errorf("Header-Truncated %q, want %q", got, want)
+	}
+	dl := p.DeadLetterMsg(DeadLetter{ID: "LOANS:9", Code: "invalid_input", Header: from, RefusedID: strings.Repeat("i", 65445)}, 1<<20, time.Now())
+	if got := dl.Header.Get(HeaderOriginalMsgID); len(got) != 1024 {
+		t.Errorf("Original-Msg-Id kept %d bytes, want 1024", len(got))
+	}
+	if got, want := dl.Header.Get(HeaderTruncated), "tracestate=65470,X-Request-Id=300,Original-Msg-Id=65445"; got != want {
+		t.Errorf("dead letter Header-Truncated %q, want %q", got, want)
+	}
+	if dl.Subject != "loans.dlq.LOANS:9" || msg.Subject != "loans.scored.a" {
+		t.Errorf("subjects %q, %q: want one per id", msg.Subject, dl.Subject)
 	}
 }

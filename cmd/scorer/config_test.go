@@ -135,7 +135,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"invalid value", "", map[string]string{"SCORER_LOG_LEVEL": "loud"}, "log.level"},
 		{"replicas with embedded", "stream:\n  replicas: 3\n", nil, "stream.replicas"},
 		{"backoff vs max_deliver", "consumer:\n  ack_wait: 1s\n  backoff: [1s, 2s, 3s]\n  max_deliver: 2\n", nil, "consumer.backoff"},
-		{"duplicates vs horizon", "stream:\n  duplicates: 30s\n", nil, "stream.duplicates"},
+		{"results under dlq", "subjects:\n  results: loans.dlq.ok\n", nil, "subjects.results"},
 		{"auth without url", "nats:\n  token: abc\n", nil, "nats.url"},
 	}
 	for _, tc := range tests {

@@ -25,6 +25,7 @@ import (
 	"github.com/loan-scorer/loan-scorer/internal/service"
 	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/sink"
 )
 
 // The seed's two example applications (DESIGN.md).
@@ -228,7 +229,7 @@ func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		r, err := s.GetLastMsgForSubject(context.Background(), "loans.scored")
+		r, err := s.GetLastMsgForSubject(context.Background(), sink.IDSubject("loans.scored", "e2e-1"))
 		return err == nil && string(r.Data) == wantBody && r.Header.Get("Model") == version
 	})
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/sink"
 )
 
 // scorerPermissions is the least-privilege NATS user for `scorer serve`
@@ -31,14 +32,15 @@ import (
 const scorerPermissions = `permissions: {
       publish: {
         allow: [
-          "loans.scored", "loans.dlq",
+          "loans.scored.>", "loans.dlq.>",
           "_INBOX.>",
           "$JS.API.STREAM.INFO.LOANS", "$JS.API.STREAM.INFO.LOANS_SCORED", "$JS.API.STREAM.INFO.LOANS_DLQ",
           "$JS.API.STREAM.NAMES",
           "$JS.API.CONSUMER.INFO.LOANS.scorer",
           "$JS.API.CONSUMER.MSG.NEXT.LOANS.scorer",
           "$JS.ACK.LOANS.scorer.>",
-          "$JS.API.STREAM.MSG.GET.LOANS", "$JS.API.STREAM.MSG.DELETE.LOANS"
+          "$JS.API.STREAM.MSG.GET.LOANS", "$JS.API.STREAM.MSG.DELETE.LOANS",
+          "$JS.API.STREAM.MSG.GET.LOANS_SCORED", "$JS.API.STREAM.MSG.GET.LOANS_DLQ"
         ]
       }
       subscribe: {
@@ -67,7 +69,7 @@ func scoreOne(t *testing.T, js jetstream.JetStream, id string) Result {
 		if err != nil {
 			return false
 		}
-		m, err := st.GetLastMsgForSubject(ctx, "loans.scored")
+		m, err := st.GetLastMsgForSubject(ctx, sink.IDSubject("loans.scored", id))
 		if err != nil {
 			return false
 		}

@@ -19,7 +19,8 @@ type AsyncConfig struct {
 	// N is how many applications to publish.
 	N int
 	// Subject is the async input subject (loans.score); Results the
-	// results subject (loans.scored).
+	// results' base subject (loans.scored): results arrive on
+	// <Results>.<id>, so the run listens on <Results>.>.
 	Subject, Results string
 	// InFlight bounds the publishes awaiting their JetStream ack.
 	InFlight int
@@ -141,7 +142,7 @@ func RunAsync(ctx context.Context, nc *nats.Conn, bodies [][]byte, cfg AsyncConf
 	}
 	r = &asyncRun{prefix: cfg.Prefix, sent: make([]atomic.Int64, cfg.N), seen: make([]atomic.Bool, cfg.N),
 		done: make(chan struct{}), n: int64(cfg.N)}
-	sub, err := nc.Subscribe(cfg.Results, r.onResult)
+	sub, err := nc.Subscribe(cfg.Results+".>", r.onResult)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", cfg.Results, err)
 	}

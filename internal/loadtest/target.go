@@ -107,8 +107,8 @@ func (t *HTTP) Do(ctx context.Context, body []byte) error {
 func (t *HTTP) Close() { t.client.CloseIdleConnections() }
 
 // Async publishes to the async subject (loans.score) through JetStream and
-// waits for the result on the results subject (loans.scored), matched by
-// its Nats-Msg-Id: the end-to-end path of a producer. Every message gets a
+// waits for the result under the results subject (loans.scored.<id>: it
+// listens on loans.scored.>), matched by its Nats-Msg-Id: the end-to-end path of a producer. Every message gets a
 // fresh id (prefix plus a counter), so JetStream deduplication never
 // swallows a repeated body.
 type Async struct {
@@ -131,7 +131,7 @@ func NewAsync(nc *nats.Conn, subject, results, prefix string) (*Async, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	t := &Async{js: js, subject: subject, prefix: prefix, waiting: make(map[string]chan []byte)}
-	sub, err := nc.Subscribe(results, t.onResult)
+	sub, err := nc.Subscribe(results+".>", t.onResult)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", results, err)
 	}

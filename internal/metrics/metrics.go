@@ -59,6 +59,10 @@ type Metrics struct {
 	// HeldMessages is the number of async messages held (InProgress) while
 	// their result or dead letter cannot be stored (consumer).
 	HeldMessages prometheus.Gauge
+	// UnstorableTotal counts async result and dead-letter publishes that
+	// JetStream refused for good (too large for the stream or server):
+	// never retried (consumer).
+	UnstorableTotal prometheus.Counter
 	// ModelInfo is 1 for the "version" of the current model; the reload
 	// code sets the old version's series to 0 (or deletes it) on a swap.
 	ModelInfo *prometheus.GaugeVec
@@ -115,6 +119,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "scorer_held_messages",
 			Help: "Async messages held while their result or dead letter cannot be stored.",
 		}),
+		UnstorableTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scorer_unstorable_total",
+			Help: "Async result and dead-letter publishes JetStream refused for good (too large); never retried.",
+		}),
 		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scorer_model_info",
 			Help: "1 for the version of the model currently serving.",
@@ -122,7 +130,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.MessagesTotal, m.RequestsTotal, m.BatchSize, m.BatchWait,
-			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.PublishRetries, m.HeldMessages, m.ModelInfo)
+			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.PublishRetries, m.HeldMessages, m.UnstorableTotal, m.ModelInfo)
 	}
 	return m
 }

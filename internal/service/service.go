@@ -178,21 +178,22 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 
 	pcfg := sink.DefaultPublisherConfig()
 	pcfg.Results, pcfg.DLQ = cfg.Subjects.Results, cfg.Subjects.DLQ
+	pcfg.ResultsStream, pcfg.DLQStream = cfg.Results.Stream, cfg.DLQ.Stream
 	// Each unacked input has at most two publishes in flight (a result, and
 	// a dead letter for bad input): this bound never stalls the pipeline,
 	// max_ack_pending is the backpressure.
 	pcfg.MaxPending = 2 * cfg.Consumer.MaxAckPending
-	if s.pub, err = sink.NewPublisher(s.nc, pcfg); err != nil {
+	if s.pub, err = sink.NewPublisher(s.nc, pcfg, s.log); err != nil {
 		return err
 	}
 	s.async, err = ingest.NewAsync(ingest.AsyncParams{
 		Consumer: cons, Config: cfg.Consumer, Reply: cfg.Reply, Models: s.models, Decoders: dec.Get,
-		Batcher: s.batcher, Publisher: s.pub, MaxPayload: s.nc.MaxPayload(), Metrics: s.m, Log: s.log,
+		Batcher: s.batcher, Publisher: s.pub, MaxPayload: s.nc.MaxPayload(), MaxID: cfg.Limits.MaxID, Metrics: s.m, Log: s.log,
 	})
 	if err != nil {
 		return err
 	}
-	if s.reaper, err = ingest.ListenMaxDeliveries(setupCtx, s.nc, js, cfg.Topology, s.pub, s.m, s.log); err != nil {
+	if s.reaper, err = ingest.ListenMaxDeliveries(setupCtx, s.nc, js, cfg.Topology, s.pub, cfg.Limits.MaxID, s.m, s.log); err != nil {
 		return err
 	}
 
