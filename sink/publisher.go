@@ -131,7 +131,14 @@ type Publisher struct {
 	// takenWG counts the checks of subjects JetStream said were taken,
 	// which run on goroutines of their own; Wait waits for them.
 	takenWG sync.WaitGroup
+	// alreadyStored counts publishes found stored already (AlreadyStored).
+	alreadyStored atomic.Uint64
 }
+
+// AlreadyStored returns how many publishes found their id's result or dead
+// letter stored already (a redelivery of a message whose ack was lost):
+// counted as stored, not stored again.
+func (p *Publisher) AlreadyStored() uint64 { return p.alreadyStored.Load() }
 
 // pendingPub is one publish awaiting its PubAck.
 type pendingPub struct {
@@ -392,6 +399,7 @@ func (p *Publisher) checkTaken(ctx context.Context, m *nats.Msg, err error) erro
 	if gerr != nil {
 		return fmt.Errorf("publish to %s: %w; read what the subject holds: %w", m.Subject, err, gerr)
 	}
+	p.alreadyStored.Add(1)
 	if id, want := stored.Header.Get(HeaderMsgID), m.Header.Get(HeaderMsgID); id != want {
 		p.log.Warn("a message with another id is stored on this id's subject; keeping it",
 			"subject", m.Subject, "stored_seq", stored.Sequence, "stored_id_bytes", len(id))

@@ -149,7 +149,8 @@ type Result struct {
 	ID    string   `json:"id"`
 	Proba *float64 `json:"default_proba"`
 	Error *struct {
-		Code string `json:"code"`
+		Code   string            `json:"code"`
+		Fields map[string]string `json:"fields"`
 	} `json:"error"`
 }
 

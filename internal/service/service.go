@@ -186,6 +186,10 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 	if s.pub, err = sink.NewPublisher(s.nc, pcfg, s.log); err != nil {
 		return err
 	}
+	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "scorer_results_already_stored_total",
+		Help: "Result and dead-letter publishes that found their id's message stored already (redeliveries after a lost ack); not stored again.",
+	}, func() float64 { return float64(s.pub.AlreadyStored()) }))
 	s.async, err = ingest.NewAsync(ingest.AsyncParams{
 		Consumer: cons, Config: cfg.Consumer, Reply: cfg.Reply, Models: s.models, Decoders: dec.Get,
 		Batcher: s.batcher, Publisher: s.pub, MaxPayload: s.nc.MaxPayload(), MaxID: cfg.Limits.MaxID, Metrics: s.m, Log: s.log,
