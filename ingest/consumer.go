@@ -165,6 +165,18 @@ func (a *Async) Start(ctx context.Context) error {
 // worker's batch is handled, the other's messages are on their way.
 const fetchers = 2
 
+// fetchBytes bounds the bytes one fetch may bring: batch messages of
+// ordinary size pass under it, but a backlog of large messages (up to the
+// server's max payload, headers up to 64 KiB) cannot fill the worker's
+// memory with pull_max_messages of them. It is at least twice the largest
+// message, so every message fits a fetch.
+func (a *Async) fetchBytes() int {
+	return int(max(fetchBytesMin, 2*a.p.MaxPayload+128<<10))
+}
+
+// fetchBytesMin is the byte budget of one fetch with ordinary limits.
+const fetchBytesMin = 4 << 20
+
 // fetchWait is how long one fetch waits for messages on an idle stream, and
 // so how long Drain can wait for the fetches to end when nothing arrives.
 const fetchWait = time.Second
@@ -185,7 +197,7 @@ func (a *Async) fetchLoop(batch int) {
 			return
 		default:
 		}
-		mb, err := a.p.Consumer.Fetch(batch, jetstream.FetchMaxWait(fetchWait))
+		mb, err := a.p.Consumer.Fetch(batch, jetstream.FetchMaxWait(fetchWait), jetstream.FetchMaxBytes(a.fetchBytes()))
 		if err == nil {
 			for msg := range mb.Messages() {
 				a.handle(msg)

@@ -80,7 +80,7 @@ func storeResults(b *testing.B, n int, perID bool) {
 			msg.Subject = sink.IDSubject("loans.scored", id)
 			msg.Header.Set(sink.HeaderExpectedLastSubjectSeq, "0")
 		}
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 			b.Fatal(err)
 		}
 	}
