@@ -93,7 +93,7 @@ type Async struct {
 	wg        sync.WaitGroup
 	fetchLog  outage // fetch failures, logged like publish failures
 	// unstorableLog bounds the warnings about parts given up as unstorable.
-	unstorableLog rateLog
+	unstorableLog *logLimiter
 
 	mu       sync.Mutex
 	inflight map[*delivery]struct{}
@@ -133,7 +133,9 @@ func NewAsync(p AsyncParams) (*Async, error) {
 	a := &Async{p: p, stop: make(chan struct{}), inflight: make(map[*delivery]struct{}), count: map[string]prometheus.Counter{},
 		recovered: make(chan struct{}, 1), draining: make(chan struct{}), fetchDone: make(chan struct{}),
 		outage:   outage{what: "result publish", start: "holding messages and retrying, nothing is nak'ed"},
-		fetchLog: outage{what: "fetch", start: "retrying"}}
+		fetchLog: outage{what: "fetch", start: "retrying"},
+		unstorableLog: newLogLimiter(p.Log, slog.LevelWarn,
+			"gave up storing an error result or dead letter that can never be stored; the message is terminated", outageLogEvery)}
 	for _, o := range []string{metrics.OutcomeScored, metrics.OutcomeInvalid, OutcomeDeadLetter, OutcomeNak, OutcomeTerm, OutcomeRedelivered} {
 		a.count[o] = p.Metrics.MessagesTotal.WithLabelValues(o)
 	}
@@ -539,10 +541,7 @@ func (a *Async) published(d *delivery, part *nats.Msg, err error) {
 // unstorable warns (rate-limited) that parts of d's outcome were given up
 // because JetStream will never store them.
 func (a *Async) unstorable(d *delivery, errs []error) {
-	if n, ok := a.unstorableLog.allow(time.Now()); ok {
-		a.p.Log.Warn("gave up storing an error result or dead letter that can never be stored; the message is terminated",
-			"id", d.id, "seq", d.seq, "parts", len(errs), "error", boundedError(errs[0]), "suppressed_since_last", n)
-	}
+	a.unstorableLog.event("id", d.id, "seq", d.seq, "parts", len(errs), "error", boundedError(errs[0]))
 }
 
 // boundedError is err's text cut to 512 bytes, for logs and bodies.

@@ -272,15 +272,9 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 	d := st.d
 	floats, cats := b.AppendRow()
 	st.resetSeen()
-	var fields map[string]string
-	report := func(name, problem string) {
-		if fields == nil {
-			fields = make(map[string]string)
-		}
-		if _, dup := fields[name]; !dup || problem == FieldDuplicate {
-			fields[name] = problem
-		}
-	}
+	found := &st.bad
+	found.reset()
+	nf := len(d.schema.Features)
 
 	prev := -1
 	st.pos++ // '{'
@@ -317,11 +311,11 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 			switch {
 			case !known:
 				if d.strict {
-					report(string(key), FieldUnknown)
+					found.unknownField(key)
 				}
 				err = st.skipValue(depth + 1)
 			case st.isSeen(fi):
-				report(d.schema.Features[fi].Name, FieldDuplicate)
+				found.feature(fi, nf, FieldDuplicate)
 				err = st.skipValue(depth + 1)
 			default:
 				st.markSeen(fi)
@@ -333,7 +327,7 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 					problem, err = st.number(&floats[f.Index], depth+1)
 				}
 				if problem != "" {
-					report(f.Name, problem)
+					found.feature(fi, nf, problem)
 				}
 			}
 			if err != nil {
@@ -350,13 +344,13 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 			}
 		}
 	}
-	for i := range d.schema.Features {
+	for i := range nf {
 		if !st.isSeen(i) {
-			report(d.schema.Features[i].Name, FieldMissing)
+			found.feature(i, nf, FieldMissing)
 		}
 	}
-	if fields != nil {
-		return fieldsError(fields, func(name string) bool { _, ok := d.index[name]; return ok }), nil
+	if !found.empty() {
+		return fieldsError(d.schema.Features, found), nil
 	}
 	return nil, nil
 }

@@ -78,7 +78,7 @@ func withField(t testing.TB, name, value string) string {
 	return seedA[:i] + key + value + seedA[j:]
 }
 
-func inputError(t *testing.T, err error) *ingest.InputError {
+func inputError(t testing.TB, err error) *ingest.InputError {
 	t.Helper()
 	var ie *ingest.InputError
 	if !errors.As(err, &ie) {

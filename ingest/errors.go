@@ -1,9 +1,10 @@
 package ingest
 
 import (
-	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/loan-scorer/loan-scorer/model"
 )
 
 // Error codes carried by error results ("error":{"code":...}), dead letters
@@ -59,42 +60,119 @@ type InputError struct {
 // Error returns "<code>: <message>".
 func (e *InputError) Error() string { return e.Code + ": " + e.Message }
 
-// fieldsError builds the InputError of an object with bad fields. The
-// message names at most a few schema features (never input values, and
-// unknown field names only by count, so it is safe in headers and logs).
-func fieldsError(fields map[string]string, known func(string) bool) *InputError {
-	names := make([]string, 0, len(fields))
-	unknown := 0
-	for k := range fields {
-		if known(k) {
-			names = append(names, k)
-		} else {
-			unknown++
+// MaxErrorFields bounds InputError.Fields for an object with bad fields:
+// at most this many fields are listed, problems with the model's features
+// first (in the model's order), then unknown fields (schema.strict, in the
+// order they appear); the message counts the rest. Whatever the input, an
+// error body and the work to build it stay in proportion to this bound.
+const MaxErrorFields = 64
+
+// badFields collects the bad fields of one object as the decoder meets
+// them, in memory bounded by the schema and MaxErrorFields, and in time
+// linear in the object's fields. The zero value is empty; reset reuses it.
+type badFields struct {
+	problems []string // per feature index: "" or the feature's problem
+	nProblem int      // features with a problem
+	unknown  []string // the first MaxErrorFields distinct unknown names
+	more     int      // unknown fields after those (not deduplicated)
+}
+
+func (b *badFields) reset() {
+	if b.nProblem > 0 {
+		clear(b.problems)
+		b.nProblem = 0
+	}
+	b.unknown = b.unknown[:0]
+	b.more = 0
+}
+
+func (b *badFields) empty() bool { return b.nProblem == 0 && len(b.unknown) == 0 && b.more == 0 }
+
+// feature records problem for feature i of n: the first problem of a
+// feature stands, except that FieldDuplicate replaces any.
+func (b *badFields) feature(i, n int, problem string) {
+	if b.problems == nil {
+		b.problems = make([]string, n)
+	}
+	switch {
+	case b.problems[i] == "":
+		b.nProblem++
+		b.problems[i] = problem
+	case problem == FieldDuplicate:
+		b.problems[i] = problem
+	}
+}
+
+// unknownField records a field that is not a feature of the model. Only
+// the first MaxErrorFields distinct names are kept (each compared with at
+// most that many); later ones are counted.
+func (b *badFields) unknownField(name []byte) {
+	for _, u := range b.unknown {
+		if u == string(name) {
+			return
 		}
 	}
-	slices.Sort(names)
+	if len(b.unknown) == MaxErrorFields {
+		b.more++
+		return
+	}
+	b.unknown = append(b.unknown, string(name))
+}
+
+// maxMessageFields is how many features the message names.
+const maxMessageFields = 5
+
+// fieldsError builds the InputError of an object with bad fields, in time
+// linear in the schema and the fields recorded. Fields lists at most
+// MaxErrorFields of them (features first, in schema order, then unknown
+// names); the message names at most a few features with their problems
+// (never input values, and unknown field names only by count, so it is
+// safe in headers and logs) and says how many are not listed.
+func fieldsError(features []model.Feature, b *badFields) *InputError {
+	total := b.nProblem + len(b.unknown)
+	fields := make(map[string]string, min(total, MaxErrorFields))
 	var sb strings.Builder
+	sb.Grow(64 + maxMessageFields*24)
 	sb.WriteString("invalid fields: ")
-	const show = 5
-	for i, k := range names {
-		if i == show {
+	named := 0
+	for i, problem := range b.problems {
+		if problem == "" {
+			continue
+		}
+		if len(fields) < MaxErrorFields {
+			fields[features[i].Name] = problem
+		}
+		switch {
+		case named < maxMessageFields:
+			if named > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(features[i].Name)
+			sb.WriteString(" (")
+			sb.WriteString(problem)
+			sb.WriteString(")")
+		case named == maxMessageFields:
 			sb.WriteString(", ...")
+		}
+		named++
+	}
+	for _, name := range b.unknown {
+		if len(fields) == MaxErrorFields {
 			break
 		}
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(k)
-		sb.WriteString(" (")
-		sb.WriteString(fields[k])
-		sb.WriteString(")")
+		fields[name] = FieldUnknown
 	}
-	if unknown > 0 {
-		if len(names) > 0 {
+	if unknown := len(b.unknown) + b.more; unknown > 0 {
+		if b.nProblem > 0 {
 			sb.WriteString("; ")
 		}
 		sb.WriteString(strconv.Itoa(unknown))
 		sb.WriteString(" unknown field(s)")
+	}
+	if unlisted := b.nProblem + len(b.unknown) + b.more - len(fields); unlisted > 0 {
+		sb.WriteString("; ")
+		sb.WriteString(strconv.Itoa(unlisted))
+		sb.WriteString(" more not listed in fields")
 	}
 	return &InputError{Code: CodeInvalidInput, Message: sb.String(), Fields: fields}
 }

@@ -1,89 +1,67 @@
 package ingest
 
 import (
+	"context"
 	"log/slog"
+	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// outageLogEvery is how often a results path that keeps failing is logged
-// again.
-const outageLogEvery = 30 * time.Second
+// logLimiter turns a flood of one kind of event into at most one log line
+// per interval. Whatever the callers' rate, the lines cost a constant
+// amount; each line says how many events it stands for, and the events
+// themselves are counted in the metrics by the caller.
+type logLimiter struct {
+	log   *slog.Logger
+	level slog.Level
+	msg   string
+	every time.Duration
 
-// outage turns a stream of failures of one operation (what) into few log
-// lines: one when they start, one per outageLogEvery while they go on, one
-// when the operation succeeds again (a flapping path: at most one warning
-// and one recovery per interval). A stalled results path fails thousands
-// of publishes a second; each is logged at debug level only.
-type outage struct {
-	what      string      // "result publish", "fetch"
-	start     string      // what the first warning adds: how the service copes
-	failing   atomic.Bool // a failure since the last success
-	mu        sync.Mutex
-	announced bool      // a warning was logged and no recovery since
-	since     time.Time // first failure after the last success
-	logged    time.Time // last warning
-	count     int64     // failures since the last success
+	mu      sync.Mutex
+	last    time.Time // when the last line was logged
+	skipped int64     // events since then that were not logged
 }
 
-// fail records a failure; attrs are logged with the warnings.
-func (o *outage) fail(log *slog.Logger, err error, attrs ...any) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+// newLogLimiter returns a limiter that logs msg at level through log at
+// most once per every.
+func newLogLimiter(log *slog.Logger, level slog.Level, msg string, every time.Duration) *logLimiter {
+	return &logLimiter{log: log, level: level, msg: msg, every: every}
+}
+
+// event records one event and logs it with attrs, unless a line went out
+// less than the interval ago; then it is only counted, and the next line
+// carries the count ("skipped"). Attribute values must be bounded (see
+// clip): a log line never carries unbounded input.
+func (l *logLimiter) event(attrs ...any) {
+	if !l.log.Enabled(context.Background(), l.level) {
+		return
+	}
 	now := time.Now()
-	if !o.failing.Load() {
-		o.since, o.count = now, 0
-		o.failing.Store(true)
+	l.mu.Lock()
+	if !l.last.IsZero() && now.Sub(l.last) < l.every {
+		l.skipped++
+		l.mu.Unlock()
+		return
 	}
-	o.count++
-	switch {
-	case !o.announced && (o.logged.IsZero() || now.Sub(o.logged) >= outageLogEvery):
-		o.announced, o.logged = true, now
-		log.Warn(o.what+" failing: "+o.start, append([]any{"error", err}, attrs...)...)
-	case o.announced && now.Sub(o.logged) >= outageLogEvery:
-		o.logged = now
-		log.Warn(o.what+" still failing", append([]any{"for", now.Sub(o.since).Round(time.Second),
-			"failures", o.count, "error", err}, attrs...)...)
+	skipped := l.skipped
+	l.last, l.skipped = now, 0
+	l.mu.Unlock()
+	if skipped > 0 {
+		attrs = append(attrs, "skipped", skipped)
 	}
+	l.log.Log(context.Background(), l.level, l.msg, attrs...)
 }
 
-// ok records a success; it reports whether failures came before it.
-func (o *outage) ok(log *slog.Logger) bool {
-	if !o.failing.Load() {
-		return false // the hot path: one atomic load
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.failing.Load() {
-		return false
-	}
-	o.failing.Store(false)
-	if o.announced {
-		o.announced = false
-		log.Info(o.what+" recovered", "after", time.Since(o.since).Round(time.Millisecond), "failures", o.count)
-	}
-	return true
-}
+// maxLoggedBytes bounds a string taken from input (a subject, an id) in a
+// log line.
+const maxLoggedBytes = 128
 
-// rateLog lets one log line through per outageLogEvery and counts the ones
-// it held back, for events that may come thousands a second.
-type rateLog struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int64
-}
-
-// allow reports whether a line may be logged now and, if so, how many were
-// held back since the last one.
-func (r *rateLog) allow(now time.Time) (suppressed int64, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.last.IsZero() && now.Sub(r.last) < outageLogEvery {
-		r.suppressed++
-		return 0, false
+// clip returns s cut to maxLoggedBytes, marked with the full length when
+// cut, so that a log line never carries an unbounded input value.
+func clip(s string) string {
+	if len(s) <= maxLoggedBytes {
+		return s
 	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	return n, true
+	return s[:maxLoggedBytes] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }

@@ -24,7 +24,8 @@ type state struct {
 	pos     int
 	seen    [4]uint64 // features seen in the current object, when ≤ 256
 	seenBig []uint64
-	scratch []byte // unescaped string, reused
+	scratch []byte    // unescaped string, reused
+	bad     badFields // the current object's bad fields, reused
 }
 
 func (d *Decoder) newState(payload []byte) *state {

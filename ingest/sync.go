@@ -3,7 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"strconv"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
-	"github.com/loan-scorer/loan-scorer/sink"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
@@ -49,7 +48,7 @@ func DefaultSyncConfig() SyncConfig {
 // Validate reports an invalid field.
 func (c SyncConfig) Validate() error {
 	switch {
-	case c.Subject == "" || strings.ContainsAny(c.Subject, " \t\r\n") || strings.HasPrefix(c.Subject, "$"):
+	case c.Subject == "" || !subjectSafe(c.Subject) || strings.HasPrefix(c.Subject, "$"):
 		return fmt.Errorf("subjects.sync %q is not a valid subject for the sync service", c.Subject)
 	case c.Name == "":
 		return errors.New("sync service name must not be empty")
@@ -75,11 +74,24 @@ const (
 	StatusUnavailable = 503
 )
 
+// Outcomes of sync requests (metrics "outcome" label) beyond those in
+// package metrics.
 const (
-	headerMsgID = "Nats-Msg-Id"
-	// maxErrorDescription bounds the Nats-Service-Error header value.
-	maxErrorDescription = 200
+	// OutcomeReplyRefused: the request's reply subject is one the scorer
+	// never answers ('$' subjects, spaces, control characters); nothing was
+	// sent.
+	OutcomeReplyRefused = "reply_refused"
+	// OutcomeReplyFailed: the answer could not be published (the
+	// connection closed or is draining, ...).
+	OutcomeReplyFailed = "reply_failed"
 )
+
+// maxErrorDescription bounds the Nats-Service-Error header value.
+const maxErrorDescription = 200
+
+// syncLogEvery is how often answers that fail to go out, and requests whose
+// reply subject is refused, are logged at most (each is counted).
+const syncLogEvery = 10 * time.Second
 
 // StatusOf returns the HTTP-style status for an error code.
 func StatusOf(code string) int {
@@ -107,7 +119,26 @@ func StatusOf(code string) int {
 // replaced by its error object. Errors are replies with the micro error
 // headers (Nats-Service-Error: message, Nats-Service-Error-Code: 400, 413,
 // 500 or 503) and the body {"id":...,"error":{...}}; a full batcher queue
-// answers 503 at once. Requests without a reply subject are dropped.
+// answers 503 at once. A Nats-Msg-Id that CheckID refuses (longer than
+// limits.max_id, control characters) is a 400 naming the header, answered
+// under a generated id. An answer that would exceed the connection's max
+// payload is replaced by a 413 payload_too_large error reply: before
+// scoring when the request's item count and id already make it too large,
+// after scoring otherwise.
+//
+// Requests without a reply subject are dropped; requests whose reply
+// subject starts with '$' or holds spaces or control characters are never
+// answered (outcome reply_refused, logged at debug level). Answers that
+// fail to publish are counted (outcome reply_failed) and logged at warn
+// level. Both logs write at most one line per 10 s, with input values
+// clipped; log may be nil (nothing is logged).
+//
+// Memory: a request costs its decoded rows (in proportion to its size),
+// its item errors (at most limits.max_array, each listing at most
+// MaxErrorFields fields; a request whose errors alone could not be sent is
+// refused before it waits for the batcher) and an answer of at most the
+// connection's max payload; buffers larger than a typical answer are not
+// kept for reuse.
 //
 // Replies from the batcher are published on nc directly rather than through
 // micro.Request, whose error bookkeeping is not safe once the handler has
@@ -117,14 +148,20 @@ func StatusOf(code string) int {
 //
 // Stop the returned service (Stop) before draining nc; replies of jobs still
 // in the batcher go out as long as nc is open.
-func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, m *metrics.Metrics) (micro.Service, error) {
+func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, m *metrics.Metrics, log *slog.Logger) (micro.Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if m == nil {
 		m = metrics.New(nil)
 	}
-	s := &syncService{nc: nc, h: h, dec: dec, b: b, m: m}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &syncService{nc: nc, h: h, dec: dec, b: b, m: m,
+		sendLog:   newLogLimiter(log, slog.LevelWarn, "sync answer not sent", syncLogEvery),
+		refuseLog: newLogLimiter(log, slog.LevelDebug, "sync request not answered: reply subject refused", syncLogEvery),
+	}
 	s.pool.New = func() any {
 		r := &syncRequest{s: s}
 		r.job.Done = r.done
@@ -160,12 +197,14 @@ func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*w
 }
 
 type syncService struct {
-	nc   *nats.Conn
-	h    *worker.Holder
-	dec  func(*worker.Model) *Decoder
-	b    *worker.Batcher
-	m    *metrics.Metrics
-	pool sync.Pool // *syncRequest
+	nc        *nats.Conn
+	h         *worker.Holder
+	dec       func(*worker.Model) *Decoder
+	b         *worker.Batcher
+	m         *metrics.Metrics
+	sendLog   *logLimiter // answers that could not be published
+	refuseLog *logLimiter // reply subjects never answered
+	pool      sync.Pool   // *syncRequest
 }
 
 // syncRequest is one request in flight, reused through the pool.
@@ -183,27 +222,42 @@ type syncRequest struct {
 
 func (s *syncService) handle(req micro.Request) {
 	start := time.Now()
-	id := req.Headers().Get(headerMsgID)
-	if id == "" {
-		id = nuid.Next()
+	reply := req.Reply()
+	if reply == "" {
+		return // a publish, not a request: nobody to answer
 	}
-	if req.Reply() == "" {
+	if err := checkAnswerSubject(reply); err != nil {
+		s.m.RequestsTotal.WithLabelValues(metrics.PathSync, OutcomeReplyRefused).Inc()
+		s.refuseLog.event("reply", clip(reply), "reason", err)
 		return
 	}
 	mdl := s.h.Load()
+	dec := s.dec(mdl)
+	id, err := requestID(req.Headers().Get(HeaderMsgID), dec.lim.MaxID)
+	if err != nil {
+		s.fail(req, id, err, start)
+		return
+	}
 	r := s.pool.Get().(*syncRequest)
 	r.rows.Reset()
 	r.rows.NumFloat, r.rows.NumCat = 0, 0
-	itemErrs, isArray, err := s.dec(mdl).DecodeMany(req.Data(), &r.rows)
+	itemErrs, isArray, err := dec.DecodeMany(req.Data(), &r.rows)
 	if err == nil && !isArray && itemErrs[0] != nil {
 		err = itemErrs[0]
+	}
+	if err == nil && isArray {
+		// Refuse now what could never be sent, before scoring it and
+		// before building it.
+		if floor, limit := answerFloor(id, itemErrs), s.maxPayload(); floor > limit {
+			err = answerTooLarge(floor, limit)
+		}
 	}
 	if err != nil {
 		s.release(r)
 		s.fail(req, id, err, start)
 		return
 	}
-	r.itemErrs, r.isArray, r.id, r.reply, r.start = itemErrs, isArray, id, req.Reply(), start
+	r.itemErrs, r.isArray, r.id, r.reply, r.start = itemErrs, isArray, id, reply, start
 	if r.rows.Rows == 0 { // an array whose items are all bad, or empty
 		s.answer(r)
 		return
@@ -215,110 +269,18 @@ func (s *syncService) handle(req micro.Request) {
 	}
 }
 
-// fail answers a request that never reached the batcher.
-func (s *syncService) fail(req micro.Request, id string, err error, start time.Time) {
-	code, outcome := CodeInternal, metrics.OutcomeError
-	msg := err.Error()
-	var fields map[string]string
-	var ie *InputError
-	switch {
-	case errors.As(err, &ie):
-		code, msg, fields, outcome = ie.Code, ie.Message, ie.Fields, metrics.OutcomeInvalid
-	case errors.Is(err, worker.ErrOverloaded):
-		code, msg, outcome = CodeOverloaded, "the scorer is overloaded; retry later", metrics.OutcomeOverloaded
-	case errors.Is(err, worker.ErrClosed):
-		code, msg, outcome = CodeNotReady, "the scorer is shutting down; retry", metrics.OutcomeNotReady
+// requestID returns the id of a request whose Nats-Msg-Id header is
+// header: the header when CheckID accepts it, else a generated NUID (and,
+// for a refused header, the *InputError saying why).
+func requestID(header string, maxID int) (string, error) {
+	if header == "" {
+		return nuid.Next(), nil
 	}
-	body := sink.AppendError(nil, id, code, msg, fields)
-	_ = req.Error(strconv.Itoa(StatusOf(code)), headerSafe(msg), body)
-	s.m.RequestsTotal.WithLabelValues(metrics.PathSync, outcome).Inc()
-	s.m.EndToEndSeconds.WithLabelValues(metrics.PathSync).Observe(time.Since(start).Seconds())
+	if err := CheckID(header, maxID); err != nil {
+		return nuid.Next(), err
+	}
+	return header, nil
 }
 
 // done is the batcher's callback for a sync job.
 func (r *syncRequest) done(*worker.Job) { r.s.answer(r) }
-
-// answer publishes the reply of a request whose rows were scored (or that
-// had no good rows) and recycles r.
-func (s *syncService) answer(r *syncRequest) {
-	msg := &nats.Msg{Subject: r.reply}
-	outcome := metrics.OutcomeScored
-	if r.job.Err != nil {
-		outcome = metrics.OutcomeError
-		const message = "scoring failed"
-		r.buf = sink.AppendError(r.buf[:0], r.id, CodeInternal, message, nil)
-		msg.Header = nats.Header{
-			micro.ErrorHeader:     []string{message},
-			micro.ErrorCodeHeader: []string{strconv.Itoa(StatusInternal)},
-		}
-	} else {
-		r.buf = r.appendBody(r.buf[:0])
-	}
-	msg.Data = r.buf
-	if err := s.nc.PublishMsg(msg); err != nil {
-		outcome = metrics.OutcomeError
-	}
-	s.m.RequestsTotal.WithLabelValues(metrics.PathSync, outcome).Inc()
-	s.m.EndToEndSeconds.WithLabelValues(metrics.PathSync).Observe(time.Since(r.start).Seconds())
-	s.release(r)
-}
-
-// appendBody writes the result of an object, or the array of results and
-// item errors of an array.
-func (r *syncRequest) appendBody(dst []byte) []byte {
-	mdl := r.job.Model
-	if !r.isArray {
-		return sink.AppendResult(dst, r.id, mdl, r.job.Out)
-	}
-	w := 0
-	if mdl != nil {
-		w = mdl.Width()
-	}
-	dst = append(dst, '[')
-	row := 0
-	for i, ierr := range r.itemErrs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		itemID := r.id + ":" + strconv.Itoa(i)
-		if ierr != nil {
-			dst = appendItemError(dst, itemID, ierr)
-			continue
-		}
-		dst = sink.AppendResult(dst, itemID, mdl, r.job.Out[row*w:(row+1)*w])
-		row++
-	}
-	return append(dst, ']')
-}
-
-func appendItemError(dst []byte, id string, err error) []byte {
-	var ie *InputError
-	if errors.As(err, &ie) {
-		return sink.AppendError(dst, id, ie.Code, ie.Message, ie.Fields)
-	}
-	return sink.AppendError(dst, id, CodeInternal, "internal error", nil)
-}
-
-func (s *syncService) release(r *syncRequest) {
-	r.job.Model, r.job.Rows, r.job.Err = nil, nil, nil
-	r.itemErrs = nil
-	r.rows.Reset()
-	if cap(r.buf) > 1<<20 {
-		r.buf = nil // do not pin one huge reply's buffer
-	}
-	s.pool.Put(r)
-}
-
-// headerSafe shortens msg and drops control characters so that it can be a
-// NATS header value.
-func headerSafe(msg string) string {
-	if len(msg) > maxErrorDescription {
-		msg = msg[:maxErrorDescription]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, msg)
-}

@@ -156,7 +156,7 @@ func newHarness(t *testing.T, name string, cfg worker.Config, lim ingest.Limits,
 func startSync(t *testing.T, h *harness) *nats.Conn {
 	t.Helper()
 	_, nc := natstest.Start(t)
-	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func BenchmarkSync(b *testing.B) {
 			go func() { _ = bt.Run(ctx) }()
 			srv, nc := natstest.Start(b)
 			cache := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
-			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), worker.NewHolder(mdl), cache.Get, bt, nil)
+			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), worker.NewHolder(mdl), cache.Get, bt, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

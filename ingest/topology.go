@@ -224,8 +224,11 @@ func checkLiteralSubject(s string) error {
 	if strings.HasPrefix(s, "$") {
 		return fmt.Errorf("%q: subjects starting with '$' are reserved for the system", s)
 	}
+	if !subjectSafe(s) {
+		return fmt.Errorf("%q: subjects may not hold spaces or control characters", s)
+	}
 	for tok := range strings.SplitSeq(s, ".") {
-		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
+		if tok == "" || tok == "*" || tok == ">" {
 			return fmt.Errorf("%q is not a literal subject (empty tokens, wildcards and spaces are not allowed)", s)
 		}
 	}

@@ -137,6 +137,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"backoff vs max_deliver", "consumer:\n  ack_wait: 1s\n  backoff: [1s, 2s, 3s]\n  max_deliver: 2\n", nil, "consumer.backoff"},
 		{"results under dlq", "subjects:\n  results: loans.dlq.ok\n", nil, "subjects.results"},
 		{"auth without url", "nats:\n  token: abc\n", nil, "nats.url"},
+		{"reply.allow everything", "reply:\n  allow: ['>']\n", nil, "reply.allow"},
+		{"reply.allow own results", "reply:\n  allow: ['_INBOX.>', 'loans.scored.>']\n", nil, "subjects.results"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

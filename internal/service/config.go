@@ -96,7 +96,7 @@ func (c Config) Validate() error {
 	add(c.NATS.Validate())
 	add(c.Topology.Validate())
 	add(c.Batch.Validate())
-	add(c.Reply.Validate())
+	add(c.Reply.ValidateFor(c.Subjects))
 	add(c.Limits.Validate())
 	add(c.HTTP.Validate())
 	add(c.Schema.Validate())

@@ -203,7 +203,7 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 
 	scfg := ingest.DefaultSyncConfig()
 	scfg.Subject = cfg.Subjects.Sync
-	if s.svc, err = ingest.NewSyncService(s.nc, scfg, s.models, dec.Get, s.batcher, s.m); err != nil {
+	if s.svc, err = ingest.NewSyncService(s.nc, scfg, s.models, dec.Get, s.batcher, s.m, s.log); err != nil {
 		return fmt.Errorf("sync service on %s: %w", cfg.Subjects.Sync, err)
 	}
 
