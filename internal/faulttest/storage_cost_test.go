@@ -107,6 +107,7 @@ func storeResults(b *testing.B, n int, perID bool) {
 		b.Fatal(err)
 	}
 	nc.Close()
+	srv.Stop(b)
 	srv.Restart(b)
 	nc = Connect(b, srv.URL())
 	js, _ = jetstream.New(nc)
