@@ -12,7 +12,7 @@ import (
 
 // Pull timing of the sink's fetches.
 const (
-	// maxIdleWait bounds one fetch when no file is open.
+	// maxIdleWait bounds one fetch.
 	maxIdleWait = 5 * time.Second
 	// minFetchWait is the shortest fetch: a file due in less is committed
 	// a little late rather than with a request the server could not serve.
@@ -50,9 +50,11 @@ func (l *loop) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return l.shutdown(ctx)
 		}
+		// One fetch waits at most maxIdleWait, so that its heartbeats
+		// notice a lost broker within seconds even while a file is open.
 		wait := maxIdleWait
 		if l.file != nil {
-			wait = l.file.opened.Add(p.cfg.MaxAge).Sub(p.now())
+			wait = min(wait, l.file.opened.Add(p.cfg.MaxAge).Sub(p.now()))
 		}
 		if wait > 0 {
 			if err := l.fetch(ctx, max(wait, minFetchWait)); err != nil {
@@ -121,14 +123,14 @@ func (l *loop) handle(ctx context.Context, msg jetstream.Msg) (recreated bool, e
 	}
 	switch dseq := meta.Sequence.Consumer; {
 	case dseq > l.next:
-		return true, l.recover(ctx, "deliveries lost on the way", "lost", dseq-l.next, "consumer_seq", dseq, "stream_seq", seq)
+		return true, l.recoverGap(ctx, "deliveries lost on the way", "lost", dseq-l.next, "consumer_seq", dseq, "stream_seq", seq)
 	case dseq < l.next:
-		return true, l.recover(ctx, "consumer sequence went back (consumer reset, or broker restarted with older consumer state)",
+		return true, l.recoverGap(ctx, "consumer sequence went back (consumer reset, or broker restarted with older consumer state)",
 			"expected_consumer_seq", l.next, "consumer_seq", dseq, "stream_seq", seq)
 	case meta.NumDelivered > 1 && seq > written:
 		// Belt and braces: a redelivery of a result this run never
 		// received means its first delivery was lost.
-		return true, l.recover(ctx, "redelivery of a result never received", "consumer_seq", dseq, "stream_seq", seq,
+		return true, l.recoverGap(ctx, "redelivery of a result never received", "consumer_seq", dseq, "stream_seq", seq,
 			"deliveries", meta.NumDelivered)
 	}
 	l.next++
@@ -172,11 +174,11 @@ func (l *loop) handle(ctx context.Context, msg jetstream.Msg) (recreated bool, e
 	return false, nil
 }
 
-// recover is a gap recovery: it commits the open file, which holds only
+// recoverGap is a gap recovery: it commits the open file, which holds only
 // deliveries that followed on from the committed files, then recreates the
 // consumer to deliver from the first sequence after it. Nothing past that
 // sequence was acknowledged, so nothing is skipped.
-func (l *loop) recover(ctx context.Context, why string, attrs ...any) error {
+func (l *loop) recoverGap(ctx context.Context, why string, attrs ...any) error {
 	if err := l.commit(ctx); err != nil {
 		return err
 	}
