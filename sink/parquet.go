@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -131,6 +132,13 @@ type ParquetOptions struct {
 	// Committed, when set, is called after each file is committed and
 	// acknowledged, with its path and row count (metrics, tests).
 	Committed func(path string, rows int)
+	// Recovered, when set, is called after each gap recovery: deliveries
+	// went missing, the sink committed what followed on and recreated its
+	// consumer (metrics).
+	Recovered func()
+	// Restarted, when set, is called each time Serve starts the sink again
+	// after a transient failure (metrics).
+	Restarted func()
 }
 
 // Parquet is the exactly-once sink from the results stream into rolling
@@ -142,6 +150,14 @@ type ParquetOptions struct {
 // at start the sink removes stale temporary files, reads the highest
 // committed sequence from the names and (re)creates its consumer to start
 // right after it, so whatever a crash interrupted is written again, once.
+//
+// A file only ever holds what follows on from the committed files: every
+// delivery's consumer sequence must be the one after the previous
+// delivery's (see loop.handle). A delivery lost on the way (a pull inbox
+// that dropped messages, a consumer reset or rolled back by a broker
+// restart) breaks that chain; the sink then commits what followed on,
+// recreates its consumer after it and carries on (a gap recovery), so the
+// ack of a file never covers a result the file lacks.
 type Parquet struct {
 	cfg   ParquetConfig
 	js    jetstream.JetStream
@@ -151,6 +167,10 @@ type Parquet struct {
 	wopts []parquet.WriterOption
 	log   *slog.Logger
 	now   func() time.Time
+
+	recoveries atomic.Int64 // gap recoveries since NewParquet
+	restarts   atomic.Int64 // restarts by Serve since NewParquet
+	gapLog     limitedLog   // gap recovery warnings, rate-limited
 }
 
 // NewParquet returns a sink over js. cfg.Dir must be set; it is created
@@ -199,11 +219,25 @@ func (p *Parquet) Dir() string { return p.dir }
 // Consumer returns the durable consumer's name.
 func (p *Parquet) Consumer() string { return p.name }
 
+// GapRecoveries returns how many gap recoveries the sink made since it was
+// created (see Parquet).
+func (p *Parquet) GapRecoveries() int64 { return p.recoveries.Load() }
+
+// Restarts returns how many times Serve started the sink again after a
+// transient failure.
+func (p *Parquet) Restarts() int64 { return p.restarts.Load() }
+
 // Run writes files until ctx ends, then commits the open file and returns
 // nil; it returns early with an error when the directory, the files or
-// JetStream fail. After it returns, Run may be called again (it resumes
-// from the files, like a restart); never twice at once.
-func (p *Parquet) Run(ctx context.Context) error {
+// JetStream fail (NATS lost, a missed heartbeat, the consumer deleted). After
+// it returns, Run may be called again (it resumes from the files, like a
+// restart); never twice at once. Serve is Run started again after each
+// transient failure.
+func (p *Parquet) Run(ctx context.Context) error { return p.run(ctx, nil) }
+
+// run is Run; started, when set, is called once the consumer exists (the
+// sink is reading again).
+func (p *Parquet) run(ctx context.Context, started func()) error {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return fmt.Errorf("parquet sink: %w", err)
 	}
@@ -216,23 +250,33 @@ func (p *Parquet) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("parquet sink: %w", err)
 	}
-	cons, start, err := p.consumer(ctx, committed)
+	cons, start, err := p.consumer(ctx, committed, true)
 	if err != nil {
 		return fmt.Errorf("parquet sink: %w", err)
 	}
 	p.log.Info("parquet sink started", "dir", p.dir, "consumer", p.name, "committed_seq", committed,
 		"start_seq", start, "stale_tmp_removed", removed)
-	l := &loop{p: p, cons: cons, committed: start - 1}
+	if started != nil {
+		started()
+	}
+	l := &loop{p: p, cons: cons, next: 1, committed: start - 1}
 	return l.run(ctx)
 }
 
 // consumer (re)creates the durable consumer so that it delivers from the
 // first sequence not committed, with ack policy all and unlimited
 // deliveries. What was delivered before and not committed is delivered
-// again at once, instead of after ack_wait. The start is the later of the
-// files' record and the consumer's ack floor (files moved away by their
-// reader are not written again).
-func (p *Parquet) consumer(ctx context.Context, committed uint64) (jetstream.Consumer, uint64, error) {
+// again at once, instead of after ack_wait. A new consumer numbers its
+// deliveries from 1, which is where loop.next starts.
+//
+// With followAckFloor (at start) the start is the later of the files'
+// record and the old consumer's ack floor: files moved away by their reader
+// are not written again (the sink acknowledges only committed sequences, so
+// the floor is past the files only when files went away, or when an
+// operator reset the consumer to skip results). A gap recovery passes false
+// and starts right after what it committed: whatever broke the chain may
+// have moved the floor (a consumer reset moves it to the reset's start).
+func (p *Parquet) consumer(ctx context.Context, committed uint64, followAckFloor bool) (jetstream.Consumer, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	stream, err := p.js.Stream(ctx, p.cfg.Stream)
@@ -254,7 +298,11 @@ func (p *Parquet) consumer(ctx context.Context, committed uint64) (jetstream.Con
 			return nil, 0, fmt.Errorf("consumer %s on %s: %w (ack policy %v, filter %q): name another with sink.parquet.consumer",
 				p.name, p.cfg.Stream, ErrConsumerMismatch, info.Config.AckPolicy, info.Config.FilterSubject)
 		}
-		start = max(start, info.AckFloor.Stream)
+		if floor := info.AckFloor.Stream; followAckFloor && floor > start {
+			p.log.Warn("parquet sink: the consumer's ack floor is past the files: resuming after it (files moved away, or the consumer reset)",
+				"dir", p.dir, "committed_seq", committed, "ack_floor", floor)
+			start = floor
+		}
 		if err := p.js.DeleteConsumer(ctx, p.cfg.Stream, p.name); err != nil {
 			return nil, 0, fmt.Errorf("recreate consumer %s: %w", p.name, err)
 		}
@@ -301,147 +349,4 @@ func lockDir(dir string) (unlock func(), err error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
-}
-
-// loop is one run of the sink.
-type loop struct {
-	p         *Parquet
-	cons      jetstream.Consumer
-	committed uint64 // highest sequence in a committed file
-	file      *openFile
-	lastMsg   jetstream.Msg // last message in the open file
-}
-
-// maxIdleWait bounds one wait for a message when no file is open.
-const maxIdleWait = 5 * time.Second
-
-func (l *loop) run(ctx context.Context) error {
-	p := l.p
-	// The iterator keeps up to FetchBatch messages buffered ahead; what is
-	// buffered but not handled at shutdown is delivered again at the next
-	// start, which recreates the consumer after the committed sequence.
-	it, err := l.cons.Messages(jetstream.PullMaxMessages(p.cfg.FetchBatch))
-	if err != nil {
-		return fmt.Errorf("parquet sink: pull from %s: %w", p.cfg.Stream, err)
-	}
-	defer it.Stop()
-	for {
-		if ctx.Err() != nil {
-			return l.shutdown(ctx)
-		}
-		wait := maxIdleWait
-		if l.file != nil {
-			wait = time.Until(l.file.opened.Add(p.cfg.MaxAge))
-		}
-		if wait > 0 {
-			nctx, cancel := context.WithTimeout(ctx, wait)
-			msg, err := it.Next(jetstream.NextContext(nctx))
-			cancel()
-			switch {
-			case err == nil:
-				if err := l.handle(ctx, msg); err != nil {
-					l.abandon()
-					return fmt.Errorf("parquet sink: %w", err)
-				}
-				continue
-			case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-			default:
-				l.abandon()
-				return fmt.Errorf("parquet sink: pull from %s: %w", p.cfg.Stream, err)
-			}
-		}
-		if l.file != nil && !p.now().Before(l.file.opened.Add(p.cfg.MaxAge)) {
-			if err := l.commit(ctx); err != nil {
-				return fmt.Errorf("parquet sink: %w", err)
-			}
-		}
-	}
-}
-
-// handle appends one message to the open file (opening one when needed),
-// skips what is already written, and commits a full file.
-func (l *loop) handle(ctx context.Context, msg jetstream.Msg) error {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return fmt.Errorf("message metadata: %w", err)
-	}
-	seq := meta.Sequence.Stream
-	switch {
-	case seq <= l.committed:
-		// In a committed file already (a redelivery): acknowledging it
-		// acknowledges only what is committed.
-		if err := msg.Ack(); err != nil {
-			return fmt.Errorf("ack committed seq %d: %w", seq, err)
-		}
-		return nil
-	case l.file != nil && seq <= l.file.last:
-		return nil // redelivered while its file is open
-	}
-	h := msg.Headers()
-	r := parseRecord(msg.Data(), h.Get(HeaderMsgID), h.Get(HeaderModel), h.Get(HeaderScoredAt), h.Get(HeaderErrorCode), meta.Timestamp)
-	if l.file != nil && r.hasValue && r.kind != l.file.kind {
-		// The model changed kind (a reload): a file has one schema.
-		if err := l.commit(ctx); err != nil {
-			return err
-		}
-	}
-	if l.file == nil {
-		f, err := createFile(l.p.dir, seq, r.kind, l.p.wopts, l.p.now())
-		if err != nil {
-			return err
-		}
-		l.file = f
-	}
-	if err := l.file.w.write(&r); err != nil {
-		return fmt.Errorf("seq %d: %w", seq, err)
-	}
-	l.file.last, l.lastMsg = seq, msg
-	l.file.rows++
-	if l.file.rows >= l.p.cfg.MaxRows {
-		return l.commit(ctx)
-	}
-	return nil
-}
-
-// commit makes the open file durable, then acknowledges its messages.
-func (l *loop) commit(ctx context.Context) error {
-	f := l.file
-	if f == nil {
-		return nil
-	}
-	l.file = nil
-	path, err := f.commit(l.p.dir, l.p.opts.Failpoint)
-	if err != nil {
-		return err
-	}
-	l.committed = f.last
-	// The file is the record: a failed ack only means redeliveries, which
-	// are skipped and acknowledged then (or at the next start).
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := l.lastMsg.DoubleAck(actx); err != nil {
-		l.p.log.Warn("parquet sink: ack after commit failed; the results will be skipped when redelivered",
-			"file", filepath.Base(path), "last_seq", f.last, "error", err)
-	}
-	l.lastMsg = nil
-	l.p.log.Debug("parquet file committed", "file", filepath.Base(path), "rows", f.rows, "first_seq", f.first, "last_seq", f.last)
-	if l.p.opts.Committed != nil {
-		l.p.opts.Committed(path, f.rows)
-	}
-	return nil
-}
-
-// shutdown commits the open file: on SIGTERM the sink closes its file.
-func (l *loop) shutdown(ctx context.Context) error {
-	if err := l.commit(ctx); err != nil {
-		return fmt.Errorf("parquet sink: close the open file: %w", err)
-	}
-	return nil
-}
-
-func (l *loop) abandon() {
-	if l.file != nil {
-		l.file.abandon()
-		l.file = nil
-	}
 }

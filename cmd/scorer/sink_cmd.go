@@ -32,8 +32,17 @@ digits so names sort in stream order), closed after --max-rows results or --max-
 is written under a temporary name, fsynced, renamed and the directory fsynced before its
 messages are acknowledged; on start the sink removes stale temporary files and resumes after
 the highest sequence the file names hold, so every result lands in exactly one file whatever
-crashes. One sink per directory (a lock file enforces it). SIGINT/SIGTERM close the open file.
-The same sink runs inside 'scorer serve' when sink.parquet.dir is set.
+crashes. A file holds only results that follow on from the files before it: deliveries lost
+on the way (or a consumer reset or rolled back by a broker restart) make the sink commit what
+followed on and recreate its consumer after it (a gap recovery, logged and counted), so an ack
+never covers a result no file holds. One sink per directory (a lock file enforces it).
+
+NATS lost, a missed heartbeat or another transient failure (the stream unavailable, a directory
+or disk error) restarts the sink from its files after 1s, doubling to 30s, logged at error level
+(at most every 30s) and at info level when it reads again. A directory locked by another sink,
+a stream behind the files (recreated) or a consumer name taken by another kind of consumer end
+it with exit status 1. SIGINT/SIGTERM close the open file. The same sink, with the same restart
+rule, runs inside 'scorer serve' when sink.parquet.dir is set.
 
 Columns: id (string), default_proba (double; prediction or probabilities for other model
 kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null when scored).`,
@@ -65,10 +74,9 @@ kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null 
 			if err != nil {
 				return err
 			}
-			if err := s.Run(cmd.Context()); err != nil {
+			if err := s.Serve(cmd.Context()); err != nil {
 				return err
 			}
-			log.Info("parquet sink stopped", "dir", s.Dir())
 			return nc.Drain()
 		},
 	}

@@ -203,6 +203,7 @@ func TestWorkerDownLongerThanTheDedupWindow(t *testing.T) {
 	// No redelivery while the first worker runs: every message stays
 	// pending on it, its result stored, until it is killed.
 	settings["consumer.ack_wait"] = "20s"
+	settings["consumer.max_ack_pending"] = "65536" // every message unacked at once
 	settings["nats.user"] = "acklost"
 	w := StartScorer(t, bins.Scorer, "worker-acks-lost", settings, "SCORER_NATS_PASSWORD=acklost-pw")
 	js := ConnectJS(t, srv.URL(), nats.UserInfo("admin", "admin-pw"))

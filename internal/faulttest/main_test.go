@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // bins are built once by TestMain for every test of the package.
@@ -34,6 +35,15 @@ func full() bool {
 
 // size returns the full size under FAULT_FULL=1, else the default one.
 func size(def, fullSize int) int {
+	if full() {
+		return fullSize
+	}
+	return def
+}
+
+// sizeDuration returns the full duration under FAULT_FULL=1, else the
+// default one.
+func sizeDuration(def, fullSize time.Duration) time.Duration {
 	if full() {
 		return fullSize
 	}

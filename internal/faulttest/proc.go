@@ -82,6 +82,23 @@ func (p *Proc) Kill(t testing.TB) {
 	<-p.done
 }
 
+// Signal sends sig (SIGSTOP, SIGCONT) without waiting for anything.
+func (p *Proc) Signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %s to %s: %v", sig, p.Name, err)
+	}
+}
+
+// ExitCode returns the exit status of a process that has ended (-1 while
+// it runs, or when a signal ended it).
+func (p *Proc) ExitCode() int {
+	if !p.Exited() {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
 // Stop sends sig and returns the exit code, failing the test if the
 // process is still running after timeout.
 func (p *Proc) Stop(t testing.TB, sig syscall.Signal, timeout time.Duration) int {

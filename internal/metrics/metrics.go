@@ -66,6 +66,13 @@ type Metrics struct {
 	// ModelInfo is 1 for the "version" of the current model; the reload
 	// code sets the old version's series to 0 (or deletes it) on a swap.
 	ModelInfo *prometheus.GaugeVec
+	// SinkGapRecoveries counts the Parquet sink's gap recoveries: deliveries
+	// lost on the way (or a consumer reset or rolled back), the open file
+	// committed where they stopped following on, the consumer recreated.
+	SinkGapRecoveries prometheus.Counter
+	// SinkRestarts counts the Parquet sink's restarts after a transient
+	// failure (NATS lost, a missed heartbeat, a directory error).
+	SinkRestarts prometheus.Counter
 }
 
 // New creates the collectors and registers them with reg. A nil reg registers
@@ -127,10 +134,19 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "scorer_model_info",
 			Help: "1 for the version of the model currently serving.",
 		}, []string{"version"}),
+		SinkGapRecoveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scorer_sink_gap_recoveries_total",
+			Help: "Parquet sink gap recoveries: deliveries lost on the way, consumer recreated after the last result written.",
+		}),
+		SinkRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scorer_sink_restarts_total",
+			Help: "Parquet sink restarts after a transient failure (NATS lost, missed heartbeat, directory error).",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.MessagesTotal, m.RequestsTotal, m.BatchSize, m.BatchWait,
-			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.PublishRetries, m.HeldMessages, m.UnstorableTotal, m.ModelInfo)
+			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.PublishRetries, m.HeldMessages, m.UnstorableTotal, m.ModelInfo,
+			m.SinkGapRecoveries, m.SinkRestarts)
 	}
 	return m
 }

@@ -22,6 +22,8 @@ func TestNewRegistersAndServes(t *testing.T) {
 	m.ConsumerLag.Set(42)
 	m.PublishRetries.Add(5)
 	m.HeldMessages.Set(4)
+	m.SinkGapRecoveries.Inc()
+	m.SinkRestarts.Add(2)
 	m.SetModel("a@000000000000")
 	m.SetModel("b@111111111111") // replaces a's series
 
@@ -45,6 +47,8 @@ func TestNewRegistersAndServes(t *testing.T) {
 		`scorer_consumer_lag_messages 42`,
 		`scorer_publish_retries_total 5`,
 		`scorer_held_messages 4`,
+		`scorer_sink_gap_recoveries_total 1`,
+		`scorer_sink_restarts_total 2`,
 		`scorer_model_info{version="b@111111111111"} 1`,
 	} {
 		if !strings.Contains(text, want) {

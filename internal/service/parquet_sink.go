@@ -3,20 +3,19 @@ package service
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
-// sinkRetry is the pause before the Parquet sink starts again after a
-// failure (a full disk, JetStream away): it resumes from its files.
-const sinkRetry = 5 * time.Second
-
 // startSink runs the Parquet sink in the background when sink.parquet.dir
-// is set, reading results.stream. A failure is logged and the sink starts
-// again; scoring goes on meanwhile (results wait in the stream).
+// is set, reading results.stream, through sink.Parquet.Serve: after a
+// transient failure it starts again from its files while scoring goes on
+// (results wait in the stream). A failure Serve does not retry (the
+// directory locked by another sink, the stream behind the files, the
+// consumer name taken) is sent on s.sinkErr, which stops the service with
+// that error.
 func (s *server) startSink(ctx context.Context, js jetstream.JetStream) error {
 	pc := s.cfg.Sink.Parquet
 	if pc.Dir == "" {
@@ -27,28 +26,22 @@ func (s *server) startSink(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
-	p, err := sink.NewParquet(js, pc, sink.ParquetOptions{Log: s.log, Failpoint: fp})
+	p, err := sink.NewParquet(js, pc, sink.ParquetOptions{Log: s.log, Failpoint: fp,
+		Recovered: s.m.SinkGapRecoveries.Inc, Restarted: s.m.SinkRestarts.Inc})
 	if err != nil {
 		return err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.sinkStop, s.sinkDone = cancel, make(chan struct{})
+	s.sinkStop, s.sinkDone, s.sinkErr = cancel, make(chan struct{}), make(chan error, 1)
 	go func() {
 		defer close(s.sinkDone)
-		for {
-			err := p.Run(sctx)
-			if sctx.Err() != nil {
-				if err != nil {
-					s.log.Error("parquet sink: closing", "dir", p.Dir(), "error", err)
-				}
-				return
-			}
-			s.log.Error("parquet sink failed, starting it again", "dir", p.Dir(), "in", sinkRetry, "error", err)
-			select {
-			case <-time.After(sinkRetry):
-			case <-sctx.Done():
-				return
-			}
+		err := p.Serve(sctx)
+		switch {
+		case err == nil:
+		case sctx.Err() != nil:
+			s.log.Error("parquet sink: closing", "dir", p.Dir(), "error", err)
+		default:
+			s.sinkErr <- err
 		}
 	}()
 	return nil

@@ -49,7 +49,8 @@ type Options struct {
 // HTTP server shuts down; the batcher finishes; nc.Drain(); the embedded
 // server stops last. It returns nil after a clean shutdown within
 // shutdown.timeout, an error wrapping ErrLate after a late one, or the
-// error that stopped it.
+// error that stopped it (the HTTP listener failing, or the Parquet sink
+// failing in a way no restart can mend: see sink.Parquet.Serve).
 func Run(ctx context.Context, cfg Config, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -87,6 +88,11 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 				log.Error("shutdown", "error", serr)
 			}
 			return fmt.Errorf("http server on %s: %w", cfg.HTTP.Addr, err)
+		case err := <-s.sinkErr:
+			if serr := s.shutdown(ctx); serr != nil {
+				log.Error("shutdown", "error", serr)
+			}
+			return err
 		case <-opts.Reload:
 			s.reload(opts.Load)
 		}
@@ -117,9 +123,10 @@ type server struct {
 	ln       net.Listener
 	httpErr  chan error
 	ready    atomic.Bool
-	// sinkStop and sinkDone run the Parquet sink (parquet_sink.go).
+	// sinkStop, sinkDone and sinkErr run the Parquet sink (parquet_sink.go).
 	sinkStop context.CancelFunc
 	sinkDone chan struct{}
+	sinkErr  chan error
 }
 
 // connect starts or joins the embedded server, or dials nats.url.
