@@ -74,6 +74,7 @@ func (m *Model) shapPlan() (*shapPlan, error) {
 			m.shapPool.New = func() any {
 				sc := p.newScratch()
 				sc.leaves = make([]uint16, blockRows)
+				sc.acc = make([]float64, (p.features+1)*explainChunkRows)
 				return sc
 			}
 		}
@@ -92,45 +93,86 @@ func (p *shapPlan) initRows(out []float64, n int) {
 	}
 }
 
+// explainChunkRows is how many rows of a block take every tree together:
+// their sums (explainChunkRows float64s a feature) stay in L2 while each
+// tree's table (3 KiB at depth 6) is read from L1.
+const explainChunkRows = 256
+
 // addOblivious adds every oblivious tree's values for the n rows of the
 // block binarized in ws.
 func (p *shapPlan) addOblivious(e *evaluator, ws *workspace, sc *shapScratch, rows []float64, n int) {
 	w := p.dims * (p.features + 1)
-	leaves := sc.leaves[:n]
-	for t := range p.trees {
-		st := &p.trees[t]
-		e.leafIndexes(ws, t, n, sc.leaves)
-		if st.table == nil {
-			for r, leaf := range leaves {
-				p.walkOblivious(sc, st, int(leaf))
-				p.unpack(sc, st, rows[r*w:(r+1)*w], p.features+1, func(j int32) int { return int(st.classes.feats[j]) })
+	for c0 := 0; c0 < n; c0 += explainChunkRows {
+		c1 := min(n, c0+explainChunkRows)
+		acc := sc.acc
+		clear(acc)
+		for t := range p.trees {
+			st := &p.trees[t]
+			tr := e.trees[t]
+			lv := e.levels[tr.firstLevel : tr.firstLevel+tr.depth]
+			if st.narrow {
+				addNarrow(lv, ws.bins, c0, c1, st.table[:len(st.table)+narrowWidth], st.stride, &st.cols, acc)
+				continue
 			}
-			continue
-		}
-		feats := st.classes.feats
-		k := len(feats)
-		if k == 0 {
-			continue
+			leaves := sc.leaves[c0:c1]
+			leafIndexes(lv, ws.bins, c0/8, (c1+7)/8, sc.leaves)
+			for i, leaf := range leaves {
+				row := rows[(c0+i)*w : (c0+i+1)*w]
+				if st.table == nil {
+					p.walkOblivious(sc, st, int(leaf))
+					p.unpack(sc, st, row, p.features+1, func(j int32) int { return int(st.classes.feats[j]) })
+					continue
+				}
+				feats := st.classes.feats
+				k := len(feats)
+				vals := st.table[int(leaf)*p.dims*st.stride : (int(leaf)+1)*p.dims*st.stride]
+				for d := range p.dims {
+					out := row[d*(p.features+1) : (d+1)*(p.features+1)]
+					dv := vals[d*st.stride : d*st.stride+k]
+					for j, f := range feats {
+						out[f] += dv[j]
+					}
+				}
+			}
 		}
 		if p.dims == 1 {
-			for r, leaf := range leaves {
-				vals := st.table[int(leaf)*k : int(leaf)*k+k]
-				row := rows[r*w : r*w+w]
-				for j, f := range feats {
-					row[f] += vals[j]
+			for f := range p.features {
+				col := acc[f*explainChunkRows : f*explainChunkRows+c1-c0]
+				for r, v := range col {
+					rows[(c0+r)*w+f] += v
 				}
 			}
-			continue
 		}
-		for r, leaf := range leaves {
-			vals := st.table[int(leaf)*p.dims*k : (int(leaf)+1)*p.dims*k]
-			for d := range p.dims {
-				row := rows[r*w+d*(p.features+1) : r*w+(d+1)*(p.features+1)]
-				dv := vals[d*k : d*k+k]
-				for j, f := range feats {
-					row[f] += dv[j]
-				}
-			}
+	}
+}
+
+// addNarrow adds a narrow table's values (stride values a leaf, at most
+// narrowWidth) to the sums of rows [c0, c1) of the binarized block. acc is
+// feature-major: feature f of row c0+r is acc[f*explainChunkRows+r], so one
+// feature of a word's eight rows is one cache line. Each SWAR word's eight
+// leaf indexes come out of the level compares and go straight to the table.
+// table must have narrowWidth values past its last leaf.
+func addNarrow(lv []level, bins []byte, c0, c1 int, table []float64, stride int, cols *[narrowWidth]int32, acc []float64) {
+	for w := c0 / 8; w < (c1+7)/8; w++ {
+		var idx uint64
+		for i, l := range lv {
+			idx |= ((word8(binColumn(bins, l.off), w) + l.k) & swarHigh) >> (7 - i)
+		}
+		var at [8]int
+		for r := range at {
+			at[r] = int(idx>>(8*r)&0xFF) * stride
+		}
+		base := 8*w - c0
+		for j, f := range cols[:stride] {
+			col := (*[8]float64)(acc[int(f)*explainChunkRows+base : int(f)*explainChunkRows+base+8])
+			col[0] += table[at[0]+j]
+			col[1] += table[at[1]+j]
+			col[2] += table[at[2]+j]
+			col[3] += table[at[3]+j]
+			col[4] += table[at[4]+j]
+			col[5] += table[at[5]+j]
+			col[6] += table[at[6]+j]
+			col[7] += table[at[7]+j]
 		}
 	}
 }
@@ -156,15 +198,11 @@ func (p *shapPlan) addNonSymmetric(e *evaluator, vals []float32, sc *shapScratch
 	}
 }
 
-// leafIndexes writes the leaf index of oblivious tree t for the n rows of
-// the block binarized in ws into leaves (at least the rows rounded up to a
-// multiple of 8), with the block path's SWAR compares.
-func (e *evaluator) leafIndexes(ws *workspace, t, n int, leaves []uint16) {
-	tr := e.trees[t]
-	lv := e.levels[tr.firstLevel : tr.firstLevel+tr.depth]
-	words := (n + 7) / 8
-	bins := ws.bins
-	for w := range words {
+// leafIndexes writes the leaf indexes of an oblivious tree (its levels lv)
+// for the rows of SWAR words [w0, w1) of the binarized block into
+// leaves[8·w0 : 8·w1], with the block path's compares.
+func leafIndexes(lv []level, bins []byte, w0, w1 int, leaves []uint16) {
+	for w := w0; w < w1; w++ {
 		var lo, hi uint64
 		for i, l := range lv {
 			m := (binary.LittleEndian.Uint64(bins[int(l.off)+8*w:]) + l.k) & swarHigh

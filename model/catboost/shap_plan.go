@@ -38,6 +38,10 @@ import (
 // precomputed (2^8 leaves; its leaf indexes are bytes).
 const tableMaxDepth = 8
 
+// narrowWidth is the most features a tree may credit for the
+// one-dimension kernel (addNarrow).
+const narrowWidth = 8
+
 // tableBudget bounds the memory of all precomputed tables, in float64
 // values (64 MiB); trees past it are walked per row like deeper ones.
 const tableBudget = 8 << 20
@@ -66,9 +70,16 @@ type shapTree struct {
 	// trees; -1 at leaves).
 	evalNode []int32
 	// table holds, for oblivious trees within the limits, the scaled SHAP
-	// values of each leaf: 2^depth × dims × len(classes.feats), leaf-major;
-	// nil when the tree is walked per row.
-	table []float64
+	// values of each leaf: 2^depth × dims × stride, leaf-major, the value of
+	// classes.feats[j] at j; nil when the tree is walked per row.
+	table  []float64
+	stride int
+	// narrow marks a table the one-dimension kernel reads (stride 4, 6 or
+	// 8; at most narrowWidth features): cols holds the tree's features
+	// padded with the model's feature count, the expected value's column,
+	// which the kernel never copies out (the padding values are 0).
+	narrow bool
+	cols   [narrowWidth]int32
 }
 
 // newShapPlan prepares d for explanations; the error wraps
@@ -260,16 +271,35 @@ func (p *shapPlan) precompute() {
 		if st.evalNode != nil || st.depth > tableMaxDepth {
 			continue
 		}
-		size := (1 << st.depth) * p.dims * len(st.classes.feats)
+		k := len(st.classes.feats)
+		st.stride = k
+		if p.dims == 1 && k <= narrowWidth {
+			st.narrow, st.stride = true, narrowWidth
+			if k <= 6 {
+				st.stride = 6
+			}
+			if k <= 4 {
+				st.stride = 4
+			}
+			for j := range st.cols {
+				st.cols[j] = int32(p.features)
+				if j < k {
+					st.cols[j] = st.classes.feats[j]
+				}
+			}
+		}
+		size := (1 << st.depth) * p.dims * st.stride
 		if size > left {
+			st.narrow = false
 			continue
 		}
 		left -= size
-		st.table = make([]float64, size)
-		width := p.dims * len(st.classes.feats)
+		st.table = make([]float64, size, size+narrowWidth) // narrow kernels load 8 values a leaf
+		st.table = st.table[: size : size+narrowWidth]
+		width := p.dims * st.stride
 		for leaf := range 1 << st.depth {
 			p.walkOblivious(sc, st, leaf)
-			p.unpack(sc, st, st.table[leaf*width:(leaf+1)*width], len(st.classes.feats), func(j int32) int { return int(j) })
+			p.unpack(sc, st, st.table[leaf*width:(leaf+1)*width], st.stride, func(j int32) int { return int(j) })
 		}
 	}
 }
@@ -280,6 +310,7 @@ type shapScratch struct {
 	goYes  []bool
 	phi    []float64 // local classes × dims
 	leaves []uint16  // a block's leaf indexes in one oblivious tree
+	acc    []float64 // a chunk's sums from narrow tables, feature-major
 }
 
 func (p *shapPlan) newScratch() *shapScratch {
