@@ -70,3 +70,16 @@ func Explained(m Model) (int, error) {
 	}
 	return e.Explained()
 }
+
+// ErrNoUnseen marks a model that cannot tell which categorical values it
+// never saw (a backend without categorical statistics).
+var ErrNoUnseen = errors.New("model cannot report unseen categorical values")
+
+// Unseen runs m's UnseenReporter, or reports that m has none.
+func Unseen(m Model, b *Batch, out []bool) error {
+	u, ok := m.(UnseenReporter)
+	if !ok {
+		return fmt.Errorf("%w: the %T backend keeps no categorical statistics", ErrNoUnseen, m)
+	}
+	return u.Unseen(b, out)
+}
