@@ -35,6 +35,9 @@ type Model struct {
 	info   model.Info
 	pool   sync.Pool
 
+	// unseen lists the categorical features Unseen checks (unseen.go).
+	unseen []unseenFeature
+
 	// Explanations are prepared on first use (explain.go).
 	shapOnce sync.Once
 	shap     *shapPlan
@@ -44,9 +47,10 @@ type Model struct {
 
 // Model is used through the service's interfaces.
 var (
-	_ model.Model     = (*Model)(nil)
-	_ model.Describer = (*Model)(nil)
-	_ model.Explainer = (*Model)(nil)
+	_ model.Model          = (*Model)(nil)
+	_ model.Describer      = (*Model)(nil)
+	_ model.Explainer      = (*Model)(nil)
+	_ model.UnseenReporter = (*Model)(nil)
 )
 
 // Load decodes a model in any supported format (Decode) and compiles it.
@@ -86,6 +90,7 @@ func Compile(d *Definition) (*Model, error) {
 	m.schema = buildSchema(d)
 	m.output, m.tr = buildOutput(d)
 	m.info = buildInfo(d)
+	m.unseen = buildUnseen(d, ev)
 	return m, nil
 }
 
