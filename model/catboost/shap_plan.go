@@ -26,8 +26,10 @@ import (
 //   - a tree's expected value is Σ leaf value · weight / Σ weight; the
 //     model's is their sum plus the bias;
 //   - MultiClass models take leaf values relative to the tree's mean over
-//     classes (which changes nothing but the rounding, and the values of
-//     rows in zero-weight leaves);
+//     classes. That changes nothing but the rounding, except for a row in
+//     a zero-weight leaf (where the walk stops short): its values then add
+//     up to the prediction plus that mean, the same shift for every class,
+//     which leaves the probabilities as they are;
 //   - a model with a non-zero value in a zero-weight leaf is refused, as
 //     CatBoost refuses it without the training data.
 // Beyond CatBoost: a scale other than 1 (which CatBoost refuses) multiplies
@@ -48,15 +50,16 @@ const tableBudget = 8 << 20
 
 // shapPlan is a model prepared for explanations. It is immutable once built.
 type shapPlan struct {
-	dims     int // dimensions explained
-	stride   int // leaf values per leaf (ApproxDimension)
-	features int // flat features
-	scale    float64
-	expected []float64 // by dimension
-	maxDepth int       // deepest TreeSHAP tree
-	maxLocal int       // most classes in one tree
-	maxNodes int       // most TreeSHAP nodes in one tree
-	trees    []shapTree
+	dims      int // dimensions explained
+	stride    int // leaf values per leaf (ApproxDimension)
+	features  int // flat features
+	scale     float64
+	expected  []float64 // by dimension
+	maxDepth  int       // deepest TreeSHAP tree
+	maxLocal  int       // most classes in one tree
+	maxNodes  int       // most TreeSHAP nodes in one tree
+	deepNodes int       // most nodes of an oblivious tree laid out per row
+	trees     []shapTree
 }
 
 // shapTree is one tree prepared for explanations.
@@ -66,6 +69,10 @@ type shapTree struct {
 	values  []float64 // the tree's leaf values
 	offset  float64   // subtracted from every leaf value (MultiClass)
 	depth   int       // oblivious depth; 0 for non-symmetric trees
+	// Oblivious trees: the leaf weights, and the local class tested at
+	// each depth from the root (levels[0] is the last split's).
+	weights []float64
+	levels  []int32
 	// evalNode[n] is the evaluator's node of TreeSHAP node n (non-symmetric
 	// trees; -1 at leaves).
 	evalNode []int32
@@ -110,7 +117,7 @@ func newShapPlan(d *Definition, e *evaluator, o model.Output, nFeatures int) (*s
 			}
 			st = nonSymmetricShapTree(nt, &fc, d.ApproxDimension, e.roots[t-len(d.Oblivious)])
 		}
-		if !(st.tree.Nodes[0].Cover > 0) {
+		if st.tree.Nodes != nil && !(st.tree.Nodes[0].Cover > 0) {
 			return nil, fmt.Errorf("catboost explain: %w: tree %d: no weight reaches its leaves", model.ErrNoExplanation, t)
 		}
 		mean := p.treeMean(&st)
@@ -124,12 +131,18 @@ func newShapPlan(d *Definition, e *evaluator, o model.Output, nFeatures int) (*s
 		for k := range sums {
 			sums[k] += mean[k]
 		}
-		if err := st.tree.Check(len(st.classes.global), len(st.values)/p.stride); err != nil {
-			return nil, fmt.Errorf("catboost explain: tree %d: %w", t, err)
+		if st.tree.Nodes != nil {
+			if err := st.tree.Check(len(st.classes.global), len(st.values)/p.stride); err != nil {
+				return nil, fmt.Errorf("catboost explain: tree %d: %w", t, err)
+			}
 		}
 		p.maxDepth = max(p.maxDepth, st.tree.Depth)
 		p.maxLocal = max(p.maxLocal, len(st.classes.global))
 		p.maxNodes = max(p.maxNodes, len(st.tree.Nodes))
+		if st.tree.Nodes == nil {
+			p.maxNodes = max(p.maxNodes, 1<<(st.depth+1)-1)
+			p.deepNodes = max(p.deepNodes, 1<<(st.depth+1)-1)
+		}
 		p.trees = append(p.trees, st)
 	}
 	p.expected = make([]float64, p.dims)
@@ -171,47 +184,68 @@ func (p *shapPlan) checkWeights(t int, values, weights []float64) error {
 // (CalcMeanValueForTree).
 func (p *shapPlan) treeMean(st *shapTree) []float64 {
 	mean := make([]float64, p.dims)
-	for _, n := range st.tree.Nodes {
-		if n.No >= 0 {
-			continue
-		}
+	total := 0.0
+	add := func(leaf int, w float64) {
+		total += w
 		for k := range mean {
-			mean[k] += st.values[int(n.Leaf)*p.stride+k] * n.Cover
+			mean[k] += st.values[leaf*p.stride+k] * w
+		}
+	}
+	if st.evalNode == nil {
+		for l, w := range st.weights {
+			add(l, w)
+		}
+	} else {
+		for _, n := range st.tree.Nodes {
+			if n.No < 0 {
+				add(int(n.Leaf), n.Cover)
+			}
 		}
 	}
 	for k := range mean {
-		mean[k] /= st.tree.Nodes[0].Cover
+		mean[k] /= total
 	}
 	return mean
 }
 
-// obliviousShapTree expands an oblivious tree into a binary tree whose root
-// tests the last split: node (depth d, index i) is Nodes[2^d-1+i], tests
-// Splits[D-1-d], and its children are (d+1, 2i) when false and (d+1, 2i+1)
-// when true, so the leaf reached is the evaluator's leaf index.
+// obliviousShapTree prepares an oblivious tree. Its TreeSHAP layout (see
+// layoutOblivious) is kept for trees of depth ≤ tableMaxDepth; deeper ones
+// (2^(depth+1) nodes) are laid out again per row into scratch memory, which
+// costs little beside their walk and bounds the memory a hostile model can
+// take.
 func obliviousShapTree(ot *ObliviousTree, fc *featureClasses) shapTree {
 	depth := len(ot.Splits)
-	st := shapTree{values: ot.LeafValues, depth: depth}
-	st.tree.Depth = depth
-	st.tree.Nodes = make([]treeshap.Node, 1<<(depth+1)-1)
-	nodes := st.tree.Nodes
-	local := make([]int32, depth)
+	st := shapTree{values: ot.LeafValues, depth: depth, weights: ot.LeafWeights, levels: make([]int32, depth)}
 	for d := range depth {
-		local[d] = st.classes.local(fc.ofSplit[ot.Splits[depth-1-d]])
+		st.levels[d] = st.classes.local(fc.ofSplit[ot.Splits[depth-1-d]])
 	}
+	st.tree.Depth = depth
+	if depth <= tableMaxDepth {
+		st.tree.Nodes = make([]treeshap.Node, 1<<(depth+1)-1)
+		st.layoutOblivious(st.tree.Nodes)
+	}
+	st.classes.finish(fc)
+	return st
+}
+
+// layoutOblivious expands the oblivious tree into nodes (2^(depth+1)-1 of
+// them), a binary tree whose root tests the last split: node (depth d,
+// index i) is nodes[2^d-1+i], tests Splits[D-1-d], and its children are
+// (d+1, 2i) when false and (d+1, 2i+1) when true, so the leaf reached is the
+// evaluator's leaf index.
+func (st *shapTree) layoutOblivious(nodes []treeshap.Node) {
+	depth := st.depth
 	first := (1 << depth) - 1
 	for l := range 1 << depth {
-		nodes[first+l] = treeshap.Node{No: -1, Yes: -1, Leaf: int32(l), Cover: ot.LeafWeights[l]}
+		nodes[first+l] = treeshap.Node{No: -1, Yes: -1, Leaf: int32(l), Cover: st.weights[l]}
 	}
 	for d := depth - 1; d >= 0; d-- {
 		row, below := (1<<d)-1, (1<<(d+1))-1
 		for i := range 1 << d {
 			no, yes := int32(below+2*i), int32(below+2*i+1)
-			nodes[row+i] = treeshap.Node{No: no, Yes: yes, Feature: local[d], Cover: nodes[no].Cover + nodes[yes].Cover}
+			nodes[row+i] = treeshap.Node{No: no, Yes: yes, Feature: st.levels[d], Cover: nodes[no].Cover + nodes[yes].Cover}
 		}
 	}
-	st.classes.finish(fc)
-	return st
 }
 
 // nonSymmetricShapTree lays a non-symmetric tree out for TreeSHAP, in
@@ -308,15 +342,18 @@ func (p *shapPlan) precompute() {
 type shapScratch struct {
 	walker *treeshap.Walker
 	goYes  []bool
-	phi    []float64 // local classes × dims
-	leaves []uint16  // a block's leaf indexes in one oblivious tree
-	acc    []float64 // a chunk's sums from narrow tables, feature-major
+	phi    []float64       // local classes × dims
+	leaves []uint16        // a block's leaf indexes in one oblivious tree
+	acc    []float64       // a chunk's sums from narrow tables, feature-major
+	nodes  []treeshap.Node // a deep oblivious tree laid out for one row
+	deep   treeshap.Tree
 }
 
 func (p *shapPlan) newScratch() *shapScratch {
 	return &shapScratch{
 		walker: treeshap.NewWalker(p.maxDepth),
 		goYes:  make([]bool, p.maxNodes),
+		nodes:  make([]treeshap.Node, p.deepNodes),
 		phi:    make([]float64, max(p.maxLocal, 1)*p.dims),
 	}
 }
@@ -334,7 +371,14 @@ func (p *shapPlan) walkOblivious(sc *shapScratch, st *shapTree, leaf int) {
 	}
 	phi := sc.phi[:len(st.classes.global)*p.dims]
 	clear(phi)
-	sc.walker.Walk(&st.tree, sc.goYes, st.values, p.stride, p.dims, st.offset, phi)
+	tree := &st.tree
+	if tree.Nodes == nil {
+		nodes := sc.nodes[:1<<(d+1)-1]
+		st.layoutOblivious(nodes)
+		sc.deep = treeshap.Tree{Nodes: nodes, Depth: d}
+		tree = &sc.deep
+	}
+	sc.walker.Walk(tree, sc.goYes, st.values, p.stride, p.dims, st.offset, phi)
 }
 
 // unpack adds the class values in sc.phi, scaled, to out: dimension k of

@@ -510,3 +510,19 @@ func TestConcurrentPredict(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestExplainRefused: models scored through leaves say why they are not
+// explained, and still score.
+func TestExplainRefused(t *testing.T) {
+	m, err := LoadLightGBM(readFile(t, "lgmulticlass.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Explained()
+	if !errors.Is(err, model.ErrNoExplanation) || !strings.Contains(err.Error(), "LightGBM") {
+		t.Errorf("Explained: %v", err)
+	}
+	if err := model.Explain(m, model.NewBatch(m.Schema(), 0), nil); !errors.Is(err, model.ErrNoExplanation) {
+		t.Errorf("Explain: %v", err)
+	}
+}

@@ -21,6 +21,12 @@ import (
 // child with zero cover is skipped, as for CatBoost; XGBoost's trees have
 // none, min_child_weight being at least 0 and each row's hessian positive.)
 
+// maxExplainDepth bounds the depth of the trees explained: a walk's scratch
+// memory grows with the square of the depth, and a hostile file may nest
+// nodes thousands deep. XGBoost's own default is 6, lossguide trees rarely
+// pass 30.
+const maxExplainDepth = 256
+
 // shapPlan is a model prepared for explanations.
 type shapPlan struct {
 	trees    []treeshap.Tree
@@ -120,6 +126,9 @@ func (m *Model) newShapPlan() (*shapPlan, error) {
 		end := len(m.nodes)
 		if t+1 < len(m.roots) {
 			end = int(m.roots[t+1])
+		}
+		if m.depths[t] > maxExplainDepth {
+			return nil, fmt.Errorf("xgboost explain: %w: tree %d is %d deep (TreeSHAP's scratch grows with the square of the depth; at most %d)", model.ErrNoExplanation, t, m.depths[t], maxExplainDepth)
 		}
 		tree := treeshap.Tree{Nodes: make([]treeshap.Node, end-int(root)), Depth: m.depths[t]}
 		values := make([]float64, len(tree.Nodes))
