@@ -3,6 +3,8 @@ package catboost
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/treeshap"
@@ -296,25 +298,28 @@ func nonSymmetricShapTree(t *Tree, fc *featureClasses, dim int, root int32) shap
 }
 
 // precompute fills the tables of the oblivious trees within the limits, in
-// model order, until the budget is spent.
+// model order, until the budget is spent. The trees are shared out among
+// GOMAXPROCS goroutines: each leaf costs a walk of the whole tree.
 func (p *shapPlan) precompute() {
-	sc := p.newScratch()
 	left := tableBudget
+	var todo []int
 	for i := range p.trees {
 		st := &p.trees[i]
 		if st.evalNode != nil || st.depth > tableMaxDepth {
 			continue
 		}
 		k := len(st.classes.feats)
-		st.stride = k
+		stride := k
 		if p.dims == 1 && k <= narrowWidth {
-			st.narrow, st.stride = true, narrowWidth
-			if k <= 6 {
-				st.stride = 6
-			}
-			if k <= 4 {
-				st.stride = 4
-			}
+			stride = narrowStride(k)
+		}
+		size := (1 << st.depth) * p.dims * stride
+		if size > left {
+			continue
+		}
+		left -= size
+		st.stride, st.narrow = stride, p.dims == 1 && k <= narrowWidth
+		if st.narrow {
 			for j := range st.cols {
 				st.cols[j] = int32(p.features)
 				if j < k {
@@ -322,20 +327,37 @@ func (p *shapPlan) precompute() {
 				}
 			}
 		}
-		size := (1 << st.depth) * p.dims * st.stride
-		if size > left {
-			st.narrow = false
-			continue
-		}
-		left -= size
 		st.table = make([]float64, size, size+narrowWidth) // narrow kernels load 8 values a leaf
-		st.table = st.table[: size : size+narrowWidth]
-		width := p.dims * st.stride
-		for leaf := range 1 << st.depth {
-			p.walkOblivious(sc, st, leaf)
-			p.unpack(sc, st, st.table[leaf*width:(leaf+1)*width], st.stride, func(j int32) int { return int(j) })
-		}
+		todo = append(todo, i)
 	}
+	workers := min(runtime.GOMAXPROCS(0), len(todo))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			sc := p.newScratch()
+			for n := w; n < len(todo); n += workers {
+				st := &p.trees[todo[n]]
+				width := p.dims * st.stride
+				for leaf := range 1 << st.depth {
+					p.walkOblivious(sc, st, leaf)
+					p.unpack(sc, st, st.table[leaf*width:(leaf+1)*width], st.stride, func(j int32) int { return int(j) })
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// narrowStride is the table stride of a narrow tree crediting k features:
+// 4, 6 or 8 values a leaf.
+func narrowStride(k int) int {
+	switch {
+	case k <= 4:
+		return 4
+	case k <= 6:
+		return 6
+	}
+	return narrowWidth
 }
 
 // shapScratch is the per-call scratch memory of explanations.

@@ -93,7 +93,6 @@ type element struct {
 type Walker struct {
 	maxDepth int
 	path     []element // one path copy per level, (maxDepth+2)² elements
-	unwound  []element // maxDepth+2 elements
 	// Per walk:
 	t      *Tree
 	goYes  []bool
@@ -107,7 +106,7 @@ type Walker struct {
 // NewWalker returns a Walker for trees of depth up to maxDepth.
 func NewWalker(maxDepth int) *Walker {
 	n := maxDepth + 2
-	return &Walker{maxDepth: maxDepth, path: make([]element, n*n), unwound: make([]element, n)}
+	return &Walker{maxDepth: maxDepth, path: make([]element, n*n)}
 }
 
 // Walk adds one tree's SHAP values for one row to phi: phi[f*dims+k] for
@@ -171,14 +170,7 @@ func (w *Walker) recurse(n int32, parent []element, free []element, zero, one fl
 func (w *Walker) leaf(path []element, nd *Node) {
 	vals := w.values[int(nd.Leaf)*w.stride:]
 	for i := 1; i < len(path); i++ {
-		u := w.unwound[:len(path)]
-		copy(u, path)
-		unwind(u, i)
-		sum := 0.0
-		for _, e := range u[:len(path)-1] {
-			sum += e.weight
-		}
-		coef := sum * (path[i].one - path[i].zero)
+		coef := unwoundSum(path, i) * (path[i].one - path[i].zero)
 		row := w.phi[int(path[i].feature)*w.dims:]
 		for k := range w.dims {
 			row[k] += coef * (vals[k] - w.offset)
@@ -199,6 +191,28 @@ func extend(path []element, zero, one float64, feature int32) {
 		path[i+1].weight += one * path[i].weight * float64(i+1) / float64(l+1)
 		path[i].weight = zero * path[i].weight * float64(l-i) / float64(l+1)
 	}
+}
+
+// unwoundSum is the total weight of the path with element k unwound: the
+// sum of the weights unwind would leave, computed without changing the
+// path (Lundberg's UnwoundPathSum).
+func unwoundSum(path []element, k int) float64 {
+	n := len(path)
+	one, zero := path[k].one, path[k].zero
+	next := path[n-1].weight
+	total := 0.0
+	if !fuzzyZero(one) {
+		for i := n - 2; i >= 0; i-- {
+			w := next * float64(n) / (one * float64(i+1))
+			total += w
+			next = path[i].weight - w*zero*float64(n-i-1)/float64(n)
+		}
+		return total
+	}
+	for i := n - 2; i >= 0; i-- {
+		total += path[i].weight * (float64(n) / (zero * float64(n-i-1)))
+	}
+	return total
 }
 
 // unwind removes element k from the path, undoing its extend; the path is
