@@ -107,7 +107,9 @@ func (p *shapPlan) addOblivious(e *evaluator, ws *workspace, sc *shapScratch, ro
 	for c0 := 0; c0 < n; c0 += explainChunkRows {
 		c1 := min(n, c0+explainChunkRows)
 		acc := sc.acc
-		clear(acc)
+		for f := range p.features + 1 {
+			clear(acc[f*explainChunkRows : f*explainChunkRows+c1-c0])
+		}
 		for t := range p.trees {
 			st := &p.trees[t]
 			tr := e.trees[t]
@@ -159,6 +161,17 @@ func addNarrow(lv []level, bins []byte, c0, c1 int, table []float64, stride int,
 		var idx uint64
 		for i, l := range lv {
 			idx |= ((word8(binColumn(bins, l.off), w) + l.k) & swarHigh) >> (7 - i)
+		}
+		if rows := c1 - 8*w; rows < 8 {
+			// A partial word (a batch's last rows, or a lone row): only
+			// its own rows, not eight.
+			for r := range rows {
+				at := int(idx>>(8*r)&0xFF) * stride
+				for j, f := range cols[:stride] {
+					acc[int(f)*explainChunkRows+8*w+r-c0] += table[at+j]
+				}
+			}
+			continue
 		}
 		leaf := func(r int) *[narrowWidth]float64 {
 			at := int(idx>>(8*r)&0xFF) * stride

@@ -44,7 +44,7 @@ const tableMaxDepth = 8
 
 // narrowWidth is the most features a tree may credit for the
 // one-dimension kernel (addNarrow).
-const narrowWidth = 8
+const narrowWidth = 16
 
 // tableBudget bounds the memory of all precomputed tables, in float64
 // values (64 MiB); trees past it are walked per row like deeper ones.
@@ -83,8 +83,8 @@ type shapTree struct {
 	// classes.feats[j] at j; nil when the tree is walked per row.
 	table  []float64
 	stride int
-	// narrow marks a table the one-dimension kernel reads (stride 4, 6 or
-	// 8; at most narrowWidth features): cols holds the tree's features
+	// narrow marks a table the one-dimension kernel reads (stride 4, 6, 8,
+	// 12 or 16; at most narrowWidth features): cols holds the tree's features
 	// padded with the model's feature count, the expected value's column,
 	// which the kernel never copies out (the padding values are 0).
 	narrow bool
@@ -327,7 +327,7 @@ func (p *shapPlan) precompute() {
 				}
 			}
 		}
-		st.table = make([]float64, size, size+narrowWidth) // narrow kernels load 8 values a leaf
+		st.table = make([]float64, size, size+narrowWidth) // narrow kernels load narrowWidth values a leaf
 		todo = append(todo, i)
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(todo))
@@ -349,13 +349,12 @@ func (p *shapPlan) precompute() {
 }
 
 // narrowStride is the table stride of a narrow tree crediting k features:
-// 4, 6 or 8 values a leaf.
+// 4, 6, 8, 12 or 16 values a leaf.
 func narrowStride(k int) int {
-	switch {
-	case k <= 4:
-		return 4
-	case k <= 6:
-		return 6
+	for _, s := range []int{4, 6, 8, 12} {
+		if k <= s {
+			return s
+		}
 	}
 	return narrowWidth
 }
