@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,7 +31,7 @@ func newModelBenchCmd(mf *modelFlags) *cobra.Command {
 			"between the model's own split thresholds where the backend exposes them (so every branch is\n" +
 			"taken), else from N(0, 1); 2 % of numbers are missing; categories are the model's one-hot\n" +
 			"values and random strings. With --explain it also explains the same rows in Explain calls,\n" +
-			"alternating with the Predict calls in ten rounds so both see the same machine, and prints the\n" +
+			"alternating with the Predict calls in twenty rounds so both see the same machine, and prints the\n" +
 			"explained row's cost beside the plain one. The timings are for this machine and its current\n" +
 			"load. Without a PATH it measures the built-in demo model.",
 		Args: cobra.MaximumNArgs(1),
@@ -76,11 +77,14 @@ type benchResult struct {
 	explained                   bool
 	explainElapsed              time.Duration
 	explainAllocs, explainBytes uint64
+	// ratios holds each round's explained / plain time: their median
+	// resists a change of load better than the totals.
+	ratios []float64
 }
 
 // benchRounds is how many times bench --explain alternates between the
 // Predict and the Explain calls, so a change of load hits both.
-const benchRounds = 10
+const benchRounds = 20
 
 // runBench scores ⌈rows/batch⌉ batches of batch generated rows, and with
 // explain explains them too.
@@ -128,7 +132,8 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 				return res, err
 			}
 		}
-		res.elapsed += time.Since(start)
+		plain := time.Since(start)
+		res.elapsed += plain
 		runtime.ReadMemStats(&after)
 		res.allocs += after.Mallocs - before.Mallocs
 		res.bytes += after.TotalAlloc - before.TotalAlloc
@@ -142,7 +147,9 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 				return res, err
 			}
 		}
-		res.explainElapsed += time.Since(start)
+		explained := time.Since(start)
+		res.explainElapsed += explained
+		res.ratios = append(res.ratios, float64(explained)/float64(max(plain, 1)))
 		runtime.ReadMemStats(&after)
 		res.explainAllocs += after.Mallocs - before.Mallocs
 		res.explainBytes += after.TotalAlloc - before.TotalAlloc
@@ -170,8 +177,11 @@ func (r benchResult) write(w io.Writer, f *modelfile.File) {
 		return
 	}
 	explained := float64(r.explainElapsed.Nanoseconds()) / float64(r.rows)
-	fmt.Fprintf(w, "explained:    %d rows in %d Explain calls, alternating with Predict in %d rounds\n", r.rows, r.calls, min(benchRounds, r.calls))
-	fmt.Fprintf(w, "ns/row:       %.1f explained, %.2f× the plain row\n", explained, explained/nsRow)
+	ratios := slices.Clone(r.ratios)
+	slices.Sort(ratios)
+	fmt.Fprintf(w, "explained:    %d rows in %d Explain calls, alternating with Predict in %d rounds\n", r.rows, r.calls, len(ratios))
+	fmt.Fprintf(w, "ns/row:       %.1f explained, %.2f× the plain row (median of the rounds %.2f×, range %.2f–%.2f×)\n",
+		explained, explained/nsRow, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 	fmt.Fprintf(w, "allocs:       %.2f per Explain call (%.0f B per call)\n", float64(r.explainAllocs)/float64(r.calls), float64(r.explainBytes)/float64(r.calls))
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/race"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
@@ -187,4 +188,69 @@ func ExampleModel_Explain() {
 	}
 	fmt.Printf("%d values, they add up to the prediction: %v\n", len(out), math.Abs(sum-raw[0]) < 1e-9)
 	// Output: 8 values, they add up to the prediction: true
+}
+
+// TestExplainConcurrent: goroutines sharing a model, the first calls racing
+// to prepare the explanations, get the same values as one goroutine alone.
+func TestExplainConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	d := Random(rng, DefaultRandomConfig())
+	withLeafWeights(rng, d)
+	b := RandomBatch(rng, d, 40)
+	m, err := Compile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := model.ExplanationWidth(m.Schema(), 1)
+	outs := make([][]float64, 4)
+	done := make(chan error, len(outs))
+	for g := range outs {
+		outs[g] = make([]float64, b.Rows*w)
+		go func() { done <- m.Explain(b, outs[g]) }()
+	}
+	for range outs {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	alone, err := Compile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := explainAll(t, alone, b)
+	for g, got := range outs {
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("goroutine %d value %d: %v, alone %v", g, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestExplainAllocatesNothing: explanations of a prepared model, and
+// Unseen, take their scratch memory from pools.
+func TestExplainAllocatesNothing(t *testing.T) {
+	if race.Enabled {
+		t.Skip("pooled buffers are dropped at random under -race (scripts/test.sh runs this without)")
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, sym := range []bool{true, false} {
+		cfg := DefaultRandomConfig()
+		cfg.Symmetric = sym
+		d := Random(rng, cfg)
+		withLeafWeights(rng, d)
+		m, err := Compile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := RandomBatch(rng, d, 100)
+		out, _ := explainAll(t, m, b)
+		if allocs := testing.AllocsPerRun(20, func() { _ = m.Explain(b, out) }); allocs != 0 {
+			t.Errorf("symmetric %v: %v allocations per Explain", sym, allocs)
+		}
+		flags := make([]bool, b.Rows*b.NumCat)
+		if allocs := testing.AllocsPerRun(20, func() { _ = m.Unseen(b, flags) }); allocs != 0 {
+			t.Errorf("symmetric %v: %v allocations per Unseen", sym, allocs)
+		}
+	}
 }
