@@ -23,9 +23,10 @@ func newModelExplainCmd(mf *modelFlags) *cobra.Command {
 			"expected value. Values are on the raw scale (log-odds for a binary classifier) and add up to\n" +
 			"the RawFormulaVal prediction. A multiclass model writes one such array per class, inside an\n" +
 			"array. CatBoost models are explained as CatBoost's get_feature_importance(type='ShapValues')\n" +
-			"does; XGBoost JSON models as XGBoost's pred_contribs. A model without the statistics SHAP needs\n" +
-			"(CatBoost leaf weights, XGBoost hessian sums) is refused with the reason before any input is\n" +
-			"read. See docs/EXPLANATIONS.md. A bad line stops with an error naming it and exit code 2.",
+			"does; XGBoost JSON models as XGBoost's pred_contribs, LightGBM models as its pred_contrib. A\n" +
+			"model without the statistics SHAP needs (CatBoost leaf weights, XGBoost hessian sums, LightGBM\n" +
+			"data counts) is refused with the reason before any input is read. See docs/EXPLANATIONS.md.\n" +
+			"A bad line stops with an error naming it and exit code 2.",
 		Example: `  echo '{"Term":84,"NoEmp":5,...}' | scorer model explain`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -6,22 +6,30 @@ import (
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
-// Explained reports why models scored through leaves are not explained:
-// leaves keeps its trees to itself, so TreeSHAP would need this package's
-// own walk of LightGBM's trees (decision types, missing-value rules,
-// categorical bitsets) over the file's leaf_count and internal_count, which
-// it does not have yet. XGBoost models explain when saved as JSON (package
-// model/xgboost). The error wraps model.ErrNoExplanation.
+// Explained returns the output dimensions Explain writes per row (num_class
+// for LightGBM multi-class models, else 1), or an error wrapping
+// model.ErrNoExplanation that says why the model cannot be explained: a
+// LightGBM file without data counts, or an XGBoost binary file (save the
+// model as JSON: package model/xgboost explains it).
 func (m *Model) Explained() (int, error) {
-	advice := "explanations of LightGBM models are not implemented: this backend scores through dmitryikh/leaves, which does not expose the trees TreeSHAP walks"
 	if m.strictLess {
-		advice = "explanations of XGBoost binary files are not implemented: save the model as JSON (Booster.save_model(\"m.json\")), whose explanations match XGBoost's pred_contribs"
+		return 0, fmt.Errorf("%s: %w: explanations of XGBoost binary files are not implemented: save the model as JSON (Booster.save_model(\"m.json\")), whose explanations match XGBoost's pred_contribs", m.format, model.ErrNoExplanation)
 	}
-	return 0, fmt.Errorf("%s: %w: %s", m.format, model.ErrNoExplanation, advice)
+	if m.lgShapErr != nil {
+		return 0, fmt.Errorf("%s: %w: %w", m.format, model.ErrNoExplanation, m.lgShapErr)
+	}
+	return m.dim, nil
 }
 
-// Explain returns the error of Explained.
-func (m *Model) Explain(*model.Batch, []float64) error {
-	_, err := m.Explained()
-	return err
+// Explain writes the SHAP values of every row of b into out in the layout
+// of model.Explainer (LightGBM's pred_contrib: per class, one value per
+// feature, then the expected value). See lightgbm_shap.go.
+func (m *Model) Explain(b *model.Batch, out []float64) error {
+	if _, err := m.Explained(); err != nil {
+		return err
+	}
+	if err := b.Check(&m.schema); err != nil {
+		return fmt.Errorf("leaves explain: %w", err)
+	}
+	return m.explainLightGBM(b, out)
 }
