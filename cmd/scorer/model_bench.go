@@ -80,6 +80,9 @@ type benchResult struct {
 	// ratios holds each round's explained / plain time: their median
 	// resists a change of load better than the totals.
 	ratios []float64
+	// cpu and explainCPU are the process CPU time of the Predict and the
+	// Explain calls (0 where the platform does not say).
+	cpu, explainCPU time.Duration
 }
 
 // benchRounds is how many times bench --explain alternates between the
@@ -126,6 +129,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 	for round := range rounds {
 		lo, hi := res.calls*round/rounds, res.calls*(round+1)/rounds
 		runtime.ReadMemStats(&before)
+		cpu := processCPU()
 		start := time.Now()
 		for i := lo; i < hi; i++ {
 			if err := m.Predict(batches[i%distinct], p, out); err != nil {
@@ -133,6 +137,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 			}
 		}
 		plain := time.Since(start)
+		res.cpu += processCPU() - cpu
 		res.elapsed += plain
 		runtime.ReadMemStats(&after)
 		res.allocs += after.Mallocs - before.Mallocs
@@ -141,6 +146,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 			continue
 		}
 		runtime.ReadMemStats(&before)
+		cpu = processCPU()
 		start = time.Now()
 		for i := lo; i < hi; i++ {
 			if err := model.Explain(m, batches[i%distinct], shap); err != nil {
@@ -148,6 +154,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 			}
 		}
 		explained := time.Since(start)
+		res.explainCPU += processCPU() - cpu
 		res.explainElapsed += explained
 		res.ratios = append(res.ratios, float64(explained)/float64(max(plain, 1)))
 		runtime.ReadMemStats(&after)
@@ -182,6 +189,10 @@ func (r benchResult) write(w io.Writer, f *modelfile.File) {
 	fmt.Fprintf(w, "explained:    %d rows in %d Explain calls, alternating with Predict in %d rounds\n", r.rows, r.calls, len(ratios))
 	fmt.Fprintf(w, "ns/row:       %.1f explained, %.2f× the plain row (median of the rounds %.2f×, range %.2f–%.2f×)\n",
 		explained, explained/nsRow, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+	if r.cpu > 0 && r.explainCPU > 0 {
+		fmt.Fprintf(w, "CPU ns/row:   %.1f plain, %.1f explained: %.2f× (process CPU time, which a busy machine inflates less)\n",
+			float64(r.cpu.Nanoseconds())/float64(r.rows), float64(r.explainCPU.Nanoseconds())/float64(r.rows), float64(r.explainCPU)/float64(r.cpu))
+	}
 	fmt.Fprintf(w, "allocs:       %.2f per Explain call (%.0f B per call)\n", float64(r.explainAllocs)/float64(r.calls), float64(r.explainBytes)/float64(r.calls))
 }
 
