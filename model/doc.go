@@ -1,9 +1,12 @@
 // Package model defines what every model backend offers the service: the
 // feature schema a request is decoded against, the shape of the output, and a
-// batch prediction call into a caller-owned slice.
+// batch prediction call into a caller-owned slice. Optional interfaces add
+// explanations (Explainer: SHAP values in CatBoost's ShapValues layout) and
+// the categorical values a model never saw (UnseenReporter).
 //
 // Backends live in sub-packages: model/catboost (our own pure-Go CatBoost
 // evaluator), model/xgboost (XGBoost JSON models) and model/leaves (LightGBM
 // through dmitryikh/leaves). model/modelfile opens a file of any of these
-// formats, detected from its content.
+// formats, detected from its content. model/treeshap is the path-dependent
+// TreeSHAP walk the backends' explanations share.
 package model

@@ -17,6 +17,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 )
 
@@ -34,10 +35,11 @@ func newModelCmd() *cobra.Command {
 	var mf modelFlags
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "Inspect a model file, score JSON lines with it, or measure its speed",
+		Short: "Inspect a model file, score or explain JSON lines with it, or measure its speed",
 		Long: "model works on a model file of any supported format, detected from its content: CatBoost\n" +
 			"(.cbm, JSON export, gzipped JSON), XGBoost JSON, LightGBM text (v2, v3, v4) and XGBoost binary\n" +
-			"files from XGBoost 0.90 or older (newer ones: save the model as JSON).",
+			"files from XGBoost 0.90 or older (newer ones: save the model as JSON). Without a PATH, every\n" +
+			"subcommand uses the demo model built into the binary, as `scorer serve` does.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -45,15 +47,20 @@ func newModelCmd() *cobra.Command {
 		"force the model format: catboost-cbm, catboost-json, lightgbm, xgboost-json or xgboost-binary (default: detect)")
 	cmd.PersistentFlags().StringVar(&mf.features, "features", "",
 		"rename the model's features, comma-separated in flat order (for models without feature names)")
-	cmd.AddCommand(newModelInspectCmd(&mf), newModelPredictCmd(&mf), newModelBenchCmd(&mf))
+	cmd.AddCommand(newModelInspectCmd(&mf), newModelPredictCmd(&mf), newModelExplainCmd(&mf), newModelBenchCmd(&mf))
 	return cmd
 }
 
-// open loads the model file at path as the flags say.
-func (mf *modelFlags) open(path string) (*modelfile.File, error) {
+// demoPath is how reports name the built-in demo model.
+const demoPath = "(built-in demo model)"
+
+// open loads the model file named by args (at most one path) as the flags
+// say, or the built-in demo model when args is empty. It returns the path
+// reports show.
+func (mf *modelFlags) open(args []string) (*modelfile.File, string, error) {
 	format, err := modelfile.ParseFormat(mf.format)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	opts := modelfile.Options{Format: format}
 	if mf.features != "" {
@@ -61,7 +68,12 @@ func (mf *modelFlags) open(path string) (*modelfile.File, error) {
 			opts.FeatureNames = append(opts.FeatureNames, strings.TrimSpace(n))
 		}
 	}
-	return modelfile.Open(path, opts)
+	if len(args) == 0 {
+		f, err := modelfile.Parse(demo.Name, demo.Bytes(), opts)
+		return f, demoPath, err
+	}
+	f, err := modelfile.Open(args[0], opts)
+	return f, args[0], err
 }
 
 // formatDetail is implemented by backends that name their file format's
@@ -106,15 +118,15 @@ type categoricalCodes interface{ CategoricalCodes() []bool }
 func newModelInspectCmd(mf *modelFlags) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "inspect PATH",
+		Use:   "inspect [PATH]",
 		Short: "Print a model's format, producer version, output, features and trees",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := mf.open(args[0])
+			f, path, err := mf.open(args)
 			if err != nil {
 				return err
 			}
-			r := buildInspectReport(args[0], f)
+			r := buildInspectReport(path, f)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -267,7 +279,7 @@ func newModelPredictCmd(mf *modelFlags) *cobra.Command {
 	var ptype string
 	batch := 1024
 	cmd := &cobra.Command{
-		Use:   "predict PATH",
+		Use:   "predict [PATH]",
 		Short: "Score JSON lines from stdin, one JSON array of predictions per line on stdout",
 		Long: "predict reads one application per line from stdin: a JSON object keyed by feature name\n" +
 			"(every feature required; the service's rules: numbers or numeric strings for float features,\n" +
@@ -278,9 +290,9 @@ func newModelPredictCmd(mf *modelFlags) *cobra.Command {
 			"classifiers and RawFormulaVal for regressors. A bad line stops with an error naming the line\n" +
 			"and the feature, after the lines before it were written, and exit code 2.",
 		Example: `  echo '{"Term":84,"NoEmp":5,...}' | scorer model predict loan_catboost_model.cbm`,
-		Args:    cobra.ExactArgs(1),
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := mf.open(args[0])
+			f, _, err := mf.open(args)
 			if err != nil {
 				return err
 			}
@@ -313,15 +325,9 @@ const maxLine = 16 << 20
 func predictLines(in io.Reader, out io.Writer, m model.Model, p model.PredictionType, batchSize int) error {
 	o := m.Output()
 	width := o.Width(p)
-	dec := ingest.NewDecoder(m.Schema(), ingest.DefaultSchemaConfig(), ingest.Limits{MaxPayload: maxLine, MaxArray: 1})
-	b := model.NewBatch(m.Schema(), batchSize)
 	preds := make([]float64, batchSize*width)
-	w := bufio.NewWriter(out)
 	var line []byte
-	flush := func() error {
-		if b.Rows == 0 {
-			return nil
-		}
+	return batchLines(in, out, m.Schema(), batchSize, func(b *model.Batch, w *bufio.Writer) error {
 		if err := m.Predict(b, p, preds[:b.Rows*width]); err != nil {
 			return err
 		}
@@ -331,13 +337,32 @@ func predictLines(in io.Reader, out io.Writer, m model.Model, p model.Prediction
 				return err
 			}
 		}
+		return nil
+	})
+}
+
+// batchLines decodes every line of in into batches of up to batchSize rows
+// and hands each batch, in order, to emit, which writes its rows to w. A bad
+// line stops with an exitError naming it, after the rows before it were
+// emitted and written.
+func batchLines(in io.Reader, out io.Writer, s *model.Schema, batchSize int, emit func(*model.Batch, *bufio.Writer) error) error {
+	dec := ingest.NewDecoder(s, ingest.DefaultSchemaConfig(), ingest.Limits{MaxPayload: maxLine, MaxArray: 1})
+	b := model.NewBatch(s, batchSize)
+	w := bufio.NewWriter(out)
+	flush := func() error {
+		if b.Rows == 0 {
+			return nil
+		}
+		if err := emit(b, w); err != nil {
+			return err
+		}
 		b.Reset()
 		return nil
 	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	for n := 1; sc.Scan(); n++ {
-		if err := decodeLine(dec, m.Schema(), sc.Bytes(), b); err != nil {
+		if err := decodeLine(dec, s, sc.Bytes(), b); err != nil {
 			if ferr := flush(); ferr != nil {
 				return ferr
 			}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,20 +22,24 @@ func newModelBenchCmd(mf *modelFlags) *cobra.Command {
 	rows, batch := 100000, 1024
 	var ptype string
 	var seed uint64 = 1
+	var explain bool
 	cmd := &cobra.Command{
-		Use:   "bench PATH",
+		Use:   "bench [PATH]",
 		Short: "Measure what scoring costs with this model: ns per row and per tree·row, allocations",
 		Long: "bench scores --rows generated rows in Predict calls of --batch rows on one goroutine and\n" +
 			"prints the time per row, per tree and row, and the allocations per call. Inputs are sampled\n" +
 			"between the model's own split thresholds where the backend exposes them (so every branch is\n" +
 			"taken), else from N(0, 1); 2 % of numbers are missing; categories are the model's one-hot\n" +
-			"values and random strings. The timings are for this machine and its current load.",
-		Args: cobra.ExactArgs(1),
+			"values and random strings. With --explain it also explains the same rows in Explain calls,\n" +
+			"alternating with the Predict calls in twenty rounds so both see the same machine, and prints the\n" +
+			"explained row's cost beside the plain one. The timings are for this machine and its current\n" +
+			"load. Without a PATH it measures the built-in demo model.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rows < 1 || batch < 1 {
 				return errors.New("--rows and --batch must be at least 1")
 			}
-			f, err := mf.open(args[0])
+			f, _, err := mf.open(args)
 			if err != nil {
 				return err
 			}
@@ -42,7 +47,7 @@ func newModelBenchCmd(mf *modelFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := runBench(f.Model, p, rows, batch, seed)
+			res, err := runBench(f.Model, p, rows, batch, seed, explain)
 			if err != nil {
 				return err
 			}
@@ -52,6 +57,7 @@ func newModelBenchCmd(mf *modelFlags) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&rows, "rows", rows, "rows to score")
 	cmd.Flags().IntVar(&batch, "batch", batch, "rows per Predict call")
+	cmd.Flags().BoolVar(&explain, "explain", false, "also measure explanations (SHAP values) of the same rows")
 	cmd.Flags().StringVar(&ptype, "prediction-type", "", "prediction type (default: Probability for classifiers, RawFormulaVal for regressors)")
 	cmd.Flags().Uint64Var(&seed, "seed", seed, "seed of the generated inputs")
 	return cmd
@@ -67,11 +73,26 @@ type benchResult struct {
 	allocs      uint64
 	bytes       uint64
 	fromSplits  bool
+	// explained is set when explanations were measured too.
+	explained                   bool
+	explainElapsed              time.Duration
+	explainAllocs, explainBytes uint64
+	// ratios holds each round's explained / plain time: their median
+	// resists a change of load better than the totals.
+	ratios []float64
+	// cpu and explainCPU are the process CPU time of the Predict and the
+	// Explain calls (0 where the platform does not say).
+	cpu, explainCPU time.Duration
 }
 
-// runBench scores ⌈rows/batch⌉ batches of batch generated rows.
-func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint64) (benchResult, error) {
-	res := benchResult{p: p, batch: batch, calls: (rows + batch - 1) / batch}
+// benchRounds is how many times bench --explain alternates between the
+// Predict and the Explain calls, so a change of load hits both.
+const benchRounds = 20
+
+// runBench scores ⌈rows/batch⌉ batches of batch generated rows, and with
+// explain explains them too.
+func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint64, explain bool) (benchResult, error) {
+	res := benchResult{p: p, batch: batch, calls: (rows + batch - 1) / batch, explained: explain}
 	res.rows = res.calls * batch
 	if d, ok := m.(model.Describer); ok {
 		res.trees = len(d.Describe().TreeDepths)
@@ -89,18 +110,57 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 	if err := m.Predict(batches[0], p, out); err != nil { // warm-up: pools, caches
 		return res, err
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	for i := 0; i < res.calls; i++ {
-		if err := m.Predict(batches[i%distinct], p, out); err != nil {
+	var shap []float64
+	if explain {
+		dims, err := model.Explained(m) // prepares the explanations
+		if err != nil {
+			return res, err
+		}
+		shap = make([]float64, batch*model.ExplanationWidth(m.Schema(), dims))
+		if err := model.Explain(m, batches[0], shap); err != nil {
 			return res, err
 		}
 	}
-	res.elapsed = time.Since(start)
-	runtime.ReadMemStats(&after)
-	res.allocs = after.Mallocs - before.Mallocs
-	res.bytes = after.TotalAlloc - before.TotalAlloc
+	rounds := 1
+	if explain {
+		rounds = min(benchRounds, res.calls)
+	}
+	var before, after runtime.MemStats
+	for round := range rounds {
+		lo, hi := res.calls*round/rounds, res.calls*(round+1)/rounds
+		runtime.ReadMemStats(&before)
+		cpu := processCPU()
+		start := time.Now()
+		for i := lo; i < hi; i++ {
+			if err := m.Predict(batches[i%distinct], p, out); err != nil {
+				return res, err
+			}
+		}
+		plain := time.Since(start)
+		res.cpu += processCPU() - cpu
+		res.elapsed += plain
+		runtime.ReadMemStats(&after)
+		res.allocs += after.Mallocs - before.Mallocs
+		res.bytes += after.TotalAlloc - before.TotalAlloc
+		if !explain {
+			continue
+		}
+		runtime.ReadMemStats(&before)
+		cpu = processCPU()
+		start = time.Now()
+		for i := lo; i < hi; i++ {
+			if err := model.Explain(m, batches[i%distinct], shap); err != nil {
+				return res, err
+			}
+		}
+		explained := time.Since(start)
+		res.explainCPU += processCPU() - cpu
+		res.explainElapsed += explained
+		res.ratios = append(res.ratios, float64(explained)/float64(max(plain, 1)))
+		runtime.ReadMemStats(&after)
+		res.explainAllocs += after.Mallocs - before.Mallocs
+		res.explainBytes += after.TotalAlloc - before.TotalAlloc
+	}
 	return res, nil
 }
 
@@ -120,6 +180,20 @@ func (r benchResult) write(w io.Writer, f *modelfile.File) {
 		fmt.Fprintf(w, "ns/tree·row:  - (the model does not report its trees)\n")
 	}
 	fmt.Fprintf(w, "allocs:       %.2f per call (%.0f B per call)\n", float64(r.allocs)/float64(r.calls), float64(r.bytes)/float64(r.calls))
+	if !r.explained {
+		return
+	}
+	explained := float64(r.explainElapsed.Nanoseconds()) / float64(r.rows)
+	ratios := slices.Clone(r.ratios)
+	slices.Sort(ratios)
+	fmt.Fprintf(w, "explained:    %d rows in %d Explain calls, alternating with Predict in %d rounds\n", r.rows, r.calls, len(ratios))
+	fmt.Fprintf(w, "ns/row:       %.1f explained, %.2f× the plain row (median of the rounds %.2f×, range %.2f–%.2f×)\n",
+		explained, explained/nsRow, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+	if r.cpu > 0 && r.explainCPU > 0 {
+		fmt.Fprintf(w, "CPU ns/row:   %.1f plain, %.1f explained: %.2f× (process CPU time, which a busy machine inflates less)\n",
+			float64(r.cpu.Nanoseconds())/float64(r.rows), float64(r.explainCPU.Nanoseconds())/float64(r.rows), float64(r.explainCPU)/float64(r.cpu))
+	}
+	fmt.Fprintf(w, "allocs:       %.2f per Explain call (%.0f B per call)\n", float64(r.explainAllocs)/float64(r.calls), float64(r.explainBytes)/float64(r.calls))
 }
 
 // splitThresholder is implemented by backends that expose, per float

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/demo"
 )
 
 // benchFixtures are the float-only fixture models the speed targets name.
@@ -72,6 +73,54 @@ func benchModel(b *testing.B, m *Model) {
 			perRow := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / float64(rows)
 			b.ReportMetric(perRow, "ns/row")
 			b.ReportMetric(perRow/float64(trees), "ns/tree·row")
+		})
+	}
+}
+
+// BenchmarkExplain measures Explain beside Predict on the demo model and the
+// loan-shaped random model, per batch size, reporting ns per row. It reports
+// and never asserts; `scorer model bench --explain` gives the same figures
+// for any model file.
+func BenchmarkExplain(b *testing.B) {
+	demoModel, err := Load(demo.Bytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	loan := Random(rand.New(rand.NewPCG(1, 1)), LoanShapedConfig())
+	withLeafWeights(rand.New(rand.NewPCG(1, 2)), loan)
+	loanModel, err := Compile(loan)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		m    *Model
+	}{{"loan-demo", demoModel}, {"loan-shaped", loanModel}} {
+		b.Run("model="+c.name, func(b *testing.B) {
+			m := c.m
+			dims, err := m.Explained()
+			if err != nil {
+				b.Fatal(err)
+			}
+			pool := RandomBatch(rand.New(rand.NewPCG(7, 7)), m.Definition(), benchPool)
+			for _, rows := range []int{1, 64, 1024} {
+				b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+					out := make([]float64, rows*model.ExplanationWidth(m.Schema(), dims))
+					batches := make([]*model.Batch, benchPool/rows)
+					for i := range batches {
+						batches[i] = subBatch(pool, i*rows, rows)
+					}
+					b.ReportAllocs()
+					i := 0
+					for b.Loop() {
+						if err := m.Explain(batches[i], out); err != nil {
+							b.Fatal(err)
+						}
+						i = (i + 1) % len(batches)
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
+				})
+			}
 		})
 	}
 }

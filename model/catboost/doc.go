@@ -15,6 +15,11 @@
 // give the same bits as a straightforward reading of the spec, which the
 // tests keep as a reference.
 //
+// Model also explains its predictions as CatBoost's ShapValues do
+// (explain.go, shap_plan.go: TreeSHAP over the leaf weights, CTRs credited
+// to their categorical features) and reports categorical values no table or
+// one-hot split of the model knows (unseen.go).
+//
 // Random generates random but valid definitions (LoanShapedConfig gives the
 // shape of the loan model) and RandomBatch matching input rows, for tests,
 // fuzz seeds and benchmarks.

@@ -25,6 +25,7 @@ type workspace struct {
 	vals   []float32 // row path value slots, at least rowSlotsMax
 	group  []float32 // groupRows rows of value slots, slotStride apart
 	raw    []float64 // dim
+	found  []bool    // per CTR table: the row's key has an entry (Unseen)
 }
 
 const notFound = ^uint32(0)
@@ -40,6 +41,7 @@ func (e *evaluator) newWorkspace() *workspace {
 		vals:   make([]float32, max(e.nSlots, rowSlotsMax)),
 		group:  make([]float32, groupRows*e.slotStride()),
 		raw:    make([]float64, e.dim),
+		found:  make([]bool, len(e.bases)),
 	}
 }
 

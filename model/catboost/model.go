@@ -22,9 +22,10 @@ var ErrBatch = errors.New("batch does not fit the model")
 // for a regressor, or an unknown type).
 var ErrPredictionType = errors.New("prediction type not supported by the model")
 
-// Model is a compiled CatBoost model. It implements model.Model and
-// model.Describer, is safe for concurrent use, and allocates nothing per
-// Predict call in steady state (workspaces come from a pool).
+// Model is a compiled CatBoost model. It implements model.Model,
+// model.Describer, model.Explainer and model.UnseenReporter, is safe for
+// concurrent use, and allocates nothing per Predict or Explain call in
+// steady state (workspaces come from pools).
 type Model struct {
 	def    *Definition
 	ev     *evaluator
@@ -33,12 +34,23 @@ type Model struct {
 	output model.Output
 	info   model.Info
 	pool   sync.Pool
+
+	// unseen lists the categorical features Unseen checks (unseen.go).
+	unseen []unseenFeature
+
+	// Explanations are prepared on first use (explain.go).
+	shapOnce sync.Once
+	shap     *shapPlan
+	shapErr  error
+	shapPool sync.Pool
 }
 
 // Model is used through the service's interfaces.
 var (
-	_ model.Model     = (*Model)(nil)
-	_ model.Describer = (*Model)(nil)
+	_ model.Model          = (*Model)(nil)
+	_ model.Describer      = (*Model)(nil)
+	_ model.Explainer      = (*Model)(nil)
+	_ model.UnseenReporter = (*Model)(nil)
 )
 
 // Load decodes a model in any supported format (Decode) and compiles it.
@@ -78,6 +90,7 @@ func Compile(d *Definition) (*Model, error) {
 	m.schema = buildSchema(d)
 	m.output, m.tr = buildOutput(d)
 	m.info = buildInfo(d)
+	m.unseen = buildUnseen(d, ev)
 	return m, nil
 }
 

@@ -28,6 +28,17 @@ func load(t *testing.T) *catboost.Model {
 // score returns the model's default probability for each application.
 func score(t *testing.T, m *catboost.Model, apps []loan.Application) []float64 {
 	t.Helper()
+	b := appsBatch(t, m, apps)
+	out := make([]float64, len(apps))
+	if err := m.Predict(b, model.Probability, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// appsBatch lays applications out as a batch for m.
+func appsBatch(t *testing.T, m *catboost.Model, apps []loan.Application) *model.Batch {
+	t.Helper()
 	s := m.Schema()
 	b := model.NewBatch(s, len(apps))
 	floats := make([]float64, 9)
@@ -49,11 +60,67 @@ func score(t *testing.T, m *catboost.Model, apps []loan.Application) []float64 {
 			}
 		}
 	}
-	out := make([]float64, len(apps))
-	if err := m.Predict(b, model.Probability, out); err != nil {
+	return b
+}
+
+// TestDemoModelExplains: cmd/traindemo writes every tree's leaf weights
+// (the training rows in each leaf: 300,000 a tree), so the demo model
+// explains itself, and a row's values add up to the log-odds of its
+// probability. A category the model never saw is flagged.
+func TestDemoModelExplains(t *testing.T) {
+	m := load(t)
+	for i, tr := range m.Definition().Oblivious {
+		sum := 0.0
+		for _, w := range tr.LeafWeights {
+			sum += w
+		}
+		if sum != 300000 {
+			t.Fatalf("tree %d: leaf weights sum to %v, want the 300000 training rows", i, sum)
+		}
+	}
+	apps := make([]loan.Application, 200)
+	g := loan.NewGenerator(77)
+	for i := range apps {
+		apps[i] = g.Next()
+	}
+	b := appsBatch(t, m, apps)
+	dims, err := m.Explained()
+	if err != nil || dims != 1 {
+		t.Fatalf("Explained: %d, %v", dims, err)
+	}
+	nf := len(m.Schema().Features)
+	vals := make([]float64, b.Rows*(nf+1))
+	if err := m.Explain(b, vals); err != nil {
 		t.Fatal(err)
 	}
-	return out
+	p := score(t, m, apps)
+	for r := range apps {
+		sum := 0.0
+		for _, v := range vals[r*(nf+1) : (r+1)*(nf+1)] {
+			sum += v
+		}
+		if logit := math.Log(p[r] / (1 - p[r])); math.Abs(sum-logit) > 1e-9*max(1, math.Abs(logit)) {
+			t.Fatalf("row %d: values add up to %v, log-odds %v", r, sum, logit)
+		}
+	}
+
+	// Unseen: the decoder maps JSON true to "True"; a feed sending "true"
+	// reaches the model as a category it never saw.
+	isNew, _ := m.Schema().Lookup("is_new")
+	for _, tc := range []struct {
+		value  string
+		unseen bool
+	}{{"True", false}, {"False", false}, {"true", true}, {"1", true}} {
+		one := appsBatch(t, m, apps[:1])
+		one.Cats[isNew.Index] = tc.value
+		flags := make([]bool, one.NumCat)
+		if err := m.Unseen(one, flags); err != nil {
+			t.Fatal(err)
+		}
+		if flags[isNew.Index] != tc.unseen {
+			t.Errorf("is_new %q: unseen %v, want %v", tc.value, flags[isNew.Index], tc.unseen)
+		}
+	}
 }
 
 func TestDemoModelShape(t *testing.T) {

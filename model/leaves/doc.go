@@ -25,4 +25,9 @@
 // Every feature is a model.Float feature, named by the model's
 // feature_names (LightGBM) or by position ("0", "1", ...). A LightGBM
 // categorical feature takes its integer category code as the number.
+//
+// LightGBM models also explain their predictions (model.Explainer): the
+// trees are read again from the validated file and walked with TreeSHAP
+// over their data counts (lightgbm_shap.go), as LightGBM's pred_contrib
+// does. XGBoost binary files are not explained.
 package leaves

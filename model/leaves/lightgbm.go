@@ -13,6 +13,7 @@ import (
 	"github.com/dmitryikh/leaves"
 
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/treeshap"
 )
 
 // maxFeatures bounds max_feature_idx: it sizes every input row.
@@ -110,6 +111,12 @@ func LoadLightGBM(data []byte) (*Model, error) {
 		return nil, err
 	}
 	m.format = "LightGBM text " + h.version
+	if m.lgShap, m.lgShapErr = buildLGShap(blocks[1:], h, shape.depths); m.lgShapErr == nil {
+		s := m.lgShap
+		m.lgPool.New = func() any {
+			return &lgScratch{walker: treeshap.NewWalker(s.maxDepth), goYes: make([]bool, s.maxNodes), phi: make([]float64, h.numFeatures)}
+		}
+	}
 	m.categorical = shape.categorical
 	m.depths = shape.depths
 	m.thresholds = shape.thresholds

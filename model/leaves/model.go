@@ -50,6 +50,12 @@ type Model struct {
 	// output (multi-class Class), and inputs rewritten for strictLess;
 	// reused across calls.
 	scratch sync.Pool
+
+	// LightGBM explanations (lightgbm_shap.go): the trees as read for
+	// TreeSHAP, or why the model cannot be explained.
+	lgShap    *lgShap
+	lgShapErr error
+	lgPool    sync.Pool
 }
 
 // newModel wraps a raw-score ensemble.

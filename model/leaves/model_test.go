@@ -428,6 +428,35 @@ func scoreAnything(t *testing.T, m *Model) {
 			t.Fatal(err)
 		}
 	}
+	// Explanations: refused with the reason, or computed without a panic,
+	// adding up to the raw score.
+	dims, err := m.Explained()
+	if err != nil {
+		if !errors.Is(err, model.ErrNoExplanation) {
+			t.Fatalf("Explained: %v does not wrap ErrNoExplanation", err)
+		}
+		return
+	}
+	per := m.Schema().NumFloat + 1
+	vals := make([]float64, b.Rows*dims*per)
+	if err := m.Explain(b, vals); err != nil {
+		t.Fatalf("Explain: %v", err)
+	}
+	raw := make([]float64, b.Rows*m.Output().Dimension)
+	if err := m.Predict(b, model.RawFormulaVal, raw); err != nil {
+		t.Fatal(err)
+	}
+	for i := range raw {
+		sum, scale := 0.0, 0.0
+		for _, v := range vals[i*per : (i+1)*per] {
+			sum += v
+			scale = max(scale, math.Abs(v))
+		}
+		if finite := !math.IsNaN(sum) && !math.IsInf(sum, 0) && scale < 1e100 && !math.IsInf(raw[i], 0); finite &&
+			math.Abs(sum-raw[i]) > 1e-6*max(1, math.Abs(raw[i]), scale) {
+			t.Fatalf("row %d: values add up to %v, raw score %v", i, sum, raw[i])
+		}
+	}
 }
 
 // TestXGBoostBinaryTies compares with XGBoost 1.7.4 itself (which reads the

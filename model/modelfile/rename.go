@@ -61,3 +61,13 @@ func Unwrap(m model.Model) model.Model {
 	}
 	return m
 }
+
+// Explained forwards to the wrapped model's explanations (feature names do
+// not change them).
+func (r *renamed) Explained() (int, error) { return model.Explained(r.Model) }
+
+// Explain forwards to the wrapped model's explanations.
+func (r *renamed) Explain(b *model.Batch, out []float64) error { return model.Explain(r.Model, b, out) }
+
+// Unseen forwards to the wrapped model's unseen-value report.
+func (r *renamed) Unseen(b *model.Batch, out []bool) error { return model.Unseen(r.Model, b, out) }

@@ -58,6 +58,7 @@ type treeJSON struct {
 	CategoriesNodes    []int64     `json:"categories_nodes"`
 	CategoriesSegments []int64     `json:"categories_segments"`
 	CategoriesSizes    []int64     `json:"categories_sizes"`
+	SumHessian         []jsonFloat `json:"sum_hessian"`
 	TreeParam          struct {
 		SizeLeafVector string `json:"size_leaf_vector"`
 	} `json:"tree_param"`
@@ -349,6 +350,11 @@ func (m *Model) addTree(t *treeJSON, weight float32) (int, error) {
 		}
 		maxD = max(maxD, p.depth)
 		idx := int32(len(m.nodes))
+		cover := math.NaN() // no statistics: explanations are refused
+		if len(t.SumHessian) == n {
+			cover = float64(t.SumHessian[p.orig])
+		}
+		m.covers = append(m.covers, cover)
 		if p.parent >= 0 {
 			if p.right {
 				m.nodes[p.parent].right = idx

@@ -33,8 +33,8 @@ type node struct {
 	defaultLeft      bool
 }
 
-// Model is a loaded XGBoost tree model. It implements model.Model and
-// model.Describer and is safe for concurrent use.
+// Model is a loaded XGBoost tree model. It implements model.Model,
+// model.Describer and model.Explainer and is safe for concurrent use.
 type Model struct {
 	schema    model.Schema
 	objective string
@@ -45,6 +45,7 @@ type Model struct {
 	base      float32
 
 	nodes  []node
+	covers []float64 // by node: sum_hessian, the training cover (NaN when absent)
 	cats   []int32
 	roots  []int32 // first node of each tree
 	groups []int32 // output group of each tree (tree_info)
@@ -55,7 +56,19 @@ type Model struct {
 
 	// wide holds margin buffers for models with more than 16 classes.
 	wide sync.Pool
+
+	// Explanations are prepared on first use (explain.go).
+	shapOnce sync.Once
+	shap     *shapPlan
+	shapErr  error
+	shapPool sync.Pool
 }
+
+// Model is used through the service's interfaces.
+var (
+	_ model.Model     = (*Model)(nil)
+	_ model.Explainer = (*Model)(nil)
+)
 
 // Schema returns the model's features, all of kind model.Float.
 func (m *Model) Schema() *model.Schema { return &m.schema }

@@ -343,7 +343,7 @@ func TestManyClasses(t *testing.T) {
 func FuzzLoad(f *testing.F) {
 	// Small seeds: the fuzzer minimizes every new input, which takes most
 	// of a short run for the multi-kilobyte models in testdata.
-	f.Add([]byte(`{"learner":{"feature_names":["x","y"],"objective":{"name":"binary:logistic"},"learner_model_param":{"base_score":"5E-1","num_feature":"2","num_class":"0"},"gradient_booster":{"name":"gbtree","model":{"tree_info":[0,0],"trees":[{"left_children":[1,-1,3,-1,-1],"right_children":[2,-1,4,-1,-1],"split_indices":[0,0,1,0,0],"split_conditions":[2.5,-1,1E0,0.5,-0.5],"default_left":[1,0,0,0,0]},{"left_children":[-1],"right_children":[-1],"split_indices":[0],"split_conditions":[0.25],"default_left":[0]}]}}},"version":[1,7,4]}`))
+	f.Add([]byte(`{"learner":{"feature_names":["x","y"],"objective":{"name":"binary:logistic"},"learner_model_param":{"base_score":"5E-1","num_feature":"2","num_class":"0"},"gradient_booster":{"name":"gbtree","model":{"tree_info":[0,0],"trees":[{"left_children":[1,-1,3,-1,-1],"right_children":[2,-1,4,-1,-1],"split_indices":[0,0,1,0,0],"split_conditions":[2.5,-1,1E0,0.5,-0.5],"default_left":[1,0,0,0,0],"sum_hessian":[10,4,6,5,1]},{"left_children":[-1],"right_children":[-1],"split_indices":[0],"split_conditions":[0.25],"default_left":[0]}]}}},"version":[1,7,4]}`))
 	f.Add([]byte(`{"learner":{"objective":{"name":"multi:softprob"},"learner_model_param":{"base_score":"[5E-1]","num_feature":"1","num_class":"2"},"gradient_booster":{"name":"dart","gbtree":{"model":{"tree_info":[0,1],"trees":[{"left_children":[1,-1,-1],"right_children":[2,-1,-1],"split_indices":[0,0,0],"split_conditions":[NaN,-1,1],"default_left":[true,false,false],"split_type":[1,0,0],"categories":[3,5],"categories_nodes":[0],"categories_segments":[0],"categories_sizes":[2]},{"left_children":[-1],"right_children":[-1],"split_indices":[0],"split_conditions":[-Infinity],"default_left":[0]}]}},"weight_drop":[0.5,1]}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Load(data)
@@ -364,6 +364,18 @@ func FuzzLoad(f *testing.F) {
 		for _, p := range []model.PredictionType{model.RawFormulaVal, model.Probability, model.Class} {
 			out := make([]float64, b.Rows*m.Output().Width(p))
 			_ = m.Predict(b, p, out)
+		}
+		// Explanations (sum_hessian decoded) are refused with the reason or
+		// computed, never a panic.
+		dims, err := m.Explained()
+		if err != nil {
+			if !errors.Is(err, model.ErrNoExplanation) {
+				t.Fatalf("Explained: %v does not wrap ErrNoExplanation", err)
+			}
+			return
+		}
+		if err := m.Explain(b, make([]float64, b.Rows*model.ExplanationWidth(m.Schema(), dims))); err != nil {
+			t.Fatalf("Explain: %v", err)
 		}
 	})
 }

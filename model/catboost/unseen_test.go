@@ -1,0 +1,183 @@
+package catboost
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/loan-scorer/loan-scorer/model"
+)
+
+// unseenFlags returns Unseen's flags for rows of one categorical value each
+// (floats left missing) of a model with one categorical feature.
+func unseenFlags(t *testing.T, m *Model, values []string) []bool {
+	t.Helper()
+	b := model.NewBatch(m.Schema(), len(values))
+	for _, v := range values {
+		_, cats := b.AppendRow()
+		for j := range cats {
+			cats[j] = v
+		}
+	}
+	out := make([]bool, b.Rows*b.NumCat)
+	if err := m.Unseen(b, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestUnseenOneHot: one-hot fixtures whose model files list the hashes of
+// the training categories. A value is flagged exactly when its hash is not
+// in the file's list; the expectations name the categories the fixtures
+// were trained on (their descriptions and cases) and values they were not.
+func TestUnseenOneHot(t *testing.T) {
+	dir := fixtureDir(t)
+	for _, tc := range []struct {
+		folder       string
+		seen, unseen []string
+	}{
+		{"gocb-unknown-cat", []string{"alpha", "beta", "gamma", "delta"}, []string{"zzzunknown", "NEW_VALUE", "Alpha", ""}},
+		{"gocb-cat-onehot-small", []string{"bird", "cat", "dog", "fish"}, []string{"Cat", "cat ", "horse"}},
+	} {
+		for _, file := range []string{"model.json.gz", "model.cbm"} {
+			t.Run(tc.folder+"/"+file, func(t *testing.T) {
+				m, err := LoadFile(filepath.Join(dir, tc.folder, file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				values := m.Definition().OneHotFeatures[0].Values
+				for _, s := range tc.seen {
+					if !slices.Contains(values, int32(CatHash(s))) {
+						t.Fatalf("the model file does not list %q: the expectation is wrong", s)
+					}
+				}
+				flags := unseenFlags(t, m, append(slices.Clone(tc.seen), tc.unseen...))
+				for i, f := range flags {
+					if want := i >= len(tc.seen); f != want {
+						t.Errorf("value %q flagged %v, want %v", append(tc.seen, tc.unseen...)[i], f, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestUnseenCtr: CTR fixtures. The expectation comes from the model file's
+// tables: a value is seen when some table over the feature alone holds the
+// key of its hash (§3.4); rwg-churn-mixed has two categorical features,
+// each with its own tables.
+func TestUnseenCtr(t *testing.T) {
+	dir := fixtureDir(t)
+	for _, tc := range []struct {
+		path   string
+		values []string
+	}{
+		{"gocb-ctr-binary/model.json.gz", []string{"A", "B", "E", "F", "G", "H", "a", "Z", "zzz-never"}},
+		{"rwg-churn-mixed/model.cbm", []string{"free", "pro", "premium", "US", "EU", "APAC", "Free", "LATAM", ""}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			m, err := LoadFile(filepath.Join(dir, tc.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := m.Definition()
+			inTables := func(j int, s string) bool {
+				key := mixHash(0, catHashKey(CatHash(s)))
+				for _, tb := range d.CtrTables {
+					p := tb.Base.Projection
+					if len(p.CatFeatures) == 1 && p.CatFeatures[0] == j && len(p.FloatSplits)+len(p.OneHotSplits) == 0 {
+						if _, ok := tb.Index[key]; ok {
+							return true
+						}
+					}
+				}
+				return false
+			}
+			b := model.NewBatch(m.Schema(), len(tc.values))
+			for _, v := range tc.values {
+				_, cats := b.AppendRow()
+				for j := range cats {
+					cats[j] = v
+				}
+			}
+			flags := make([]bool, b.Rows*b.NumCat)
+			if err := m.Unseen(b, flags); err != nil {
+				t.Fatal(err)
+			}
+			flagged, seen := 0, 0
+			for r, v := range tc.values {
+				for j := range b.NumCat {
+					want := !inTables(j, v)
+					if flags[r*b.NumCat+j] != want {
+						t.Errorf("value %q of feature %d: flagged %v, the tables say %v", v, j, flags[r*b.NumCat+j], want)
+					}
+					if want {
+						flagged++
+					} else {
+						seen++
+					}
+				}
+			}
+			if flagged == 0 || seen == 0 {
+				t.Errorf("%d values flagged, %d seen: the case tests nothing", flagged, seen)
+			}
+		})
+	}
+}
+
+// TestUnseenMatchesPrior: on random models, a flagged feature behaves as
+// unseen in the model: replacing its value by another unseen one never
+// changes the prediction.
+func TestUnseenMatchesPrior(t *testing.T) {
+	cfg := DefaultRandomConfig()
+	cfg.MaxProjection = 1 // single-feature tables: flags are exact
+	for seed := range uint64(5) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		d := Random(rng, cfg)
+		m, err := Compile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := RandomBatch(rng, d, 200)
+		flags := make([]bool, b.Rows*b.NumCat)
+		if err := m.Unseen(b, flags); err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]float64, b.Rows*d.ApproxDimension)
+		if err := m.Predict(b, model.RawFormulaVal, raw); err != nil {
+			t.Fatal(err)
+		}
+		changed := *b
+		changed.Cats = slices.Clone(b.Cats)
+		n := 0
+		for i, f := range flags {
+			if f {
+				changed.Cats[i] = "never-in-training"
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatalf("seed %d: nothing flagged", seed)
+		}
+		raw2 := make([]float64, len(raw))
+		if err := m.Predict(&changed, model.RawFormulaVal, raw2); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(raw, raw2) {
+			t.Errorf("seed %d: replacing flagged values by another unseen one changed predictions", seed)
+		}
+	}
+}
+
+func TestUnseenBatchErrors(t *testing.T) {
+	d := Random(rand.New(rand.NewPCG(1, 1)), DefaultRandomConfig())
+	m, err := Compile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := RandomBatch(rand.New(rand.NewPCG(2, 2)), d, 4)
+	if err := m.Unseen(b, make([]bool, 4*b.NumCat-1)); err == nil {
+		t.Error("short output accepted")
+	}
+}
