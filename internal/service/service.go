@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	mdl, err := loadChecked(opts.Load)
+	mdl, err := loadFirst(ctx, opts.Load, cfg.Model.LoadTimeout)
 	if err != nil {
 		return err
 	}
@@ -76,19 +76,30 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if opts.Started != nil {
 		opts.Started(s.natsURL, s.ln.Addr().String())
 	}
+	// Reloads read the file in goroutines of their own: this loop must see
+	// ctx end (SIGTERM) however long a read blocks.
+	reloads := &reloader{load: opts.Load, timeout: cfg.Model.LoadTimeout, path: cfg.Model.Path, log: log,
+		swap: s.swapModel, current: func() string { return s.models.Load().Version }}
+	defer reloads.stop()
 	for {
 		select {
 		case <-ctx.Done():
+			reloads.stop()
 			log.Info("shutting down", "timeout", cfg.Shutdown.Timeout)
 			return s.shutdown(ctx)
 		case err := <-s.httpErr:
 			log.Error("HTTP server stopped", "error", err)
+			reloads.stop()
 			if serr := s.shutdown(ctx); serr != nil {
 				log.Error("shutdown", "error", serr)
 			}
 			return fmt.Errorf("http server on %s: %w", cfg.HTTP.Addr, err)
 		case <-opts.Reload:
-			s.reload(opts.Load)
+			reloads.request()
+		case res := <-reloads.done():
+			reloads.finish(res)
+		case <-reloads.expired():
+			reloads.timedOut()
 		}
 	}
 }
@@ -237,17 +248,11 @@ func (s *server) info() any {
 	}
 }
 
-// reload loads the model again and swaps it in; a model that fails to load
-// or to score keeps the current one.
-func (s *server) reload(load Loader) {
-	mdl, err := loadChecked(load)
-	if err != nil {
-		s.log.Error("reload failed, keeping the current model", "version", s.models.Load().Version, "error", err)
-		return
-	}
+// swapModel serves mdl from now on and returns the model it replaces.
+func (s *server) swapModel(mdl *worker.Model) *worker.Model {
 	old := s.models.Swap(mdl)
 	s.m.SetModel(mdl.Version)
-	s.log.Info("model reloaded", "version", mdl.Version, "previous", old.Version)
+	return old
 }
 
 // shutdown stops everything in order within shutdown.timeout.
