@@ -54,6 +54,9 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if err := checkFileLimit(cfg.HTTP.MaxConns, openFileLimit()); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
@@ -214,8 +217,8 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 	}
 
 	s.http = ingest.NewHTTPServer(cfg.HTTP, s.models, dec.Get, s.batcher, s.ready.Load, s.info, s.reg, s.m)
-	if s.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
-		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+	if s.ln, err = ingest.ListenHTTP(s.http, cfg.HTTP); err != nil {
+		return err
 	}
 	s.httpErr = make(chan error, 1)
 	go func() {
