@@ -27,7 +27,7 @@ func ListenHTTP(srv *http.Server, cfg HTTPConfig) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http.addr %s: %w", cfg.Addr, err)
 	}
-	lim := &connLimit{max: cfg.MaxConns, idle: map[*limitedConn]time.Time{}, freed: make(chan struct{}, 1), closed: make(chan struct{})}
+	lim := &connLimit{max: cfg.MaxConns, idle: map[*limitedConn]time.Time{}, changed: make(chan struct{}, 1), closed: make(chan struct{})}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
 		lim.connState(c, st)
@@ -48,13 +48,14 @@ type connLimit struct {
 	// the oldest (at most max entries, and only at the cap).
 	idle map[*limitedConn]time.Time
 
-	freed     chan struct{} // a slot freed (buffered, 1)
+	changed   chan struct{} // a slot freed or a connection went idle (buffered, 1)
 	closed    chan struct{} // the listener closed
 	closeOnce sync.Once
 }
 
 // acquire takes a slot for the next connection, closing the longest idle
-// connection at the cap, or waiting for one to close when none is idle.
+// connection at the cap, or waiting until one closes or goes idle when
+// none is idle.
 func (l *connLimit) acquire() error {
 	for {
 		l.mu.Lock()
@@ -70,7 +71,7 @@ func (l *connLimit) acquire() error {
 			continue
 		}
 		select {
-		case <-l.freed:
+		case <-l.changed:
 		case <-l.closed:
 			return net.ErrClosed
 		}
@@ -99,8 +100,13 @@ func (l *connLimit) release(c *limitedConn) {
 	delete(l.idle, c)
 	l.open--
 	l.mu.Unlock()
+	l.wake()
+}
+
+// wake tells a waiting acquire to look again.
+func (l *connLimit) wake() {
 	select {
-	case l.freed <- struct{}{}:
+	case l.changed <- struct{}{}:
 	default: // a wakeup is already pending
 	}
 }
@@ -112,15 +118,18 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if lc.closed {
+		l.mu.Unlock()
 		return // closed already: do not resurrect it as idle
 	}
-	if st == http.StateIdle {
-		l.idle[lc] = time.Now()
-	} else {
+	if st != http.StateIdle {
 		delete(l.idle, lc)
+		l.mu.Unlock()
+		return
 	}
+	l.idle[lc] = time.Now()
+	l.mu.Unlock()
+	l.wake() // an accept waiting at the cap can close it now
 }
 
 // limitListener is a listener whose connections hold a slot of lim.

@@ -72,8 +72,8 @@ func keepAliveGet(c net.Conn) error {
 
 // With http.max_conns 8, 24 idle keep-alive clients never hold more than 8
 // server connections and each new one is answered (the idle ones closed
-// first, oldest first). With all 8 busy, a new connection waits, and is
-// answered as soon as one of them ends.
+// first, oldest first), in sequence or in a burst. With all 8 busy, a new
+// connection waits, and is answered as soon as one of them goes idle.
 func TestHTTPConnLimitClosesIdleFirstThenWaits(t *testing.T) {
 	const maxConns = 8
 	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
@@ -81,6 +81,7 @@ func TestHTTPConnLimitClosesIdleFirstThenWaits(t *testing.T) {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.MaxConns = maxConns
 	cfg.ReadTimeout = time.Minute // the held requests below stay busy
+	cfg.IdleTimeout = time.Hour   // only the cap closes idle connections
 	srv := ingest.NewHTTPServer(cfg, h.holder, h.cache.Get, h.b, nil, nil, nil, h.met)
 	ln, err := ingest.ListenHTTP(srv, cfg)
 	if err != nil {
@@ -131,6 +132,28 @@ func TestHTTPConnLimitClosesIdleFirstThenWaits(t *testing.T) {
 		t.Errorf("the newest idle connection: %v", err)
 	}
 
+	// A burst: every client sends its request before any reads its answer,
+	// so at the cap no connection is idle yet when the next is due; each
+	// one going idle must let the next in (no idle timeout to rescue it).
+	burst := make([]net.Conn, 3*maxConns)
+	for i := range burst {
+		burst[i] = dial()
+		if _, err := io.WriteString(burst[i], "GET /healthz HTTP/1.1\r\nHost: scorer\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range burst {
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("burst client %d of %d not answered: %v", i, len(burst), err)
+		}
+		resp.Body.Close()
+		if n := serverConns(t, port); n > maxConns {
+			t.Fatalf("during the burst the server holds %d connections", n)
+		}
+	}
+
 	// Busy connections are never closed: max requests whose bodies never
 	// complete take every slot (closing the idle ones), and a new
 	// connection waits until one of them ends.
@@ -153,11 +176,21 @@ func TestHTTPConnLimitClosesIdleFirstThenWaits(t *testing.T) {
 	if n := serverConns(t, port); n > maxConns {
 		t.Errorf("with %d busy requests and one waiting, the server holds %d connections", maxConns, n)
 	}
-	busy[0].Close()
+	// One busy request completes: its connection goes idle (keep-alive),
+	// not closed, and that alone must let the waiting one in.
+	if _, err := io.WriteString(busy[0], strings.Repeat(" ", 998)+"}"); err != nil {
+		t.Fatal(err)
+	}
+	_ = busy[0].SetReadDeadline(time.Now().Add(30 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(busy[0]), nil); err != nil {
+		t.Fatalf("the completed request: %v", err)
+	} else {
+		resp.Body.Close()
+	}
 	_ = late.SetReadDeadline(time.Now().Add(30 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(late), nil)
 	if err != nil {
-		t.Fatalf("the waiting connection, once a slot freed: %v", err)
+		t.Fatalf("the waiting connection, once a busy one went idle: %v", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
