@@ -6,6 +6,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+	pqformat "github.com/parquet-go/parquet-go/format"
 
 	"github.com/loan-scorer/loan-scorer/sink"
 )
@@ -17,14 +18,22 @@ import (
 // columns cost gigabytes (a 0.9 MB file of 5,018 columns took 691 MB).
 // So rows per chunk, page buffers and output row groups shrink as the
 // column count grows, and a chunk of text rows also closes at a byte
-// budget. What is left grows with the column count alone (parquet-go's
+// budget. What is left grows with the column count (parquet-go's
 // per-column readers, writers and buffers: about 50 KB a column), which
-// DefaultMaxColumns bounds.
+// DefaultMaxColumns bounds, and with the input's pages: reading rows holds
+// one decompressed page of every column at once, a size the file's writer
+// chose, which DefaultMaxPageBytes bounds (estimated from the footer).
 const (
 	// DefaultMaxColumns is the most input columns ScoreFile takes unless
 	// Options.MaxColumns says otherwise: about 500 MB of per-column state
 	// at most.
 	DefaultMaxColumns = 10_000
+	// DefaultMaxPageBytes is the most decompressed input pages that may
+	// be held at once unless Options.MaxPageBytes says otherwise.
+	DefaultMaxPageBytes = 1 << 30
+	// assumedPageSize is the page size taken for a column chunk larger
+	// than it: the default of Arrow, pyarrow and parquet-mr writers.
+	assumedPageSize = 1 << 20
 	// inFlightBytes is what all the chunks in flight may hold together:
 	// their row values and the bytes of their strings and lines.
 	inFlightBytes = 32 << 20
@@ -80,4 +89,22 @@ func checkColumns(columns, maxColumns int) error {
 	}
 	return fmt.Errorf("%w: %d columns, more than the %d allowed (each costs about 50 KB while scoring): "+
 		"drop the columns the model does not use, or raise the limit (scorer score --max-columns)", ErrTooWide, columns, maxColumns)
+}
+
+// checkPages refuses a Parquet input whose row groups would make the
+// reader hold more than maxBytes of decompressed pages at once: one page
+// per column, each estimated as its column chunk's uncompressed size up to
+// assumedPageSize.
+func checkPages(meta *pqformat.FileMetaData, maxBytes int64) error {
+	for i, rg := range meta.RowGroups {
+		var held int64
+		for _, c := range rg.Columns {
+			held += min(c.MetaData.TotalUncompressedSize, assumedPageSize)
+		}
+		if held > maxBytes {
+			return fmt.Errorf("%w: row group %d of %d columns would hold about %d MiB of decompressed pages at once, more than %d MiB: "+
+				"write the file with fewer columns (or smaller pages)", ErrTooWide, i, len(rg.Columns), held>>20, maxBytes>>20)
+		}
+	}
+	return nil
 }

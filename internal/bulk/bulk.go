@@ -42,6 +42,10 @@ type Options struct {
 	// (default DefaultMaxColumns); a wider one is refused with ErrTooWide
 	// before any output exists.
 	MaxColumns int
+	// MaxPageBytes bounds the decompressed pages a Parquet input makes the
+	// reader hold at once, estimated from its footer (default
+	// DefaultMaxPageBytes); a file over it is refused with ErrTooWide.
+	MaxPageBytes int64
 	// CopyThrough replaces scoring (mapping and prediction) by a constant
 	// 0.5: the same reading and writing, to measure what they cost.
 	CopyThrough bool
@@ -204,6 +208,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxColumns <= 0 {
 		o.MaxColumns = DefaultMaxColumns
+	}
+	if o.MaxPageBytes <= 0 {
+		o.MaxPageBytes = DefaultMaxPageBytes
 	}
 	if len(o.Schema.BoolAs) != 2 {
 		o.Schema = ingest.DefaultSchemaConfig()

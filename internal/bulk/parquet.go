@@ -65,6 +65,9 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 	if err := checkColumns(f.nInCols, o.MaxColumns); err != nil {
 		return nil, err
 	}
+	if err := checkPages(file.Metadata(), o.MaxPageBytes); err != nil {
+		return nil, err
+	}
 	if !o.CopyThrough {
 		f.mapper, err = ingest.NewParquetMapper(file.Schema(), o.Model.Schema(), o.Schema)
 		if err != nil {
