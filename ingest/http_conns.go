@@ -179,3 +179,13 @@ func (c *limitedConn) Close() error {
 	}
 	return err
 }
+
+// CloseWrite half-closes the connection when the underlying one can (TCP
+// does): http.Server uses it to let a client read an error response before
+// the connection closes.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

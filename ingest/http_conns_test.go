@@ -220,3 +220,38 @@ func TestHTTPConfigValidatesConnLimits(t *testing.T) {
 		t.Errorf("default http.max_conns %s, want 1024", got)
 	}
 }
+
+// The listener's connections keep what http.Server looks for on a TCP
+// connection: CloseWrite, with which it half-closes a connection after an
+// error response (413 with the body unread) so that the client reads the
+// response instead of a reset.
+func TestHTTPConnLimitKeepsCloseWrite(t *testing.T) {
+	cfg := ingest.DefaultHTTPConfig()
+	cfg.Addr = "127.0.0.1:0"
+	ln, err := ingest.ListenHTTP(&http.Server{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatalf("%T has no CloseWrite", c)
+	}
+	if err := cw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("after CloseWrite the client reads %v, want EOF", err)
+	}
+}

@@ -90,7 +90,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			return &Server{url: url, joined: true}, nil
 		}
 	}
-	if !IsLoopback(cfg.Host) {
+	if !isLoopback(cfg.Host) {
 		log.Warn("UNAUTHENTICATED NATS ON THE NETWORK: the embedded server listens on a non-loopback address "+
 			"with no authentication; anyone who can reach it can publish, read, purge and delete every stream "+
 			"(applications, results, dead letters). Set nats.embedded.host to 127.0.0.1, or run NATS with "+
@@ -127,10 +127,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	return &Server{srv: srv, url: url}, nil
 }
 
-// IsLoopback reports whether host names only this machine: "localhost" or
+// isLoopback reports whether host names only this machine: "localhost" or
 // a loopback IP address. Everything else, the wildcard 0.0.0.0 and "::"
 // included, reaches the network.
-func IsLoopback(host string) bool {
+func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -76,8 +76,8 @@ func TestIsLoopback(t *testing.T) {
 		"127.0.0.1": true, "127.0.0.2": true, "::1": true, "localhost": true, "LOCALHOST": true,
 		"0.0.0.0": false, "::": false, "": false, "10.0.0.5": false, "scorer.internal": false,
 	} {
-		if got := IsLoopback(host); got != want {
-			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
 		}
 	}
 }
