@@ -33,7 +33,9 @@ type Loader func() (*worker.Model, error)
 type Options struct {
 	// Load loads the model (model.path, or the demo model).
 	Load Loader
-	// Reload receives a value for every reload request (SIGHUP).
+	// Reload receives a value for every reload request (SIGHUP). Loads
+	// run one at a time in goroutines of their own, never in the loop that
+	// waits for ctx; one past model.load_timeout is abandoned (reload.go).
 	Reload <-chan struct{}
 	// Log receives the structured log; nil uses slog.Default().
 	Log *slog.Logger
