@@ -32,11 +32,19 @@ type HTTPConfig struct {
 	// MaxBody is the largest request body in bytes (default 1 MiB); larger
 	// ones are answered 413.
 	MaxBody int64 `mapstructure:"max_body"`
+	// MaxConns caps the open HTTP connections (default 1024, far below
+	// the process's file descriptor limit); at the cap the longest idle
+	// keep-alive connection is closed, else new ones wait (ListenHTTP).
+	MaxConns int `mapstructure:"max_conns"`
+	// IdleTimeout closes a keep-alive connection idle this long (default
+	// 60s).
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // DefaultHTTPConfig returns the documented defaults.
 func DefaultHTTPConfig() HTTPConfig {
-	return HTTPConfig{Addr: "127.0.0.1:8989", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxBody: 1 << 20}
+	return HTTPConfig{Addr: "127.0.0.1:8989", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxBody: 1 << 20,
+		MaxConns: 1024, IdleTimeout: 60 * time.Second}
 }
 
 // Validate reports an invalid field, named by its configuration key.
@@ -51,18 +59,24 @@ func (c HTTPConfig) Validate() error {
 		return fmt.Errorf("http.write_timeout must be positive, got %s", c.WriteTimeout)
 	case c.MaxBody < 2:
 		return fmt.Errorf("http.max_body must be at least 2 bytes, got %d", c.MaxBody)
+	case c.MaxConns < 1 || c.MaxConns > maxHTTPConns:
+		return fmt.Errorf("http.max_conns must be within 1..%d, got %d", maxHTTPConns, c.MaxConns)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("http.idle_timeout must be positive, got %s", c.IdleTimeout)
 	}
 	return nil
 }
 
 const (
 	maxHeaderTimeout = 5 * time.Second
-	idleTimeout      = 60 * time.Second
-	demoNotice       = "illustrative: this is the demo model built into the binary; its scores mean nothing. Start with --model PATH to serve your own."
+	// maxHTTPConns bounds http.max_conns: each connection is a file
+	// descriptor and a goroutine.
+	maxHTTPConns = 1 << 16
+	demoNotice   = "illustrative: this is the demo model built into the binary; its scores mean nothing. Start with --model PATH to serve your own."
 )
 
-// NewHTTPServer returns the HTTP server (not yet listening: call
-// ListenAndServe, stop with Shutdown) with these routes:
+// NewHTTPServer returns the HTTP server (not yet listening: serve it on
+// ListenHTTP's listener, stop it with Shutdown) with these routes:
 //
 //	POST /predict  an application object → {"default_proba":p} (the seed's
 //	               shape; {"prediction":x} for a regressor, {"probabilities":
@@ -116,7 +130,7 @@ func NewHTTPServer(cfg HTTPConfig, h *worker.Holder, dec func(*worker.Model) *De
 		ReadTimeout:       cfg.ReadTimeout,
 		ReadHeaderTimeout: header,
 		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
 }

@@ -57,7 +57,8 @@ type FileStats struct {
 	// Results and ResultErrors count the results seen (Wait only).
 	Results, ResultErrors int64
 	// PublishTime is the time to publish and get every PubAck; EndToEnd the
-	// time from the first publish to the last result (Wait only).
+	// time from the first publish to the last result, at least PublishTime
+	// (Wait only).
 	PublishTime, EndToEnd time.Duration
 	// FirstError is the first publish failure.
 	FirstError error
@@ -168,7 +169,10 @@ func PublishFile(ctx context.Context, nc *nats.Conn, path string, cfg FilePublis
 			return st, err
 		}
 		st.Results, st.ResultErrors = waiter.count()
-		st.EndToEnd = waiter.last().Sub(start)
+		// No result seen (no rows) leaves last at the zero time, and the
+		// results of rows published before (duplicates) arrive before
+		// start: either way the wait ended with the publishing.
+		st.EndToEnd = max(waiter.last().Sub(start), st.PublishTime)
 	}
 	return st, nil
 }

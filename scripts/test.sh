@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; .ci/run runs exactly this).
 # 1. vet and every test with the race detector, then the allocation checks
-#    without it;
+#    and the wide-file memory bound without it;
 # 2. every fuzz target (any `func FuzzXxx` in a _test.go file) for FUZZTIME each,
 #    seeded from its corpus and testdata/fuzz, so decoders of outside bytes are
 #    exercised on every run without an unbounded fuzzing session.
@@ -15,6 +15,9 @@ go test -race -timeout 45m ./...
 # The allocation checks of pooled buffers, without -race (under it sync.Pool
 # drops items at random, so those checks step aside; internal/race).
 go test -count=1 -run '^(TestPredictAllocatesNothing|TestManyClasses|TestRename)$' ./model/...
+# The peak RSS of scoring a 5,018-column file, likewise without -race (its
+# shadow memory would swamp the figure; internal/race).
+go test -count=1 -run '^TestScoreWideFileInBoundedMemory$' ./internal/bulk
 
 # fuzz_one PKG TARGET runs one fuzz target. Go 1.26's fuzz coordinator can fail
 # a target with a bare "context deadline exceeded" as -fuzztime runs out, having

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/loan"
 )
 
 // TestIngestServeSinkEndToEnd runs three real processes against one
@@ -182,5 +184,49 @@ func TestServeRunsParquetSink(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d ids, want %d", len(seen), n)
+	}
+}
+
+// An empty file (JSON lines, or a Parquet file of no rows) publishes
+// nothing and says so with sane figures: the end-to-end time of a run that
+// saw no result used to print as -9223372036.85s.
+func TestIngestEmptyFile(t *testing.T) {
+	srv, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for name, subject := range map[string]string{"LOANS": "loans.score", "LOANS_SCORED": "loans.scored"} {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	jsonl, pq := filepath.Join(dir, "empty.jsonl"), filepath.Join(dir, "empty.parquet")
+	if err := os.WriteFile(jsonl, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := parquet.NewGenericWriter[loan.Application](f)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, in := range []string{jsonl, pq} {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{"ingest", in, "--wait", "--wait-timeout", "10s", "--nats-url", srv.ClientURL()})
+		if err := root.ExecuteContext(ctx); err != nil {
+			t.Fatalf("ingest %s: %v\n%s", in, err, out.String())
+		}
+		got := out.String()
+		if !strings.Contains(got, "published 0 rows") || !strings.Contains(got, "(0 new, 0 duplicates, 0 failed)") ||
+			!strings.Contains(got, "results: 0 (0 errors) in 0.") || strings.Contains(got, " in -") {
+			t.Errorf("ingest %s printed:\n%s", filepath.Base(in), got)
+		}
 	}
 }

@@ -38,8 +38,9 @@ posted to HTTP /predict, all through one micro-batcher.
 With no configuration it starts an embedded NATS server with JetStream (store under
 data/, 127.0.0.1:4222; it joins a JetStream server already answering there) and
 serves the demo model built into the binary. SIGINT/SIGTERM shut down gracefully
-within shutdown.timeout (a second signal exits at once); SIGHUP reloads the model.
-Every configuration key is in configs/scorer.yaml.`,
+within shutdown.timeout (a second signal exits at once), even while a model reload
+is stuck reading its file; SIGHUP reloads the model (one reload at a time, abandoned
+after model.load_timeout). Every configuration key is in configs/scorer.yaml.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd.Flags())
@@ -113,7 +114,7 @@ func modelLoader(mc service.ModelConfig) service.Loader {
 		if err != nil {
 			return nil, fmt.Errorf("model.format: %w", err)
 		}
-		opts := modelfile.Options{Format: format, FeatureNames: mc.Features}
+		opts := modelfile.Options{Format: format, FeatureNames: mc.Features, MaxSize: mc.MaxBytes}
 		var f *modelfile.File
 		if mc.Path == "" {
 			f, err = modelfile.Parse(demo.Name, demo.Bytes(), opts)

@@ -28,14 +28,24 @@ type Options struct {
 	Schema ingest.SchemaConfig
 	// Limits bound one JSON line; zero uses the defaults.
 	Limits ingest.Limits
-	// Batch is the rows per chunk (default 4096).
+	// Batch is the rows per chunk at most (default 4096); wide rows make
+	// chunks smaller, so that memory does not grow with the column count.
 	Batch int
 	// Workers is the number of scoring goroutines (default GOMAXPROCS).
 	Workers int
 	// Compression of a Parquet output: zstd (default), snappy, gzip, none.
 	Compression string
-	// RowGroupRows bounds an output row group (default 128Ki).
+	// RowGroupRows bounds an output row group (default 128Ki; fewer rows
+	// for a wide output).
 	RowGroupRows int
+	// MaxColumns is the most columns a Parquet or CSV input may have
+	// (default DefaultMaxColumns); a wider one is refused with ErrTooWide
+	// before any output exists.
+	MaxColumns int
+	// MaxPageBytes bounds the decompressed pages a Parquet input makes the
+	// reader hold at once, estimated from its footer (default
+	// DefaultMaxPageBytes); a file over it is refused with ErrTooWide.
+	MaxPageBytes int64
 	// CopyThrough replaces scoring (mapping and prediction) by a constant
 	// 0.5: the same reading and writing, to measure what they cost.
 	CopyThrough bool
@@ -196,6 +206,12 @@ func (o Options) withDefaults() Options {
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = 128 * 1024
 	}
+	if o.MaxColumns <= 0 {
+		o.MaxColumns = DefaultMaxColumns
+	}
+	if o.MaxPageBytes <= 0 {
+		o.MaxPageBytes = DefaultMaxPageBytes
+	}
 	if len(o.Schema.BoolAs) != 2 {
 		o.Schema = ingest.DefaultSchemaConfig()
 	}
@@ -226,9 +242,12 @@ type format interface {
 	total() (int64, bool)
 	// start begins the output in w.
 	start(w *os.File) error
-	// read fills c with up to cap rows; it returns io.EOF (and no rows) at
+	// width is the number of values one input row holds in a chunk (its
+	// columns in and out), which sizes the chunks.
+	width() int
+	// read fills c with rows up to lim; it returns io.EOF (and no rows) at
 	// the end. It runs in the reader goroutine only.
-	read(c *chunk, capacity int) error
+	read(c *chunk, lim chunkLimits) error
 	// decode appends row r of c to b, or returns the row's problem with b
 	// unchanged. It runs concurrently on different chunks.
 	decode(c *chunk, r int, b *model.Batch) string
@@ -262,9 +281,10 @@ func dropLastRow(b *model.Batch) {
 func run(ctx context.Context, f format, o Options) (Stats, error) {
 	width := o.Model.Width()
 	nChunks := 2*o.Workers + 2
+	lim := limitsFor(o.Batch, f.width(), nChunks)
 	free := make(chan *chunk, nChunks)
 	for range nChunks {
-		free <- &chunk{problems: make([]string, o.Batch), out: make([]float64, o.Batch*width)}
+		free <- &chunk{problems: make([]string, lim.rows), out: make([]float64, lim.rows*width)}
 	}
 	todo := make(chan *chunk, nChunks)
 	done := make(chan *chunk, nChunks)
@@ -281,7 +301,7 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 				return ctx.Err()
 			}
 			c.seq, c.n = seq, 0
-			err := safeRead(f, c, o.Batch)
+			err := safeRead(f, c, lim)
 			if err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}
@@ -301,9 +321,9 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 	for range o.Workers {
 		scorers.Go(func() error {
 			s := o.Model.Schema()
-			b := model.NewBatch(s, o.Batch)
-			pred := make([]float64, o.Batch*width)
-			idx := make([]int, 0, o.Batch)
+			b := model.NewBatch(s, lim.rows)
+			pred := make([]float64, lim.rows*width)
+			idx := make([]int, 0, lim.rows)
 			for c := range todo {
 				if err := score(f, c, o, b, pred, idx[:0], width); err != nil {
 					return err
@@ -359,14 +379,14 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 
 // safeRead turns a panic of the input decoder (a corrupt file can reach
 // code that does not expect it) into an error.
-func safeRead(f format, c *chunk, capacity int) (err error) {
+func safeRead(f format, c *chunk, lim chunkLimits) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
 	c.n = 0
-	return f.read(c, capacity)
+	return f.read(c, lim)
 }
 
 // score maps and predicts one chunk into c.out.

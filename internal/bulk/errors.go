@@ -9,4 +9,6 @@ var (
 	ErrFormat = errors.New("unsupported file format")
 	// ErrCorrupt: the input could not be decoded (corrupt or truncated).
 	ErrCorrupt = errors.New("corrupt input")
+	// ErrTooWide: the input has more columns than Options.MaxColumns.
+	ErrTooWide = errors.New("input too wide")
 )

@@ -36,8 +36,9 @@ type parquetFormat struct {
 	opts    Options
 	nInCols int
 
-	rg   int          // next row group
-	rows parquet.Rows // of the current row group, nil between them
+	rg     int          // next row group
+	rows   parquet.Rows // of the current row group, nil between them
+	rgLeft int64        // rows of the current row group not read yet
 
 	schema   *parquet.Schema
 	valCols  []string
@@ -61,6 +62,12 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	f = &parquetFormat{file: file, opts: o, nInCols: len(file.Schema().Columns())}
+	if err := checkColumns(f.nInCols, o.MaxColumns); err != nil {
+		return nil, err
+	}
+	if err := checkPages(file.Metadata(), o.MaxPageBytes); err != nil {
+		return nil, err
+	}
 	if !o.CopyThrough {
 		f.mapper, err = ingest.NewParquetMapper(file.Schema(), o.Model.Schema(), o.Schema)
 		if err != nil {
@@ -103,20 +110,26 @@ func (f *parquetFormat) start(w *os.File) error {
 	if err != nil {
 		return err
 	}
-	opts := sink.WriterOptions(codec, f.opts.RowGroupRows, "loan-scorer score")
-	opts = append(opts, f.schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns())), f.schema)
 	f.w = parquet.NewWriter(w, opts...)
 	return nil
 }
 
-func (f *parquetFormat) read(c *chunk, capacity int) error {
+func (f *parquetFormat) width() int { return f.nInCols + len(f.valCols) + 1 }
+
+// readStep is the most rows read at once, so that a chunk of long strings
+// can close at its byte budget before it reads many more.
+const readStep = 256
+
+func (f *parquetFormat) read(c *chunk, lim chunkLimits) error {
 	pr := &c.pq
+	capacity := lim.rows
 	if cap(pr.rows) < capacity {
 		// One backing array for the chunk, each row with room for the
 		// output's columns: no growth per row, in reading or in writing.
 		// (A row with repeated values may outgrow its slot; append then
 		// moves it, which is correct, only slower.)
-		per := f.nInCols + len(f.valCols) + 1
+		per := f.width()
 		values := make([]parquet.Value, capacity*per)
 		pr.rows = make([]parquet.Row, capacity)
 		for i := range pr.rows {
@@ -124,27 +137,42 @@ func (f *parquetFormat) read(c *chunk, capacity int) error {
 		}
 	}
 	pr.rows = pr.rows[:capacity]
-	for c.n < capacity {
+	size := 0
+	for c.n < capacity && size < lim.bytes {
 		if f.rows == nil {
 			if f.rg == len(f.file.RowGroups()) {
 				break
 			}
-			f.rows = f.file.RowGroups()[f.rg].Rows()
+			rg := f.file.RowGroups()[f.rg]
+			f.rows, f.rgLeft = rg.Rows(), rg.NumRows()
 			f.rg++
 		}
-		n, err := f.rows.ReadRows(pr.rows[c.n:capacity])
+		if f.rgLeft <= 0 {
+			// Asking a row group for rows past its end makes every column
+			// try to read another page: thousands of columns times the
+			// rows asked for. Close it instead.
+			cerr := f.rows.Close()
+			f.rows = nil
+			if cerr != nil {
+				return fmt.Errorf("%w: row group %d: %w", ErrCorrupt, f.rg-1, cerr)
+			}
+			continue
+		}
+		want := int(min(int64(capacity-c.n), int64(readStep), f.rgLeft))
+		n, err := f.rows.ReadRows(pr.rows[c.n : c.n+want])
+		size += rowBytes(pr.rows[c.n:c.n+n], f.width())
 		c.n += n
+		f.rgLeft -= int64(n)
 		if n == 0 && err == nil {
 			// A reader that neither moves nor ends would spin forever on
 			// a corrupt file.
 			return fmt.Errorf("%w: row group %d yields no rows", ErrCorrupt, f.rg-1)
 		}
 		if errors.Is(err, io.EOF) {
-			cerr := f.rows.Close()
-			f.rows = nil
-			if cerr != nil {
-				return fmt.Errorf("%w: row group %d: %w", ErrCorrupt, f.rg-1, cerr)
+			if f.rgLeft > 0 {
+				return fmt.Errorf("%w: row group %d ends %d rows early", ErrCorrupt, f.rg-1, f.rgLeft)
 			}
+			f.rgLeft = 0 // closed at the top of the loop
 			continue
 		}
 		if err != nil {
@@ -157,6 +185,21 @@ func (f *parquetFormat) read(c *chunk, capacity int) error {
 		return io.EOF
 	}
 	return nil
+}
+
+// rowBytes is what rows cost a chunk: their value slots and the bytes of
+// their byte-array values (which own copies into the chunk's arena).
+func rowBytes(rows []parquet.Row, width int) int {
+	size := 0
+	for _, row := range rows {
+		size += max(len(row), width) * valueSize
+		for _, v := range row {
+			if k := v.Kind(); (k == parquet.ByteArray || k == parquet.FixedLenByteArray) && !v.IsNull() {
+				size += len(v.ByteArray())
+			}
+		}
+	}
+	return size
 }
 
 // own copies the bytes of the chunk's byte-array values into its arena:

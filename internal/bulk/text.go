@@ -51,6 +51,9 @@ func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: CSV header: %w", ErrCorrupt, err)
 	}
+	if err := checkColumns(len(header), o.MaxColumns); err != nil {
+		return nil, err
+	}
 	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model), opts: o, toParquet: toParquet}
 	if !o.CopyThrough {
 		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema()); err != nil {
@@ -76,10 +79,13 @@ func (f *csvFormat) start(w *os.File) error {
 	return f.w.Write(append(append(slices.Clone(f.header), f.valCols...), errorColumn))
 }
 
-func (f *csvFormat) read(c *chunk, capacity int) error {
+func (f *csvFormat) width() int { return len(f.header) + len(f.valCols) + 1 }
+
+func (f *csvFormat) read(c *chunk, lim chunkLimits) error {
 	t := &c.text
 	t.records = t.records[:0]
-	for c.n < capacity {
+	size := 0
+	for c.n < lim.rows && size < lim.bytes {
 		rec, err := f.r.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -89,6 +95,10 @@ func (f *csvFormat) read(c *chunk, capacity int) error {
 		}
 		t.records = append(t.records, rec)
 		c.n++
+		size += f.width() * valueSize
+		for _, field := range rec {
+			size += len(field)
+		}
 	}
 	if c.n == 0 {
 		return io.EOF
@@ -167,12 +177,16 @@ func (f *jsonlFormat) start(w *os.File) error {
 	return nil
 }
 
-func (f *jsonlFormat) read(c *chunk, capacity int) error {
+// width is 1: a JSON line is kept as one byte slice; the chunk's byte
+// budget bounds it.
+func (f *jsonlFormat) width() int { return 1 }
+
+func (f *jsonlFormat) read(c *chunk, lim chunkLimits) error {
 	t := &c.text
 	t.lines = t.lines[:0]
 	t.arena = t.arena[:0]
 	var starts []int
-	for c.n < capacity {
+	for c.n < lim.rows && len(t.arena) < lim.bytes {
 		line, err := f.r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// A line longer than the buffer: collect it whole.
@@ -303,7 +317,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	}
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
-	opts := append(sink.WriterOptions(codec, f.opts.RowGroupRows, "loan-scorer score"), schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields)), schema)
 	f.pw = parquet.NewWriter(w, opts...)
 	return nil
 }

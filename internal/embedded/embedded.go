@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -89,6 +90,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			return &Server{url: url, joined: true}, nil
 		}
 	}
+	if !isLoopback(cfg.Host) {
+		log.Warn("UNAUTHENTICATED NATS ON THE NETWORK: the embedded server listens on a non-loopback address "+
+			"with no authentication; anyone who can reach it can publish, read, purge and delete every stream "+
+			"(applications, results, dead letters). Set nats.embedded.host to 127.0.0.1, or run NATS with "+
+			"authentication and point nats.url at it", "host", cfg.Host, "port", cfg.Port)
+	}
+	if err := checkListen(cfg.Host, cfg.Port); err != nil {
+		return nil, err
+	}
 	store, err := filepath.Abs(cfg.StoreDir)
 	if err != nil {
 		return nil, fmt.Errorf("resolve nats.embedded.store_dir %q: %w", cfg.StoreDir, err)
@@ -115,6 +125,28 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	url := srv.ClientURL()
 	log.Info("started embedded nats-server with JetStream", "url", url, "store_dir", store, "sync_always", cfg.SyncAlways)
 	return &Server{srv: srv, url: url}, nil
+}
+
+// isLoopback reports whether host names only this machine: "localhost" or
+// a loopback IP address. Everything else, the wildcard 0.0.0.0 and "::"
+// included, reaches the network.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkListen tells at once whether the server could listen on host and
+// port (-1: any free port), which nats-server itself reports only by never
+// becoming ready.
+func checkListen(host string, port int) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(max(port, 0))))
+	if err != nil {
+		return fmt.Errorf("nats.embedded.host %s, nats.embedded.port %d: cannot listen: %w", host, port, err)
+	}
+	return ln.Close()
 }
 
 // probeJetStream reports whether url answers quickly and has JetStream.

@@ -50,6 +50,12 @@ type ModelConfig struct {
 	// Features renames the model's features in flat order (for a model
 	// whose features carry no names); empty keeps the model's names.
 	Features []string `mapstructure:"features"`
+	// MaxBytes is the largest model file read; a larger one is refused
+	// before reading (default 1 GiB).
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// LoadTimeout bounds one load of the model file, at start and on each
+	// reload: a load still running then is abandoned (default 2m).
+	LoadTimeout time.Duration `mapstructure:"load_timeout"`
 }
 
 // ShutdownConfig bounds the graceful shutdown (keys shutdown.*).
@@ -70,6 +76,7 @@ type LogConfig struct {
 // DefaultConfig returns every default of configs/scorer.yaml.
 func DefaultConfig() Config {
 	return Config{
+		Model:    ModelConfig{MaxBytes: 1 << 30, LoadTimeout: 2 * time.Minute},
 		NATS:     DefaultNATSConfig(),
 		Topology: ingest.DefaultTopology(),
 		Batch:    worker.DefaultConfig(),
@@ -116,6 +123,12 @@ func (c Config) Validate() error {
 	case "", "catboost-cbm", "catboost-json", "lightgbm", "xgboost-json", "xgboost-binary":
 	default:
 		errs = append(errs, fmt.Errorf("model.format: %q: want empty (detect), catboost-cbm, catboost-json, lightgbm, xgboost-json or xgboost-binary", c.Model.Format))
+	}
+	if c.Model.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("model.max_bytes: %d, want a positive size in bytes", c.Model.MaxBytes))
+	}
+	if c.Model.LoadTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("model.load_timeout: %v, want a positive duration", c.Model.LoadTimeout))
 	}
 	for i, f := range c.Model.Features {
 		if strings.TrimSpace(f) == "" {

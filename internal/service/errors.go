@@ -9,3 +9,8 @@ var ErrLate = errors.New("shutdown did not finish within shutdown.timeout")
 // ErrSelfCheck is wrapped by the error of a model that loads but cannot
 // score a row.
 var ErrSelfCheck = errors.New("model self-check failed")
+
+// ErrLoadTimeout reports a model load that did not finish within
+// model.load_timeout (a read blocked on a hung mount, say); the load is
+// abandoned.
+var ErrLoadTimeout = errors.New("model load did not finish within model.load_timeout")

@@ -33,7 +33,9 @@ type Loader func() (*worker.Model, error)
 type Options struct {
 	// Load loads the model (model.path, or the demo model).
 	Load Loader
-	// Reload receives a value for every reload request (SIGHUP).
+	// Reload receives a value for every reload request (SIGHUP). Loads
+	// run one at a time in goroutines of their own, never in the loop that
+	// waits for ctx; one past model.load_timeout is abandoned (reload.go).
 	Reload <-chan struct{}
 	// Log receives the structured log; nil uses slog.Default().
 	Log *slog.Logger
@@ -55,11 +57,14 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if err := checkFileLimit(cfg.HTTP.MaxConns, openFileLimit()); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	mdl, err := loadChecked(opts.Load)
+	mdl, err := loadFirst(ctx, opts.Load, cfg.Model.LoadTimeout)
 	if err != nil {
 		return err
 	}
@@ -77,13 +82,20 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if opts.Started != nil {
 		opts.Started(s.natsURL, s.ln.Addr().String())
 	}
+	// Reloads read the file in goroutines of their own: this loop must see
+	// ctx end (SIGTERM) however long a read blocks.
+	reloads := &reloader{load: opts.Load, timeout: cfg.Model.LoadTimeout, path: cfg.Model.Path, log: log,
+		swap: s.swapModel, current: func() string { return s.models.Load().Version }}
+	defer reloads.stop()
 	for {
 		select {
 		case <-ctx.Done():
+			reloads.stop()
 			log.Info("shutting down", "timeout", cfg.Shutdown.Timeout)
 			return s.shutdown(ctx)
 		case err := <-s.httpErr:
 			log.Error("HTTP server stopped", "error", err)
+			reloads.stop()
 			if serr := s.shutdown(ctx); serr != nil {
 				log.Error("shutdown", "error", serr)
 			}
@@ -94,7 +106,11 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 			}
 			return err
 		case <-opts.Reload:
-			s.reload(opts.Load)
+			reloads.request()
+		case res := <-reloads.done():
+			reloads.finish(res)
+		case <-reloads.expired():
+			reloads.timedOut()
 		}
 	}
 }
@@ -215,8 +231,8 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 	}
 
 	s.http = ingest.NewHTTPServer(cfg.HTTP, s.models, dec.Get, s.batcher, s.ready.Load, s.info, s.reg, s.m)
-	if s.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
-		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+	if s.ln, err = ingest.ListenHTTP(s.http, cfg.HTTP); err != nil {
+		return err
 	}
 	s.httpErr = make(chan error, 1)
 	go func() {
@@ -249,17 +265,11 @@ func (s *server) info() any {
 	}
 }
 
-// reload loads the model again and swaps it in; a model that fails to load
-// or to score keeps the current one.
-func (s *server) reload(load Loader) {
-	mdl, err := loadChecked(load)
-	if err != nil {
-		s.log.Error("reload failed, keeping the current model", "version", s.models.Load().Version, "error", err)
-		return
-	}
+// swapModel serves mdl from now on and returns the model it replaces.
+func (s *server) swapModel(mdl *worker.Model) *worker.Model {
 	old := s.models.Swap(mdl)
 	s.m.SetModel(mdl.Version)
-	s.log.Info("model reloaded", "version", mdl.Version, "previous", old.Version)
+	return old
 }
 
 // shutdown stops everything in order within shutdown.timeout.

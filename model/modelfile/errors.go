@@ -11,6 +11,10 @@ var ErrUnknownFormat = errors.New("modelfile: unknown model format")
 // is not read: save it with a ".json" file name instead.
 var ErrXGBoostUBJSON = errors.New("modelfile: XGBoost UBJSON model: save it as JSON (Booster.save_model(\"model.json\")) and load that")
 
+// ErrNotRegular reports a model path that is not a regular file (a FIFO, a
+// device, a directory), refused before anything is read from it.
+var ErrNotRegular = errors.New("modelfile: model path is not a regular file")
+
 // ErrTooLarge reports a file over the size limit.
 var ErrTooLarge = errors.New("modelfile: model file too large")
 

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
@@ -54,7 +56,7 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // DefaultMaxSize is the largest model file Open reads unless Options say
-// otherwise.
+// otherwise (1 GiB: the largest CatBoost models seen are a few hundred MB).
 const DefaultMaxSize = 1 << 30
 
 // Options tune how a model file is read.
@@ -85,7 +87,14 @@ func (f *File) Version() string {
 	return f.Name + "@" + hex.EncodeToString(f.SHA256[:6])
 }
 
-// Open reads and loads the model file at path.
+// Open reads and loads the model file at path. Only a regular file (or a
+// symbolic link to one) is read, and only when its size is within
+// opts.MaxSize: a FIFO, a device such as /dev/zero, a directory or a file
+// over the limit is refused with ErrNotRegular or ErrTooLarge before a
+// byte is read. The file is opened without blocking, so a FIFO without a
+// writer is refused at once instead of hanging the open. A read that blocks
+// inside the kernel (a hung network mount) still blocks Open: run it where
+// a caller can walk away from it (internal/service does).
 func Open(path string, opts Options) (*File, error) {
 	data, err := readLimited(path, opts.MaxSize)
 	if err != nil {
@@ -98,27 +107,57 @@ func Open(path string, opts Options) (*File, error) {
 	return f, nil
 }
 
-// readLimited reads the file at path, refusing one larger than max bytes.
+// readLimited reads the regular file at path, refusing anything else and
+// a file larger than max bytes (checked before reading, and again while
+// reading in case the file grows).
 func readLimited(path string, max int64) ([]byte, error) {
 	if max <= 0 {
 		max = DefaultMaxSize
 	}
-	fh, err := os.Open(path)
+	// O_NONBLOCK makes opening a FIFO return at once instead of waiting
+	// for a writer; it changes nothing for a regular file, the only kind
+	// read below.
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), max)
-	}
-	data, err := io.ReadAll(io.LimitReader(fh, max+1))
+	st, err := fh.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, max)
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s", ErrNotRegular, describeMode(st.Mode()))
 	}
-	return data, nil
+	if st.Size() > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), max)
+	}
+	data := make([]byte, 0, st.Size()+1)
+	buf := bytes.NewBuffer(data)
+	if _, err := buf.ReadFrom(io.LimitReader(fh, max+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > max {
+		return nil, fmt.Errorf("%w: grew past %d bytes while read", ErrTooLarge, max)
+	}
+	return buf.Bytes(), nil
+}
+
+// describeMode names a file type that is not a regular file.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return "not a regular file (mode " + m.String() + ")"
 }
 
 // baseName returns path's file name without its model extensions
