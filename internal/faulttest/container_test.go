@@ -80,7 +80,8 @@ func TestDockerfile(t *testing.T) {
 // 1.29 (which validates it against the Compose Specification) and checks
 // what it resolves to: both workers, the host ports at their defaults and
 // moved by the LOAN_SCORER_* variables, the sink built like the workers
-// and without the image's HTTP health check. Outside CI it skips when
+// and without the image's HTTP health check, workers and sink read-only
+// with no capabilities. Outside CI it skips when
 // docker-compose is not installed; in CI (CI=true) it is required:
 // apt-get install -y docker-compose. scripts/container-test.sh runs the
 // stack for real.
@@ -139,10 +140,18 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("with the LOAN_SCORER_* variables set, %s lacks %q:\n%s", svc, want, service(moved, svc))
 		}
 	}
-	sink := service(config(t, nil, "parquet"), "parquet-sink")
+	full := config(t, nil, "parquet")
+	sink := service(full, "parquet-sink")
 	for _, want := range []string{"build:", "test:\n      - NONE", "condition: service_healthy", "profiles:\n    - parquet"} {
 		if !strings.Contains(sink, want) {
 			t.Errorf("parquet-sink lacks %q:\n%s", want, sink)
+		}
+	}
+	for _, svc := range []string{"scorer-1", "scorer-2", "parquet-sink"} {
+		for _, want := range []string{"read_only: true", "cap_drop:\n    - ALL", "no-new-privileges:true"} {
+			if !strings.Contains(service(full, svc), want) {
+				t.Errorf("%s lacks %q", svc, want)
+			}
 		}
 	}
 }
