@@ -16,9 +16,11 @@
 # 4. runs the classic image --read-only --cap-drop ALL with a volume on /data
 #    (the embedded NATS stores there): start-to-ready, /readyz, POST /predict
 #    with the seed loan, uid/gid 65532 and no capabilities (from /proc),
-#    health turning healthy, `docker stop` draining to exit 0; a second
-#    container with SCORER_HTTP_ADDR moved turns healthy too and has no
-#    volume (the image declares none);
+#    health turning healthy, `docker stop` draining to exit 0; a second one,
+#    as README's other `docker run` form (a NATS container on a user-defined
+#    network, nats://NAME:4222), read-only with no mount at all and
+#    SCORER_HTTP_ADDR moved, turns healthy too and gets no volume (the image
+#    declares none);
 # 5. brings the compose stack up on the BuildKit image with the parquet
 #    profile on free loopback ports (every service healthy, the sink
 #    running with no health check), publishes CONTAINER_TEST_LOANS
@@ -87,6 +89,7 @@ MADE_STANDINS=()
 COMPOSE_UP=0
 CONTAINERS=()
 VOLUMES=()
+NETWORKS=()
 
 cleanup() {
 	local rc=$?
@@ -108,6 +111,7 @@ cleanup() {
 	fi
 	for c in "${CONTAINERS[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
 	for v in "${VOLUMES[@]}"; do docker volume rm -f "$v" >/dev/null 2>&1; done
+	for n in "${NETWORKS[@]}"; do docker network rm "$n" >/dev/null 2>&1; done
 	if [[ $KEEP != 1 ]]; then
 		remove_images
 	fi
@@ -316,7 +320,10 @@ step "docker run --read-only --cap-drop ALL: start to /readyz"
 [[ $(docker image inspect -f '{{json .Config.Volumes}}' "$IMAGE") == null ]] || fail "the image declares a VOLUME"
 A=$RUN_ID-single
 B=$RUN_ID-moved
-CONTAINERS+=("$A" "$B")
+NATS_SINGLE=$RUN_ID-nats
+NET=$RUN_ID-net
+CONTAINERS+=("$A" "$B" "$NATS_SINGLE")
+NETWORKS+=("$NET")
 VOLUMES+=("$RUN_ID-data")
 t0=$(now)
 docker run -d --name "$A" --read-only --cap-drop ALL --security-opt no-new-privileges \
@@ -341,12 +348,18 @@ grep -Eq $'^NoNewPrivs:\t1$' <<<"$status" || fail "no_new_privs not set"
 [[ $(docker inspect -f '{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}}' "$A") == 'true ["ALL"]' ]] ||
 	fail "not read-only with every capability dropped"
 log "pid $pid: uid/gid 65532, no capabilities, no_new_privs, root file system read-only"
-# Moved address, no volume, writable root: health must follow the address,
-# and the container must get no anonymous volume.
-docker run -d --name "$B" --stop-timeout 40 -e SCORER_HTTP_ADDR=0.0.0.0:9090 "$IMAGE" >/dev/null
+# An external NATS by container name on a user-defined network, the
+# address moved, no mount: health must follow the address, and the
+# container must get no anonymous volume.
+docker network create "$NET" >/dev/null
+docker run -d --name "$NATS_SINGLE" --network "$NET" nats:2.15.2-alpine --jetstream >/dev/null
+docker run -d --name "$B" --network "$NET" --read-only --cap-drop ALL --security-opt no-new-privileges \
+	--stop-timeout 40 -e "SCORER_NATS_URL=nats://$NATS_SINGLE:4222" -e SCORER_HTTP_ADDR=0.0.0.0:9090 "$IMAGE" >/dev/null
 wait_for 60 "health of $A turning healthy" is_healthy "$A"
 wait_for 60 "health of $B (SCORER_HTTP_ADDR=0.0.0.0:9090) turning healthy" is_healthy "$B"
-log "both healthy: $A probed on :8989, $B on :9090"
+[[ $(docker logs "$B" 2>&1) == *"msg=\"connected to NATS\" url=nats://$NATS_SINGLE:4222"* ]] ||
+	fail "$B is not on the NATS container: $(docker logs "$B" 2>&1 | tail -n 3)"
+log "both healthy: $A probed on :8989 (embedded NATS), $B on :9090 (nats://$NATS_SINGLE:4222, read-only, no mount)"
 [[ $(docker inspect -f '{{len .Mounts}}' "$B") == 0 ]] || fail "$B got a volume: $(docker inspect -f '{{json .Mounts}}' "$B")"
 
 step "one container: docker stop drains, exit 0"
