@@ -249,3 +249,35 @@ func ignored(pattern, path string) bool {
 	}
 	return false
 }
+
+// TestComposeVariablesDocumented keeps docs/OPERATIONS.md true to
+// docker-compose.yml: every ${LOAN_SCORER_...:-default} the file reads is
+// named there with its default.
+func TestComposeVariablesDocumented(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := os.ReadFile(filepath.Join(root, "docs", "OPERATIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`\$\{(LOAN_SCORER_[A-Z0-9_]+):-([^}]*)\}`).FindAllStringSubmatch(string(compose), -1)
+	if len(vars) < 4 {
+		t.Fatalf("docker-compose.yml reads %d LOAN_SCORER_* variables, want at least the image and three ports", len(vars))
+	}
+	seen := map[string]bool{}
+	for _, v := range vars {
+		if seen[v[1]] {
+			continue
+		}
+		seen[v[1]] = true
+		if want := "`" + v[1] + "` (`" + v[2] + "`)"; !strings.Contains(string(ops), want) {
+			t.Errorf("docs/OPERATIONS.md does not name %s", want)
+		}
+	}
+}
