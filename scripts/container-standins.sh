@@ -8,7 +8,8 @@
 #   gcr.io/distroless/static-debian12:nonroot   a root with /etc/passwd and /etc/group naming
 #                                               nonroot (65532), the CA bundle, tzdata, /tmp;
 #                                               no shell, default user 65532, as the real one
-#   nats:2.15.2-alpine                          nats-server v2.15.2 (go install, static) behind an
+#   nats:2.15.2-alpine                          nats-server v2.15.2, static (go.mod's own when it
+#                                               pins that version, else go install), behind an
 #                                               entrypoint that, like the real image's, runs
 #                                               nats-server when the first argument is a flag;
 #                                               busybox-static for sh and wget (compose's check)
