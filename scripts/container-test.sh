@@ -20,7 +20,9 @@
 #    as README's other `docker run` form (a NATS container on a user-defined
 #    network, nats://NAME:4222), read-only with no mount at all and
 #    SCORER_HTTP_ADDR moved, turns healthy too and gets no volume (the image
-#    declares none);
+#    declares none); it is then stopped in the middle of a backlog of
+#    CONTAINER_TEST_BACKLOG applications (default 20000), exits 0, and once
+#    started again the backlog's results are each stored exactly once;
 # 5. brings the compose stack up on the BuildKit image with the parquet
 #    profile on free loopback ports (every service healthy, the sink
 #    running with no health check), publishes CONTAINER_TEST_LOANS
@@ -268,7 +270,7 @@ cat "$TMP/standins.err" >&2
 
 step "host-side checker (go build ./internal/containercheck)"
 go build -o "$TMP/containercheck" ./internal/containercheck
-read -r PORT_A NATS_PORT HTTP_PORT_1 HTTP_PORT_2 < <("$TMP/containercheck" ports 4 | xargs)
+read -r PORT_A PORT_NATS_B NATS_PORT HTTP_PORT_1 HTTP_PORT_2 < <("$TMP/containercheck" ports 5 | xargs)
 
 # Every image the builds leave (the classic builder's intermediate ones
 # too) is removed at the end: what is here now stays.
@@ -352,7 +354,7 @@ log "pid $pid: uid/gid 65532, no capabilities, no_new_privs, root file system re
 # address moved, no mount: health must follow the address, and the
 # container must get no anonymous volume.
 docker network create "$NET" >/dev/null
-docker run -d --name "$NATS_SINGLE" --network "$NET" nats:2.15.2-alpine --jetstream >/dev/null
+docker run -d --name "$NATS_SINGLE" --network "$NET" -p "127.0.0.1:$PORT_NATS_B:4222" nats:2.15.2-alpine --jetstream >/dev/null
 docker run -d --name "$B" --network "$NET" --read-only --cap-drop ALL --security-opt no-new-privileges \
 	--stop-timeout 40 -e "SCORER_NATS_URL=nats://$NATS_SINGLE:4222" -e SCORER_HTTP_ADDR=0.0.0.0:9090 "$IMAGE" >/dev/null
 wait_for 60 "health of $A turning healthy" is_healthy "$A"
@@ -362,24 +364,46 @@ wait_for 60 "health of $B (SCORER_HTTP_ADDR=0.0.0.0:9090) turning healthy" is_he
 log "both healthy: $A probed on :8989 (embedded NATS), $B on :9090 (nats://$NATS_SINGLE:4222, read-only, no mount)"
 [[ $(docker inspect -f '{{len .Mounts}}' "$B") == 0 ]] || fail "$B got a volume: $(docker inspect -f '{{json .Mounts}}' "$B")"
 
-step "one container: docker stop drains, exit 0"
-for c in "$A" "$B"; do
+# stop_clean C N: docker stop C; it must exit 0, not be OOM-killed, and have
+# logged its N-th drain (shutting down ... stopped) since it was created.
+stop_clean() {
+	local c=$1 n=$2 t took code oom logs
 	t=$(now)
 	docker stop "$c" >/dev/null
 	took=$(awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
 	read -r code oom < <(docker inspect -f '{{.State.ExitCode}} {{.State.OOMKilled}}' "$c")
 	[[ $code == 0 && $oom == false ]] || fail "$c exited $code (OOM killed: $oom)"
 	logs=$(docker logs "$c" 2>&1)
-	if ! grep -q 'msg="shutting down"' <<<"$logs" || ! grep -q 'msg=stopped' <<<"$logs"; then
-		fail "$c: no drain in its log: $(tail -n 3 <<<"$logs")"
+	if [[ $(grep -c 'msg="shutting down"' <<<"$logs") != "$n" || $(grep -c 'msg=stopped' <<<"$logs") != "$n" ]]; then
+		fail "$c: drain $n not in its log: $(tail -n 3 <<<"$logs")"
 	fi
 	log "$c: stopped in $took s, exit 0, drained (shutting down ... stopped)"
-done
+}
+
+step "one container: docker stop drains, exit 0"
+stop_clean "$A" 1
 store=$(docker cp "$A:/data" - | tar -t)
 # shellcheck disable=SC2016 # $G is the literal account directory
 grep -qF 'data/jetstream/jetstream/$G/streams/LOANS_SCORED/' <<<"$store" ||
 	fail "the embedded JetStream store is not on /data: $store"
 log "the embedded JetStream store is on the /data volume (the only writable place)"
+
+BACKLOG=${CONTAINER_TEST_BACKLOG:-20000}
+step "docker stop mid-backlog ($BACKLOG): drained, each result once"
+# B's NATS (published on loopback) gets a backlog while B is stopped; B is
+# started, stopped again once 1,000 results are in, then started to finish.
+NATS_B=nats://127.0.0.1:$PORT_NATS_B
+stop_clean "$B" 1
+"$TMP/containercheck" score --nats "$NATS_B" --n "$BACKLOG" --prefix "$RUN_ID-backlog" --verify=false
+docker start "$B" >/dev/null
+at_stop=$("$TMP/containercheck" results --nats "$NATS_B" --at-least 1000 --timeout 60s)
+stop_clean "$B" 2
+after=$("$TMP/containercheck" results --nats "$NATS_B")
+((after < BACKLOG)) || fail "all $BACKLOG were scored before the stop took effect: nothing was in flight (raise CONTAINER_TEST_BACKLOG)"
+log "$B stopped with $at_stop of $BACKLOG results stored, $after after its drain"
+docker start "$B" >/dev/null
+"$TMP/containercheck" score --nats "$NATS_B" --n "$BACKLOG" --prefix "$RUN_ID-backlog" --publish=false --timeout 2m
+stop_clean "$B" 3
 
 # --- 4. the compose stack ----------------------------------------------------
 

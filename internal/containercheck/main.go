@@ -5,6 +5,7 @@
 //
 //	containercheck ports N                     N free loopback ports for the stack
 //	containercheck score --nats URL --n N ...  publish N applications, check every result once
+//	containercheck results --nats URL --at-least K  wait until LOANS_SCORED holds K, print the count
 //	containercheck sync --nats URL --want P    the seed loan through loans.score.sync
 //	containercheck workers --n N URL...        every worker scored, all N scored once
 //	containercheck parquet --dir D --results F the files hold exactly the results in F
@@ -50,11 +51,12 @@ const seedLoan = `{"Term":84,"NoEmp":5,"CreateJob":0,"RetainedJob":5,"longitude"
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: containercheck ports|score|sync|workers|parquet ...")
+		fmt.Fprintln(os.Stderr, "usage: containercheck ports|score|results|sync|workers|parquet ...")
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string) error{
-		"ports": cmdPorts, "score": cmdScore, "sync": cmdSync, "workers": cmdWorkers, "parquet": cmdParquet,
+		"ports": cmdPorts, "score": cmdScore, "results": cmdResults, "sync": cmdSync, "workers": cmdWorkers,
+		"parquet": cmdParquet,
 	}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
@@ -122,18 +124,22 @@ func connect(url string, timeout time.Duration) (*nats.Conn, jetstream.JetStream
 // and the work queue is empty, reads every result back and checks that
 // each id is stored exactly once, scored, with a Model header, and nothing
 // else is there; the results go to --out as JSON for the Parquet check.
+// --publish=false checks applications published earlier (by a run with
+// --verify=false, which only publishes).
 func cmdScore(args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
 	url := fs.String("nats", "", "NATS URL")
 	n := fs.Int("n", 3000, "applications to publish")
 	prefix := fs.String("prefix", "ctest", "id prefix")
 	out := fs.String("out", "", "write the results (id → proba, model) here as JSON")
+	publish := fs.Bool("publish", true, "publish the applications")
+	verify := fs.Bool("verify", true, "wait for the results and check them")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *url == "" || *out == "" || *n < 1 {
-		return errors.New("--nats, --out and --n ≥ 1 are required")
+	if *url == "" || *n < 1 {
+		return errors.New("--nats and --n ≥ 1 are required")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -144,11 +150,16 @@ func cmdScore(args []string) error {
 	defer nc.Close()
 
 	start := time.Now()
-	pub := &faulttest.Publisher{JS: js, Subject: scoreSubject, Prefix: *prefix, Parallel: 32}
-	if err := pub.Run(ctx, *n); err != nil {
-		return fmt.Errorf("publish: %d of %d acknowledged: %w", pub.Published(), *n, err)
+	if *publish {
+		pub := &faulttest.Publisher{JS: js, Subject: scoreSubject, Prefix: *prefix, Parallel: 32}
+		if err := pub.Run(ctx, *n); err != nil {
+			return fmt.Errorf("publish: %d of %d acknowledged: %w", pub.Published(), *n, err)
+		}
+		fmt.Printf("published %d applications in %.2fs (%d publish retries)\n", *n, time.Since(start).Seconds(), pub.Retries())
 	}
-	published := time.Since(start)
+	if !*verify {
+		return nil
+	}
 	for {
 		scored := faulttest.StreamMsgs(js, resultsStream)
 		left := faulttest.StreamMsgs(js, inputStream)
@@ -161,7 +172,7 @@ func cmdScore(args []string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	endToEnd := time.Since(start)
+	waited := time.Since(start)
 	tally, err := faulttest.ReadStream(ctx, js, resultsStream, false)
 	if err != nil {
 		return err
@@ -173,17 +184,51 @@ func cmdScore(args []string) error {
 	if dl := faulttest.StreamMsgs(js, dlqStream); dl != 0 {
 		return fmt.Errorf("%s holds %d dead letters, want 0", dlqStream, dl)
 	}
-	b, err := json.Marshal(results)
+	if *out != "" {
+		b, err := json.Marshal(results)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	rate := ""
+	if *publish {
+		rate = fmt.Sprintf(" (%.0f/s end to end)", float64(*n)/waited.Seconds())
+	}
+	fmt.Printf("%d results in %s after %.2fs%s: each id once, all scored by %s; %s empty, no dead letter\n",
+		len(results), resultsStream, waited.Seconds(), rate, results[faulttest.ID(*prefix, 0)].Model, inputStream)
+	return nil
+}
+
+// cmdResults waits (at most --timeout) until LOANS_SCORED holds at least
+// --at-least results and prints how many it holds.
+func cmdResults(args []string) error {
+	fs := flag.NewFlagSet("results", flag.ContinueOnError)
+	url := fs.String("nats", "", "NATS URL")
+	atLeast := fs.Int64("at-least", 0, "wait until the stream holds this many")
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	nc, js, err := connect(*url, 5*time.Second)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out, b, 0o644); err != nil {
-		return err
+	defer nc.Close()
+	deadline := time.Now().Add(*timeout)
+	for {
+		got := faulttest.StreamMsgs(js, resultsStream)
+		if got >= *atLeast {
+			fmt.Println(got)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s holds %d results, not %d, after %v", resultsStream, got, *atLeast, *timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	fmt.Printf("published %d applications in %.2fs; %d results in %s, each id once, all scored by %s, %s empty, no dead letter; %.2fs end to end (%.0f/s), %d publish retries\n",
-		*n, published.Seconds(), len(results), resultsStream, results[faulttest.ID(*prefix, 0)].Model, inputStream,
-		endToEnd.Seconds(), float64(*n)/endToEnd.Seconds(), pub.Retries())
-	return nil
 }
 
 // checkResults checks that the results stream holds exactly one scored
