@@ -4,7 +4,11 @@
 #    and the wide-file memory bound without it;
 # 2. every fuzz target (any `func FuzzXxx` in a _test.go file) for FUZZTIME each,
 #    seeded from its corpus and testdata/fuzz, so decoders of outside bytes are
-#    exercised on every run without an unbounded fuzzing session.
+#    exercised on every run without an unbounded fuzzing session;
+# 3. under CI (CI=true), scripts/container-test.sh: the image built from the
+#    Dockerfile and the docker-compose.yml stack run for real (it installs
+#    Docker and starts dockerd when needed; a failure fails the run). By
+#    hand, run it on its own: bash scripts/container-test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,4 +51,7 @@ grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(' . | sort | while r
 		fuzz_one "$pkg" "$target"
 	done
 done
+if [[ ${CI:-} == true ]]; then
+	bash scripts/container-test.sh
+fi
 echo "all tests and fuzz targets passed"
