@@ -27,7 +27,7 @@ import (
 
 // testModel is a real model: an XGBoost binary:logistic model with six
 // unnamed float features (addressed as "0".."5"), trained by XGBoost 1.7.
-func testModel(t testing.TB) *worker.Model {
+func testModel(t testing.TB) *model.Loaded {
 	t.Helper()
 	data, err := os.ReadFile("../model/xgboost/testdata/binary_logistic.json")
 	if err != nil {
@@ -37,7 +37,7 @@ func testModel(t testing.TB) *worker.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return worker.NewModel(m, "binary_logistic", data, false)
+	return model.NewLoaded(m, model.Version("binary_logistic", data), false)
 }
 
 // rig is the async pipeline against a real server.
@@ -47,7 +47,7 @@ type rig struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	topo   Topology
-	model  *worker.Model
+	model  *model.Loaded
 	limits Limits
 	reply  ReplyConfig
 }
@@ -119,7 +119,7 @@ func (r *rig) newAsync(b *worker.Batcher, m *metrics.Metrics) (*Async, *nats.Con
 	}
 	dec := NewDecoderCache(DefaultSchemaConfig(), r.limits)
 	a, err := NewAsync(AsyncParams{
-		Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: worker.NewHolder(r.model),
+		Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: model.NewHolder(r.model),
 		Decoders: dec.Get, Batcher: b, Publisher: pub, MaxPayload: nc.MaxPayload(), Metrics: m, Log: discardLog(),
 	})
 	if err != nil {
@@ -263,7 +263,7 @@ func decodeResult(t *testing.T, data []byte) resultBody {
 }
 
 // expected scores rows with the model directly.
-func expected(t *testing.T, m *worker.Model, rows [][]float64) []float64 {
+func expected(t *testing.T, m *model.Loaded, rows [][]float64) []float64 {
 	t.Helper()
 	b := model.NewBatch(m.Schema(), len(rows))
 	for _, row := range rows {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 	"github.com/loan-scorer/loan-scorer/sink"
@@ -108,7 +109,7 @@ func benchAsync(b *testing.B, syncAlways bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mdl := worker.NewModel(f.Model, demo.Name, demo.Bytes(), true)
+	mdl := model.NewLoaded(f.Model, model.Version(demo.Name, demo.Bytes()), true)
 	s, topo := benchSetup(b, b.N, syncAlways)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
@@ -132,7 +133,7 @@ func benchAsync(b *testing.B, syncAlways bool) {
 	defer cancel()
 	go func() { _ = bt.Run(ctx) }()
 	dec := NewDecoderCache(DefaultSchemaConfig(), DefaultLimits())
-	a, err := NewAsync(AsyncParams{Consumer: cons, Config: topo.Consumer, Reply: DefaultReplyConfig(), Models: worker.NewHolder(mdl),
+	a, err := NewAsync(AsyncParams{Consumer: cons, Config: topo.Consumer, Reply: DefaultReplyConfig(), Models: model.NewHolder(mdl),
 		Decoders: dec.Get, Batcher: bt, Publisher: pub, MaxPayload: nc.MaxPayload(), Metrics: m, Log: discardLog()})
 	if err != nil {
 		b.Fatal(err)

@@ -43,8 +43,8 @@ type AsyncParams struct {
 	Reply ReplyConfig
 	// Models holds the current model; each message is decoded and scored
 	// against the one loaded when it arrives.
-	Models   *worker.Holder
-	Decoders func(*worker.Model) *Decoder
+	Models   *model.Holder
+	Decoders func(*model.Loaded) *Decoder
 	Batcher  *worker.Batcher
 	// Publisher publishes results and dead letters; MaxPayload is the
 	// server's message size limit, for truncating dead letters.

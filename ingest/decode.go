@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/loan-scorer/loan-scorer/model"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // SchemaConfig says how JSON values map onto model features (keys schema.*).
@@ -531,7 +530,7 @@ type DecoderCache struct {
 }
 
 type cachedDecoder struct {
-	m *worker.Model
+	m *model.Loaded
 	d *Decoder
 }
 
@@ -541,7 +540,7 @@ func NewDecoderCache(sc SchemaConfig, lim Limits) *DecoderCache {
 }
 
 // Get returns the decoder for m's schema.
-func (c *DecoderCache) Get(m *worker.Model) *Decoder {
+func (c *DecoderCache) Get(m *model.Loaded) *Decoder {
 	if e := c.cur.Load(); e != nil && e.m == m {
 		return e.d
 	}

@@ -96,7 +96,7 @@ const (
 // request is echoed unescaped. info, reg and m may be nil (no service
 // section, no /metrics route, unregistered collectors); a nil ready means
 // always ready.
-func NewHTTPServer(cfg HTTPConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, ready func() bool, info func() any, reg prometheus.Gatherer, m *metrics.Metrics) *http.Server {
+func NewHTTPServer(cfg HTTPConfig, h *model.Holder, dec func(*model.Loaded) *Decoder, b *worker.Batcher, ready func() bool, info func() any, reg prometheus.Gatherer, m *metrics.Metrics) *http.Server {
 	if m == nil {
 		m = metrics.New(nil)
 	}
@@ -137,8 +137,8 @@ func NewHTTPServer(cfg HTTPConfig, h *worker.Holder, dec func(*worker.Model) *De
 
 type httpService struct {
 	cfg   HTTPConfig
-	h     *worker.Holder
-	dec   func(*worker.Model) *Decoder
+	h     *model.Holder
+	dec   func(*model.Loaded) *Decoder
 	b     *worker.Batcher
 	ready func() bool
 	info  func() any
@@ -252,7 +252,7 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 
 // appendPredictions writes the seed-shaped body: one object, or an array of
 // objects and item errors in item order.
-func appendPredictions(dst []byte, mdl *worker.Model, out []float64, itemErrs []error, isArray bool) []byte {
+func appendPredictions(dst []byte, mdl *model.Loaded, out []float64, itemErrs []error, isArray bool) []byte {
 	if !isArray {
 		return sink.AppendPrediction(dst, mdl, out)
 	}

@@ -264,7 +264,7 @@ func TestHTTPSeedOnDemoModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mdl := worker.NewModel(cb, demo.Name, data, true)
+	mdl := model.NewLoaded(cb, model.Version(demo.Name, data), true)
 	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
 	h.holder.Swap(mdl)
 	ts := startHTTP(t, h, ingest.DefaultHTTPConfig(), always)

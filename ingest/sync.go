@@ -148,7 +148,7 @@ func StatusOf(code string) int {
 //
 // Stop the returned service (Stop) before draining nc; replies of jobs still
 // in the batcher go out as long as nc is open.
-func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, m *metrics.Metrics, log *slog.Logger) (micro.Service, error) {
+func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *model.Holder, dec func(*model.Loaded) *Decoder, b *worker.Batcher, m *metrics.Metrics, log *slog.Logger) (micro.Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -198,8 +198,8 @@ func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*w
 
 type syncService struct {
 	nc        *nats.Conn
-	h         *worker.Holder
-	dec       func(*worker.Model) *Decoder
+	h         *model.Holder
+	dec       func(*model.Loaded) *Decoder
 	b         *worker.Batcher
 	m         *metrics.Metrics
 	sendLog   *logLimiter // answers that could not be published

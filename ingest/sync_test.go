@@ -35,7 +35,7 @@ import (
 // xgbCase is a real model with rows and the probabilities XGBoost 1.7.4
 // itself predicted for them (kept by model/xgboost in testdata).
 type xgbCase struct {
-	model *worker.Model
+	model *model.Loaded
 	rows  [][]*float64 // nil = missing
 	want  []float64
 }
@@ -76,7 +76,7 @@ func loadXGB(t testing.TB, name string) xgbCase {
 	if err := json.Unmarshal(expected[name], &c); err != nil {
 		t.Fatal(err)
 	}
-	return xgbCase{model: worker.NewModel(m, name, data, false), rows: c.Rows, want: c.Predict}
+	return xgbCase{model: model.NewLoaded(m, model.Version(name, data), false), rows: c.Rows, want: c.Predict}
 }
 
 // application returns row i as a JSON object keyed by the schema's names.
@@ -122,7 +122,7 @@ func (c xgbCase) expect(t testing.TB, i int) float64 {
 // harness is a real batcher and metrics registry around one model.
 type harness struct {
 	xgbCase
-	holder *worker.Holder
+	holder *model.Holder
 	cache  *ingest.DecoderCache
 	b      *worker.Batcher
 	reg    *prometheus.Registry
@@ -132,7 +132,7 @@ type harness struct {
 func newHarness(t *testing.T, name string, cfg worker.Config, lim ingest.Limits, run bool) *harness {
 	t.Helper()
 	h := &harness{xgbCase: loadXGB(t, name), reg: prometheus.NewRegistry()}
-	h.holder = worker.NewHolder(h.model)
+	h.holder = model.NewHolder(h.model)
 	h.cache = ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), lim)
 	h.met = metrics.New(h.reg)
 	h.b = worker.NewBatcher(cfg, 2, h.met)
@@ -392,7 +392,7 @@ func catboostFixture(t *testing.T, name string) string {
 // two numbers and two categories, with the probabilities CatBoost's Python
 // package computed for 20 rows.
 type churnCase struct {
-	model *worker.Model
+	model *model.Loaded
 	apps  []string  // the rows as JSON applications
 	want  []float64 // CatBoost's P(class 1)
 }
@@ -422,7 +422,7 @@ func loadChurn(t *testing.T) churnCase {
 	if err := json.Unmarshal(raw, &manifest); err != nil {
 		t.Fatal(err)
 	}
-	c := churnCase{model: worker.NewModel(m, "churn", data, false)}
+	c := churnCase{model: model.NewLoaded(m, model.Version("churn", data), false)}
 	for _, cs := range manifest.Cases {
 		fields := []string{}
 		for _, f := range m.Schema().Features {
@@ -476,14 +476,14 @@ func BenchmarkSync(b *testing.B) {
 	}
 	for _, callers := range []int{1, 32} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			mdl := worker.NewModel(cb, demo.Name, data, true)
+			mdl := model.NewLoaded(cb, model.Version(demo.Name, data), true)
 			bt := worker.NewBatcher(worker.DefaultConfig(), 0, nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go func() { _ = bt.Run(ctx) }()
 			srv, nc := natstest.Start(b)
 			cache := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
-			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), worker.NewHolder(mdl), cache.Get, bt, nil, nil)
+			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), model.NewHolder(mdl), cache.Get, bt, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -9,13 +9,13 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // xgbModel loads one of the real XGBoost models kept by model/xgboost.
-func xgbModel(t testing.TB, file string) *worker.Model {
+func xgbModel(t testing.TB, file string) *model.Loaded {
 	t.Helper()
 	dir, _ := os.Getwd()
 	for {
@@ -35,7 +35,7 @@ func xgbModel(t testing.TB, file string) *worker.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return worker.NewModel(m, file, data, false)
+	return model.NewLoaded(m, model.Version(file, data), false)
 }
 
 func TestAppendResult(t *testing.T) {
@@ -45,7 +45,7 @@ func TestAppendResult(t *testing.T) {
 	multi := xgbModel(t, "multi_softprob.json")
 	for _, c := range []struct {
 		name string
-		m    *worker.Model
+		m    *model.Loaded
 		out  []float64
 		want string // the field and value part
 	}{

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/worker"
+	"github.com/loan-scorer/loan-scorer/model"
 )
 
 // Header names the scorer reads and writes.
@@ -228,7 +228,7 @@ type Result struct {
 // ignored) from the publisher's pool. Hand it to PublishScored, after which
 // neither r nor r.Msg may be used: the publisher takes it back once its
 // PubAck has been handled.
-func (p *Publisher) Scored(m *worker.Model, out []float64, meta Meta, now time.Time) *Result {
+func (p *Publisher) Scored(m *model.Loaded, out []float64, meta Meta, now time.Time) *Result {
 	r, _ := p.results.Get().(*Result)
 	if r == nil {
 		r = &Result{Msg: nats.Msg{Header: make(nats.Header, 8)}}

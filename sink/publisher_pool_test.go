@@ -11,18 +11,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
-func demoModel(t *testing.T) *worker.Model {
+func demoModel(t *testing.T) *model.Loaded {
 	t.Helper()
 	f, err := modelfile.Parse(demo.Name, demo.Bytes(), modelfile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return worker.NewModel(f.Model, demo.Name, demo.Bytes(), true)
+	return model.NewLoaded(f.Model, model.Version(demo.Name, demo.Bytes()), true)
 }
 
 // Pooled result messages are reused one after the other: every stored

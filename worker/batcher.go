@@ -18,7 +18,7 @@ import (
 type Job struct {
 	// Model is the model Rows were decoded against (Holder.Load() at decode
 	// time); the job is scored by exactly this model, even across a reload.
-	Model *Model
+	Model *model.Loaded
 	// Rows are the decoded rows, at least one. The batcher copies them when
 	// it takes the job into a batch; the submitter keeps ownership but must
 	// not modify them before Done is called.
@@ -331,7 +331,7 @@ func (b *Batcher) score(bt *batch) {
 
 // predict calls the backend, turning a panic into an error so that one bad
 // batch fails its jobs instead of the process.
-func predict(m *Model, rows *model.Batch, out []float64) (err error) {
+func predict(m *model.Loaded, rows *model.Batch, out []float64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("model panicked: %v", r)
@@ -342,7 +342,7 @@ func predict(m *Model, rows *model.Batch, out []float64) (err error) {
 
 // batch is a reusable set of jobs scored together by one Predict call.
 type batch struct {
-	model *Model
+	model *model.Loaded
 	rows  model.Batch
 	out   []float64
 	jobs  []*Job

@@ -136,7 +136,7 @@ type blocker struct {
 	release chan struct{}
 }
 
-func newBlocker(t *testing.T, mdl *worker.Model) *blocker {
+func newBlocker(t *testing.T, mdl *model.Loaded) *blocker {
 	bl := &blocker{started: make(chan struct{}), release: make(chan struct{})}
 	bl.job = worker.Job{Model: mdl, Rows: randomRows(rand.New(rand.NewPCG(9, 9)), mdl.Schema(), 1),
 		Done: func(*worker.Job) {
@@ -185,7 +185,7 @@ func TestBatcherBatchBoundaries(t *testing.T) {
 	bl.occupy(t, b)
 
 	var wg sync.WaitGroup
-	submit := func(m *worker.Model, rows int) {
+	submit := func(m *model.Loaded, rows int) {
 		j := &worker.Job{Model: m, Rows: randomRows(rng, m.Schema(), rows), Done: func(j *worker.Job) {
 			if j.Err != nil {
 				t.Errorf("job: %v", j.Err)
@@ -408,22 +408,6 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil", c)
 		}
-	}
-}
-
-func TestHolderSwap(t *testing.T) {
-	a := testModel(t)
-	b := *a
-	b.Version = "other@000000000000"
-	h := worker.NewHolder(a)
-	if h.Load() != a {
-		t.Fatal("Load after NewHolder")
-	}
-	if old := h.Swap(&b); old != a || h.Load() != &b {
-		t.Fatal("Swap")
-	}
-	if got := worker.Version("loan-demo", []byte("abc")); got != "loan-demo@ba7816bf8f01" {
-		t.Fatalf("Version = %q", got) // sha256("abc") = ba7816bf8f01cfea...
 	}
 }
 

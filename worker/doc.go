@@ -1,6 +1,7 @@
-// Package worker turns decoded rows into predictions: it holds the current
-// model (swapped atomically on reload) and runs the one micro-batcher per
-// process that the async consumer, the sync micro service and HTTP all feed.
+// Package worker turns decoded rows into predictions: it runs the one
+// micro-batcher per process that the async consumer, the sync micro service
+// and HTTP all feed. Each job is scored by the model.Loaded it was decoded
+// against (model.Holder swaps models atomically on reload).
 //
 // A Job carries the rows of one message or request. Submit (async path,
 // waits for room) or TrySubmit (sync and HTTP, fails at once with

@@ -17,7 +17,7 @@ func ExampleBatcher() {
 	if err != nil {
 		panic(err)
 	}
-	mdl := worker.NewModel(cb, demo.Name, demo.Bytes(), true)
+	mdl := model.NewLoaded(cb, model.Version(demo.Name, demo.Bytes()), true)
 
 	b := worker.NewBatcher(worker.DefaultConfig(), 2, nil)
 	ctx, cancel := context.WithCancel(context.Background())

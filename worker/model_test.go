@@ -13,7 +13,6 @@ import (
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // repoRoot walks up from the package directory (the test's working
@@ -30,20 +29,20 @@ func repoRoot(t testing.TB) string {
 // testModel returns the demo model embedded in the binary: a real CatBoost
 // model of the seed's shape (9 numeric and 9 categorical features,
 // interleaved in its flat order), so batches carry categories too.
-func testModel(t testing.TB) *worker.Model {
+func testModel(t testing.TB) *model.Loaded {
 	t.Helper()
 	data := demo.Bytes()
 	m, err := catboost.Load(data)
 	if err != nil {
 		t.Fatalf("load the demo model: %v", err)
 	}
-	return worker.NewModel(m, demo.Name, data, true)
+	return model.NewLoaded(m, model.Version(demo.Name, data), true)
 }
 
 // xgbModel loads a real XGBoost binary classifier trained by XGBoost 1.7.4
 // (6 float features), whose predictions the xgboost package checks
 // against XGBoost's own: a second backend through the same batcher.
-func xgbModel(t testing.TB) *worker.Model {
+func xgbModel(t testing.TB) *model.Loaded {
 	t.Helper()
 	path := filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
 	data, err := os.ReadFile(path)
@@ -54,7 +53,7 @@ func xgbModel(t testing.TB) *worker.Model {
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}
-	return worker.NewModel(m, "binary_logistic", data, false)
+	return model.NewLoaded(m, model.Version("binary_logistic", data), false)
 }
 
 // catValues are category values the demo model saw in training (from the
@@ -84,7 +83,7 @@ func randomRows(rng *rand.Rand, s *model.Schema, n int) *model.Batch {
 
 // predictAlone scores b on its own, outside the batcher: the reference
 // each job's output is compared with.
-func predictAlone(t testing.TB, m *worker.Model, b *model.Batch) []float64 {
+func predictAlone(t testing.TB, m *model.Loaded, b *model.Batch) []float64 {
 	t.Helper()
 	out := make([]float64, b.Rows*m.Width())
 	if err := m.Predict(b, m.Prediction, out); err != nil {

@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // Exit codes of `scorer serve` besides 0 (clean shutdown) and 1 (could not
@@ -109,7 +109,7 @@ func serve(ctx context.Context, cfg service.Config, stderr io.Writer) error {
 // modelLoader loads model.path through package modelfile, or the demo
 // model when no path is configured.
 func modelLoader(mc service.ModelConfig) service.Loader {
-	return func() (*worker.Model, error) {
+	return func() (*model.Loaded, error) {
 		format, err := modelfile.ParseFormat(mc.Format)
 		if err != nil {
 			return nil, fmt.Errorf("model.format: %w", err)
@@ -124,7 +124,7 @@ func modelLoader(mc service.ModelConfig) service.Loader {
 		if err != nil {
 			return nil, err
 		}
-		return worker.NewVersionedModel(f.Model, f.Version(), mc.Path == ""), nil
+		return model.NewLoaded(f.Model, f.Version(), mc.Path == ""), nil
 	}
 }
 

@@ -17,13 +17,12 @@ import (
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // Options configure one bulk run.
 type Options struct {
 	// Model scores the rows (its Prediction is what is written).
-	Model *worker.Model
+	Model *model.Loaded
 	// Schema holds the category rules (bool_as); zero uses the defaults.
 	Schema ingest.SchemaConfig
 	// Limits bound one JSON line; zero uses the defaults.
@@ -223,7 +222,7 @@ func (o Options) withDefaults() Options {
 
 // valueColumns returns the names of the output value columns: the result
 // body's field for a one-value model, <field>_<i> per value otherwise.
-func valueColumns(m *worker.Model) []string {
+func valueColumns(m *model.Loaded) []string {
 	name, _ := sink.ValueField(m)
 	w := m.Width()
 	if w == 1 {

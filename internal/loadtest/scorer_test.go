@@ -11,9 +11,9 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // scorer is a real scorer service (demo model) on an embedded JetStream
@@ -35,12 +35,12 @@ func startScorer(t *testing.T, mutate func(*service.Config)) *scorer {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	load := func() (*worker.Model, error) {
+	load := func() (*model.Loaded, error) {
 		f, err := modelfile.Parse(demo.Name, demo.Bytes(), modelfile.Options{})
 		if err != nil {
 			return nil, err
 		}
-		return worker.NewModel(f.Model, demo.Name, demo.Bytes(), true), nil
+		return model.NewLoaded(f.Model, model.Version(demo.Name, demo.Bytes()), true), nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/worker"
+	"github.com/loan-scorer/loan-scorer/model"
 )
 
 // maxStuckLoads is how many abandoned model loads may still be blocked
@@ -29,7 +29,7 @@ type modelLoad struct {
 }
 
 type loadResult struct {
-	mdl *worker.Model
+	mdl *model.Loaded
 	err error
 }
 
@@ -66,7 +66,7 @@ func (l *modelLoad) abandon(stuck *atomic.Int32) bool {
 // loadFirst loads the model at start without ever blocking past ctx or
 // timeout: the start is abandoned (the load left to finish or not in its
 // goroutine) when the process is told to stop or the load takes too long.
-func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*worker.Model, error) {
+func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*model.Loaded, error) {
 	var stuck atomic.Int32
 	l := startLoad(load, &stuck)
 	timer := time.NewTimer(timeout)
@@ -103,7 +103,7 @@ type reloader struct {
 	path    string // for the log
 	log     *slog.Logger
 	// swap installs a loaded model and returns the one it replaces.
-	swap    func(*worker.Model) *worker.Model
+	swap    func(*model.Loaded) *model.Loaded
 	current func() string // the serving model's version, for the log
 
 	inFlight *modelLoad

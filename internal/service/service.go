@@ -27,7 +27,7 @@ import (
 
 // Loader loads the configured model; Run calls it at start and on every
 // reload.
-type Loader func() (*worker.Model, error)
+type Loader func() (*model.Loaded, error)
 
 // Options are what Run needs beyond the configuration.
 type Options struct {
@@ -127,7 +127,7 @@ type server struct {
 
 	reg      *prometheus.Registry
 	m        *metrics.Metrics
-	models   *worker.Holder
+	models   *model.Holder
 	batcher  *worker.Batcher
 	batchErr chan error
 	hardStop context.CancelFunc
@@ -173,7 +173,7 @@ func (s *server) connect(ctx context.Context) error {
 }
 
 // build sets up streams, metrics, the batcher and the three front doors.
-func (s *server) build(ctx context.Context, mdl *worker.Model) error {
+func (s *server) build(ctx context.Context, mdl *model.Loaded) error {
 	cfg := s.cfg
 	js, err := jetstream.New(s.nc)
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.m = metrics.New(s.reg)
 	s.m.SetModel(mdl.Version)
-	s.models = worker.NewHolder(mdl)
+	s.models = model.NewHolder(mdl)
 	dec := ingest.NewDecoderCache(cfg.Schema, cfg.Limits)
 
 	s.batcher = worker.NewBatcher(cfg.Batch, cfg.workers(), s.m)
@@ -266,7 +266,7 @@ func (s *server) info() any {
 }
 
 // swapModel serves mdl from now on and returns the model it replaces.
-func (s *server) swapModel(mdl *worker.Model) *worker.Model {
+func (s *server) swapModel(mdl *model.Loaded) *model.Loaded {
 	old := s.models.Swap(mdl)
 	s.m.SetModel(mdl.Version)
 	return old
@@ -375,7 +375,7 @@ func (s *server) cleanup() {
 
 // loadChecked loads a model and scores one row of missing values with it,
 // so a file that loads but cannot score is refused before it serves.
-func loadChecked(load Loader) (*worker.Model, error) {
+func loadChecked(load Loader) (*model.Loaded, error) {
 	mdl, err := load()
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
@@ -388,7 +388,7 @@ func loadChecked(load Loader) (*worker.Model, error) {
 
 // SelfCheck predicts one row whose floats are missing and whose categories
 // are empty, and checks the output is there and finite.
-func SelfCheck(m *worker.Model) error {
+func SelfCheck(m *model.Loaded) error {
 	b := model.NewBatch(m.Schema(), 1)
 	b.AppendRow()
 	out := make([]float64, m.Width())

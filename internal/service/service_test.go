@@ -23,7 +23,6 @@ import (
 	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 const xgbModel = "../../model/xgboost/testdata/binary_logistic.json"
@@ -31,7 +30,7 @@ const xgbModel = "../../model/xgboost/testdata/binary_logistic.json"
 // fileLoader loads an XGBoost JSON model from the path *path holds, as
 // model.path does (the real CLI goes through package modelfile).
 func fileLoader(path *string, mu *sync.Mutex) Loader {
-	return func() (*worker.Model, error) {
+	return func() (*model.Loaded, error) {
 		mu.Lock()
 		p := *path
 		mu.Unlock()
@@ -43,7 +42,7 @@ func fileLoader(path *string, mu *sync.Mutex) Loader {
 		if err != nil {
 			return nil, err
 		}
-		return worker.NewModel(m, "binary_logistic", data, false), nil
+		return model.NewLoaded(m, model.Version("binary_logistic", data), false), nil
 	}
 }
 
@@ -295,7 +294,7 @@ func TestRunRefusesBadStarts(t *testing.T) {
 	}
 }
 
-func predictOne(t *testing.T, m *worker.Model, row []float64) float64 {
+func predictOne(t *testing.T, m *model.Loaded, row []float64) float64 {
 	t.Helper()
 	b := model.NewBatch(m.Schema(), 1)
 	f, _ := b.AppendRow()
