@@ -2,7 +2,10 @@
 // feature schema a request is decoded against, the shape of the output, and a
 // batch prediction call into a caller-owned slice. Loaded is a model ready to
 // serve with its identity (Version) and Holder the current one, swapped
-// atomically on reload. Optional interfaces add
+// atomically on reload. Transform is the one copy of the output transforms
+// (sigmoid, softmax, exp, class decisions) every backend applies to its raw
+// values, and model/modeltest the conformance suite every backend passes.
+// Optional interfaces add
 // explanations (Explainer: SHAP values in CatBoost's ShapValues layout) and
 // the categorical values a model never saw (UnseenReporter).
 //
