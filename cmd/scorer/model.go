@@ -44,7 +44,7 @@ func newModelCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	cmd.PersistentFlags().StringVar(&mf.format, "format", "",
-		"force the model format: catboost-cbm, catboost-json, lightgbm, xgboost-json or xgboost-binary (default: detect)")
+		"force the model format, one of "+modelfile.FormatList()+" (default: detect)")
 	cmd.PersistentFlags().StringVar(&mf.features, "features", "",
 		"rename the model's features, comma-separated in flat order (for models without feature names)")
 	cmd.AddCommand(newModelInspectCmd(&mf), newModelPredictCmd(&mf), newModelExplainCmd(&mf), newModelBenchCmd(&mf))
