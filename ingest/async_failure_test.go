@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
@@ -37,11 +37,11 @@ func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
 		r.publish(fmt.Sprintf("u-%d", i), data, nil)
 	}
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 20*time.Second, "every message held", func() bool {
+	testkit.Eventually(t, 20*time.Second, "every message held", func() bool {
 		return gaugeValue(w.metrics.HeldMessages) == n
 	})
 	outage := time.Now()
-	natstest.Eventually(t, 30*time.Second, "three ack waits of outage", func() bool {
+	testkit.Eventually(t, 30*time.Second, "three ack waits of outage", func() bool {
 		if info := r.consumerInfo(); info.NumRedelivered != 0 || info.Delivered.Consumer != n {
 			t.Fatalf("after %v of outage: %d redelivered, %d deliveries for %d messages",
 				time.Since(outage), info.NumRedelivered, info.Delivered.Consumer, n)
@@ -66,7 +66,7 @@ func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
 	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 20*time.Second, "all scored after recovery", func() bool {
+	testkit.Eventually(t, 20*time.Second, "all scored after recovery", func() bool {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
 	if got := r.count("LOANS_DLQ"); got != 0 {
@@ -104,17 +104,17 @@ func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
 		r.publish(fmt.Sprintf("good-%d", i), data, nil)
 	}
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 20*time.Second, "valid ones scored, poison held", func() bool {
+	testkit.Eventually(t, 20*time.Second, "valid ones scored, poison held", func() bool {
 		return r.count("LOANS_SCORED") == good+bad && gaugeValue(w.metrics.HeldMessages) == bad
 	})
-	natstest.Eventually(t, 20*time.Second, "retries", func() bool { return counterValue(w.metrics.PublishRetries) >= 3*bad })
+	testkit.Eventually(t, 20*time.Second, "retries", func() bool { return counterValue(w.metrics.PublishRetries) >= 3*bad })
 	if got := r.count("LOANS"); got != bad {
 		t.Fatalf("LOANS holds %d, want the %d poison messages until their dead letters are stored", got, bad)
 	}
 	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 20*time.Second, "poison dead-lettered after recovery", func() bool {
+	testkit.Eventually(t, 20*time.Second, "poison dead-lettered after recovery", func() bool {
 		return r.count("LOANS_DLQ") == bad && r.count("LOANS") == 0
 	})
 	if got := r.count("LOANS_SCORED"); got != good+bad {
@@ -152,7 +152,7 @@ func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
 	if err := a.Start(hard); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 10*time.Second, "messages taken", func() bool { return a.InFlight() >= 5 })
+	testkit.Eventually(t, 10*time.Second, "messages taken", func() bool { return a.InFlight() >= 5 })
 
 	ctx, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer stop()
@@ -167,13 +167,13 @@ func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
 	// Every message the worker took was nak'ed (JetStream counts a nak'ed
 	// message as ack-pending until it is redelivered, so the proof is the
 	// prompt redelivery below).
-	natstest.Eventually(t, 5*time.Second, "every delivered message nak'ed", func() bool {
+	testkit.Eventually(t, 5*time.Second, "every delivered message nak'ed", func() bool {
 		return testCounter(m, OutcomeNak) == float64(r.consumerInfo().Delivered.Consumer)
 	})
 
 	// A new worker scores everything now, not a minute later.
 	r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 15*time.Second, "remainder scored at once", func() bool {
+	testkit.Eventually(t, 15*time.Second, "remainder scored at once", func() bool {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
 }
@@ -201,11 +201,11 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 10*time.Second, "all taken", func() bool { return a.InFlight() == n })
+	testkit.Eventually(t, 10*time.Second, "all taken", func() bool { return a.InFlight() == n })
 	// Hold them for three ack waits: without InProgress each would have
 	// been redelivered (and, with max_deliver 3, dead-lettered).
 	held := time.Now()
-	natstest.Eventually(t, 30*time.Second, "held three ack waits", func() bool {
+	testkit.Eventually(t, 30*time.Second, "held three ack waits", func() bool {
 		if r.consumerInfo().NumRedelivered != 0 {
 			t.Fatalf("redelivered while in progress after %v", time.Since(held))
 		}
@@ -213,7 +213,7 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 	})
 	runErr := make(chan error, 1)
 	go func() { runErr <- b.Run(ctx) }()
-	natstest.Eventually(t, 10*time.Second, "scored once", func() bool { return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0 })
+	testkit.Eventually(t, 10*time.Second, "scored once", func() bool { return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0 })
 	if got := r.count("LOANS_DLQ"); got != 0 {
 		t.Errorf("%d dead letters", got)
 	}
@@ -242,7 +242,7 @@ func TestTwoWorkersShareTheConsumer(t *testing.T) {
 		data, _ := application(rng)
 		r.publish(fmt.Sprintf("sc-%d", i), data, nil)
 	}
-	natstest.Eventually(t, 30*time.Second, "all scored", func() bool { return r.count("LOANS_SCORED") >= n && r.count("LOANS") == 0 })
+	testkit.Eventually(t, 30*time.Second, "all scored", func() bool { return r.count("LOANS_SCORED") >= n && r.count("LOANS") == 0 })
 	ids := map[string]int{}
 	for _, m := range r.stored("LOANS_SCORED") {
 		ids[decodeResult(t, m.Data).ID]++

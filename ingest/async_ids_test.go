@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/sink"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
@@ -27,7 +27,7 @@ func TestAsyncMadeUpIDsCannotBeTaken(t *testing.T) {
 	r.publish("LOANS:2", attacker, nil) // sequence 1
 	r.publish("", victim, nil)          // sequence 2: id LOANS:2
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 20*time.Second, "both answered", func() bool {
+	testkit.Eventually(t, 20*time.Second, "both answered", func() bool {
 		return r.count("LOANS_SCORED") == 2 && r.count("LOANS") == 0
 	})
 	results := map[string]resultBody{}
@@ -82,7 +82,7 @@ func TestAsyncHugeHeadersAreAnsweredNotHeld(t *testing.T) {
 		}
 	}
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 30*time.Second, "every message answered", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every message answered", func() bool {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
 	refused := 0
@@ -145,7 +145,7 @@ func TestAsyncUnstorableResultsAreDeadLettered(t *testing.T) {
 		r.publish(fmt.Sprintf("u-%d", i), data, nil)
 	}
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 30*time.Second, "every message dead-lettered", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every message dead-lettered", func() bool {
 		return r.count("LOANS_DLQ") == n && r.count("LOANS") == 0
 	})
 	for _, d := range r.stored("LOANS_DLQ") {
@@ -176,7 +176,7 @@ func TestAsyncRedeliveryAfterTheDedupWindowStoresNoSecondResult(t *testing.T) {
 	r := newRig(t, func(t *Topology) { t.Stream.Duplicates = window })
 	rng := rand.New(rand.NewPCG(27, 28))
 	const n = 30
-	nc := natstest.Connect(t, r.srv)
+	nc := testkit.Connect(t, r.srv)
 	pub, err := sink.NewPublisher(nc, DefaultPublisherConfigFor(r.topo), discardLog())
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func TestAsyncRedeliveryAfterTheDedupWindowStoresNoSecondResult(t *testing.T) {
 	}
 	time.Sleep(3 * window) // the dedup window of LOANS_SCORED has passed
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 20*time.Second, "inputs acked", func() bool { return r.count("LOANS") == 0 })
+	testkit.Eventually(t, 20*time.Second, "inputs acked", func() bool { return r.count("LOANS") == 0 })
 	results := r.stored("LOANS_SCORED")
 	if len(results) != n {
 		t.Fatalf("%d results stored for %d ids", len(results), n)

@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/sink"
@@ -54,7 +54,7 @@ type rig struct {
 
 func newRig(t *testing.T, change func(*Topology)) *rig {
 	t.Helper()
-	srv, nc := natstest.Start(t)
+	srv, nc := testkit.StartNATS(t)
 	return newRigOn(t, srv, nc, change)
 }
 
@@ -107,7 +107,7 @@ func (r *rig) start(bcfg worker.Config) *runningWorker {
 // newAsync, nor is the pipeline).
 func (r *rig) newAsync(b *worker.Batcher, m *metrics.Metrics) (*Async, *nats.Conn) {
 	r.t.Helper()
-	nc := natstest.Connect(r.t, r.srv)
+	nc := testkit.Connect(r.t, r.srv)
 	js, _ := jetstream.New(nc)
 	cons, err := js.Consumer(context.Background(), r.topo.Stream.Name, r.topo.Consumer.Name)
 	if err != nil {
@@ -298,8 +298,8 @@ func TestAsyncScoresEveryMessageOnce(t *testing.T) {
 	rows["LOANS:"+strconv.Itoa(n+1)] = row
 
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 20*time.Second, "all results stored", func() bool { return r.count("LOANS_SCORED") >= n+1 })
-	natstest.Eventually(t, 10*time.Second, "input acked", func() bool { return r.count("LOANS") == 0 })
+	testkit.Eventually(t, 20*time.Second, "all results stored", func() bool { return r.count("LOANS_SCORED") >= n+1 })
+	testkit.Eventually(t, 10*time.Second, "input acked", func() bool { return r.count("LOANS") == 0 })
 
 	results := r.stored("LOANS_SCORED")
 	if len(results) != n+1 {
@@ -371,10 +371,10 @@ func TestAsyncBadInput(t *testing.T) {
 	r.publish("good-after", good, nil)
 	r.start(worker.DefaultConfig())
 
-	natstest.Eventually(t, 20*time.Second, "every message answered", func() bool {
+	testkit.Eventually(t, 20*time.Second, "every message answered", func() bool {
 		return r.count("LOANS_SCORED") == uint64(len(tests)+1) && r.count("LOANS_DLQ") == uint64(len(tests))
 	})
-	natstest.Eventually(t, 10*time.Second, "input settled", func() bool { return r.count("LOANS") == 0 })
+	testkit.Eventually(t, 10*time.Second, "input settled", func() bool { return r.count("LOANS") == 0 })
 
 	results := map[string]resultBody{}
 	for _, m := range r.stored("LOANS_SCORED") {
@@ -474,7 +474,7 @@ func TestAsyncReplyTo(t *testing.T) {
 	if b := copies["bad-to-inbox"]; b.Error == nil || b.Error.Code != CodeInvalidInput {
 		t.Errorf("error reply copy %+v", b)
 	}
-	natstest.Eventually(t, 10*time.Second, "all answered", func() bool { return r.count("LOANS_SCORED") == 4 && r.count("LOANS") == 0 })
+	testkit.Eventually(t, 10*time.Second, "all answered", func() bool { return r.count("LOANS_SCORED") == 4 && r.count("LOANS") == 0 })
 	for _, m := range r.stored("LOANS_SCORED") {
 		b := decodeResult(t, m.Data)
 		if b.ID == "to-elsewhere" || b.ID == "to-js" {
@@ -529,7 +529,7 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 	data, _ := application(rand.New(rand.NewPCG(7, 8)))
 	r.publish("stuck-1", data, map[string]string{"traceparent": "00-1-2-01"})
 
-	natstest.Eventually(t, 15*time.Second, "dead letter stored and input deleted", func() bool {
+	testkit.Eventually(t, 15*time.Second, "dead letter stored and input deleted", func() bool {
 		return r.count("LOANS_DLQ") == 1 && r.count("LOANS") == 0
 	})
 	d := r.stored("LOANS_DLQ")[0]
@@ -585,11 +585,11 @@ func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
 	defer cc.Stop()
 	data, _ := application(rand.New(rand.NewPCG(7, 9)))
 	r.publish("stuck-2", data, nil)
-	natstest.Eventually(t, 15*time.Second, "max deliveries reached", func() bool {
+	testkit.Eventually(t, 15*time.Second, "max deliveries reached", func() bool {
 		return r.consumerInfo().Delivered.Consumer >= 2
 	})
 	outage := time.Now()
-	natstest.Eventually(t, 30*time.Second, "4 s of dead-letter outage", func() bool {
+	testkit.Eventually(t, 30*time.Second, "4 s of dead-letter outage", func() bool {
 		if r.count("LOANS") != 1 {
 			t.Fatal("the message left LOANS while it could not be dead-lettered")
 		}
@@ -598,7 +598,7 @@ func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
 	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 30*time.Second, "dead-lettered once the stream is back", func() bool {
+	testkit.Eventually(t, 30*time.Second, "dead-lettered once the stream is back", func() bool {
 		return r.count("LOANS_DLQ") == 1 && r.count("LOANS") == 0
 	})
 	if d := r.stored("LOANS_DLQ")[0]; d.Header.Get("Error-Code") != CodeMaxDeliveries || d.Header.Get("Nats-Msg-Id") != "dlq:stuck-2" {
@@ -619,7 +619,7 @@ func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
 	}
 	// A worker takes a batch and dies without acking (its connection is
 	// closed, as on kill -9).
-	crashed := natstest.Connect(t, r.srv)
+	crashed := testkit.Connect(t, r.srv)
 	cjs, _ := jetstream.New(crashed)
 	cons, err := cjs.Consumer(context.Background(), "LOANS", "scorer")
 	if err != nil {
@@ -639,7 +639,7 @@ func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
 	crashed.Close()
 
 	w := r.start(worker.DefaultConfig())
-	natstest.Eventually(t, 20*time.Second, "every message scored", func() bool {
+	testkit.Eventually(t, 20*time.Second, "every message scored", func() bool {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
 	ids := map[string]bool{}

@@ -15,7 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
@@ -41,10 +41,10 @@ var benchApps = [][]byte{
 // benchSetup starts a server with the topology and publishes n messages.
 func benchSetup(b *testing.B, n int, syncAlways bool) (*server.Server, Topology) {
 	b.Helper()
-	opts := natstest.Options(b.TempDir())
+	opts := testkit.NATSOptions(b.TempDir())
 	opts.SyncAlways = syncAlways
-	srv := natstest.StartWith(b, opts)
-	nc := natstest.Connect(b, srv)
+	srv := testkit.StartNATSWith(b, opts)
+	nc := testkit.Connect(b, srv)
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	topo := DefaultTopology()
 	topo.Stream.MaxBytes = -1

@@ -14,7 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/demo"
@@ -175,7 +175,7 @@ func TestHTTPOverloaded(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	natstest.Eventually(t, 10*time.Second, "first request queued", func() bool {
+	testkit.Eventually(t, 10*time.Second, "first request queued", func() bool {
 		var m dto.Metric
 		_ = h.met.InFlight.Write(&m)
 		return m.GetGauge().GetValue() == 1

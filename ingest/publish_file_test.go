@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/loan"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
@@ -23,7 +23,7 @@ import (
 // the JSON decoder turns into the same features as the application; the
 // second run, inside the dedup window, stores nothing.
 func TestPublishFileIdsAndDedup(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

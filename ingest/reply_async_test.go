@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
@@ -40,7 +40,7 @@ func TestAsyncReplyToControlCharacters(t *testing.T) {
 	r.publish("allowed", data, map[string]string{"Reply-To": "_INBOX.ctl.ok"})
 	r.start(worker.DefaultConfig())
 
-	natstest.Eventually(t, 10*time.Second, "all answered", func() bool {
+	testkit.Eventually(t, 10*time.Second, "all answered", func() bool {
 		return r.count("LOANS_SCORED") == uint64(len(refused)+1) && r.count("LOANS") == 0
 	})
 	for _, m := range r.stored("LOANS_SCORED") {
@@ -52,7 +52,7 @@ func TestAsyncReplyToControlCharacters(t *testing.T) {
 	if n := r.count("LOANS_DLQ"); n != uint64(len(refused)) {
 		t.Errorf("%d dead letters, want %d", n, len(refused))
 	}
-	natstest.Eventually(t, 10*time.Second, "the allowed copy", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the allowed copy", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(copies) > 0

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/internal/repo"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -24,7 +24,6 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/demo"
@@ -40,19 +39,10 @@ type xgbCase struct {
 	want  []float64
 }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // loadXGB loads testdata model name ("binary_logistic") with its cases.
 func loadXGB(t testing.TB, name string) xgbCase {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "model", "xgboost", "testdata")
+	dir := filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata")
 	data, err := os.ReadFile(filepath.Join(dir, name+".json"))
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +145,7 @@ func newHarness(t *testing.T, name string, cfg worker.Config, lim ingest.Limits,
 
 func startSync(t *testing.T, h *harness) *nats.Conn {
 	t.Helper()
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -376,7 +366,7 @@ func catboostFixture(t *testing.T, name string) string {
 	t.Helper()
 	dir := os.Getenv("CATBOOST_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join(repoRoot(t), "..", "shared", "fixtures", "catboost")
+		dir = filepath.Join(testkit.RepoRoot(t), "..", "shared", "fixtures", "catboost")
 	}
 	dir = filepath.Join(dir, name)
 	if _, err := os.Stat(dir); err != nil {
@@ -481,7 +471,7 @@ func BenchmarkSync(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go func() { _ = bt.Run(ctx) }()
-			srv, nc := natstest.Start(b)
+			srv, nc := testkit.StartNATS(b)
 			cache := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
 			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), model.NewHolder(mdl), cache.Get, bt, nil, nil)
 			if err != nil {
@@ -500,7 +490,7 @@ func BenchmarkSyncBaseline(b *testing.B) {
 	reply := []byte(`{"id":"xxxxxxxxxxxxxxxxxxxxxx","default_proba":0.031234567890123,"model":"loan-demo@0123456789ab"}`)
 	for _, callers := range []int{1, 32} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			srv, nc := natstest.Start(b)
+			srv, nc := testkit.StartNATS(b)
 			if _, err := nc.QueueSubscribe("loans.score.sync", "q", func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
 				b.Fatal(err)
 			}
@@ -517,7 +507,7 @@ func BenchmarkSyncBaseline(b *testing.B) {
 func benchRequests(b *testing.B, srv *server.Server, callers int) {
 	conns := make([]*nats.Conn, callers)
 	for i := range conns {
-		conns[i] = natstest.Connect(b, srv)
+		conns[i] = testkit.Connect(b, srv)
 	}
 	payload := []byte(seedA)
 	lat := make([][]time.Duration, callers)

@@ -8,15 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The full suite: the process-level fault suite (internal/faulttest) and the
+# long stall tests run only with it (internal/testkit.FullEnv); a bare
+# `go test ./...` is the quick loop.
+export FULL_SUITE=1
+
 FUZZTIME=${FUZZTIME:-15s}
 
 go vet ./...
 go test -race -timeout 45m ./...
 # The allocation checks of pooled buffers, without -race (under it sync.Pool
-# drops items at random, so those checks step aside; internal/race).
+# drops items at random, so those checks step aside; testkit.RaceEnabled).
 go test -count=1 -run '^(TestPredictAllocatesNothing|TestManyClasses|TestRename)$' ./model/...
 # The peak RSS of scoring a 5,018-column file, likewise without -race (its
-# shadow memory would swamp the figure; internal/race).
+# shadow memory would swamp the figure; testkit.RaceEnabled).
 go test -count=1 -run '^TestScoreWideFileInBoundedMemory$' ./internal/bulk
 
 # fuzz_one PKG TARGET runs one fuzz target. Go 1.26's fuzz coordinator can fail

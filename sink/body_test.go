@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/sink"
@@ -17,17 +18,7 @@ import (
 // xgbModel loads one of the real XGBoost models kept by model/xgboost.
 func xgbModel(t testing.TB, file string) *model.Loaded {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod")
-		}
-		dir = filepath.Dir(dir)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "model", "xgboost", "testdata", file))
+	data, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 )
 
 // resultsStream creates LOANS_SCORED on loans.scored, as ingest.Setup does.
@@ -172,7 +172,7 @@ func countRows(dir string) int {
 }
 
 func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 	publishResults(t, js, 0, 130, want)
 	stop := runSink(t, js, cfg, ParquetOptions{})
 	// 130 results in files of 40: three full files are committed on count.
-	natstest.Eventually(t, 20*time.Second, "three files of 40 rows", func() bool { return countRows(dir) == 120 })
+	testkit.Eventually(t, 20*time.Second, "three files of 40 rows", func() bool { return countRows(dir) == 120 })
 	// Stopping commits the open file with what was handled of the last 10
 	// (the rest, buffered or in flight, comes again after the restart).
 	if err := stop(); err != nil {
@@ -200,14 +200,14 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 	// A restart resumes after the committed sequence: nothing is written twice.
 	publishResults(t, js, 130, 50, want)
 	stop = runSink(t, js, cfg, ParquetOptions{})
-	natstest.Eventually(t, 20*time.Second, "at least 160 rows", func() bool { return countRows(dir) >= 160 })
+	testkit.Eventually(t, 20*time.Second, "at least 160 rows", func() bool { return countRows(dir) >= 160 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(dir); n != 180 {
 		// Whatever the second stop left in flight, a third run finishes it.
 		stop = runSink(t, js, cfg, ParquetOptions{})
-		natstest.Eventually(t, 20*time.Second, "all 180 rows", func() bool { return countRows(dir) == 180 })
+		testkit.Eventually(t, 20*time.Second, "all 180 rows", func() bool { return countRows(dir) == 180 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 }
 
 func TestParquetSinkRotatesByAge(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
@@ -251,7 +251,7 @@ func TestParquetSinkRotatesByAge(t *testing.T) {
 		mu.Unlock()
 	}})
 	// max_rows is 100,000: only max_age can close the file.
-	natstest.Eventually(t, 20*time.Second, "a file closed by age", func() bool {
+	testkit.Eventually(t, 20*time.Second, "a file closed by age", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(committed) > 0
@@ -266,7 +266,7 @@ func TestParquetSinkRotatesByAge(t *testing.T) {
 }
 
 func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
@@ -284,7 +284,7 @@ func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
 	cfg := DefaultParquetConfig()
 	cfg.Dir, cfg.MaxRows = dir, 3
 	runSink(t, js, cfg, ParquetOptions{})
-	natstest.Eventually(t, 20*time.Second, "seqs 4..6 written", func() bool {
+	testkit.Eventually(t, 20*time.Second, "seqs 4..6 written", func() bool {
 		_, err := os.Stat(filepath.Join(dir, FileName(4, 6)))
 		return err == nil
 	})
@@ -302,7 +302,7 @@ func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
 }
 
 func TestParquetSinkOnePerDirectory(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
@@ -313,14 +313,14 @@ func TestParquetSinkOnePerDirectory(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, lockName))
 		return err == nil
 	}
-	natstest.Eventually(t, 10*time.Second, "first sink running", lockHeld)
+	testkit.Eventually(t, 10*time.Second, "first sink running", lockHeld)
 	second, err := NewParquet(js, cfg, ParquetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first sink may still be between lock and consumer: either way
 	// the second must be refused by the lock.
-	natstest.Eventually(t, 10*time.Second, "second sink refused", func() bool {
+	testkit.Eventually(t, 10*time.Second, "second sink refused", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return errors.Is(second.Run(ctx), ErrSinkLocked)
@@ -412,7 +412,7 @@ func TestParseFailpoint(t *testing.T) {
 }
 
 func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
@@ -443,7 +443,7 @@ func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
 // (probabilities, a list) and then of a regressor (prediction): a change of
 // kind starts a new file, each typed for its kind.
 func TestParquetSinkOtherModelKinds(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -464,7 +464,7 @@ func TestParquetSinkOtherModelKinds(t *testing.T) {
 	cfg := DefaultParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 200*time.Millisecond
 	runSink(t, js, cfg, ParquetOptions{})
-	natstest.Eventually(t, 20*time.Second, "both files", func() bool { return countRows(dir) == 3 })
+	testkit.Eventually(t, 20*time.Second, "both files", func() bool { return countRows(dir) == 3 })
 	multi := arrowtest.Read(t, filepath.Join(dir, FileName(1, 2)))
 	if f := multi.Fields[1]; f.Name != "probabilities" || !strings.HasPrefix(f.Type, "list<") || !strings.Contains(f.Type, "float64") {
 		t.Errorf("multiclass file: field %+v", f)

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
@@ -46,7 +46,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One at a time, so that each one reuses the previous one's storage.
-		natstest.Eventually(t, 10*time.Second, "outcome of "+id, func() bool { return len(o.get(id)) == 1 })
+		testkit.Eventually(t, 10*time.Second, "outcome of "+id, func() bool { return len(o.get(id)) == 1 })
 		if err := o.get(id)[0]; err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
@@ -107,7 +107,7 @@ func TestPublishStallsAtMaxPending(t *testing.T) {
 	if err := p.PublishResult(third, o.done("third")); err != nil {
 		t.Fatalf("publish once room was made: %v", err)
 	}
-	natstest.Eventually(t, 15*time.Second, "outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("third")) == 1 })
+	testkit.Eventually(t, 15*time.Second, "outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("third")) == 1 })
 	if o.get("first")[0] == nil {
 		t.Error("publish to a subject without a stream reported success")
 	}

@@ -12,17 +12,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 func newPublisher(t *testing.T, maxPayload int32) (*Publisher, jetstream.JetStream) {
 	t.Helper()
-	opts := natstest.Options(t.TempDir())
+	opts := testkit.NATSOptions(t.TempDir())
 	if maxPayload > 0 {
 		opts.MaxPayload = maxPayload
 	}
-	srv := natstest.StartWith(t, opts)
-	nc := natstest.Connect(t, srv)
+	srv := testkit.StartNATSWith(t, opts)
+	nc := testkit.Connect(t, srv)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestPublishResultHeadersAndDedup(t *testing.T) {
 	if err := p.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 5*time.Second, "both outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("again")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "both outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("again")) == 1 })
 	if e := o.get("first")[0]; e != nil {
 		t.Fatalf("first publish: %v", e)
 	}
@@ -115,7 +115,7 @@ func TestPublishWithoutStreamReportsFailure(t *testing.T) {
 	if err := p.PublishResult(msg, o.done("x")); err != nil {
 		return // refused at once: also a failure the caller sees
 	}
-	natstest.Eventually(t, 15*time.Second, "failure reported", func() bool { return len(o.get("x")) == 1 })
+	testkit.Eventually(t, 15*time.Second, "failure reported", func() bool { return len(o.get("x")) == 1 })
 	if err := o.get("x")[0]; err == nil {
 		t.Fatal("publish to a subject without a stream reported success")
 	}
@@ -138,7 +138,7 @@ func TestDeadLetterTruncatesToFit(t *testing.T) {
 	if err := p.PublishDeadLetter(dl, o.done("big")); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 10*time.Second, "dead letter acknowledged", func() bool { return len(o.get("big")) == 1 })
+	testkit.Eventually(t, 10*time.Second, "dead letter acknowledged", func() bool { return len(o.get("big")) == 1 })
 	if err := o.get("big")[0]; err != nil {
 		t.Fatalf("dead letter not stored: %v", err)
 	}
@@ -183,7 +183,7 @@ func TestPublisherConfigValidate(t *testing.T) {
 // redelivery after a long outage does: Nats-Msg-Id no longer protects it,
 // the result's own subject does.
 func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
 		if err := p.PublishResult(p.ResultMsg([]byte(body), Meta{ID: "late-1"}, at), o.done("r")); err != nil {
 			return err
 		}
-		natstest.Eventually(t, 10*time.Second, "outcome", func() bool { return len(o.get("r")) == 1 })
+		testkit.Eventually(t, 10*time.Second, "outcome", func() bool { return len(o.get("r")) == 1 })
 		return o.get("r")[0]
 	}
 	if err := store(`{"first":true}`, time.Now()); err != nil {
@@ -244,7 +244,7 @@ func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
 // TestUnstorablePublishesAreMarkedPermanent: what JetStream refuses for
 // good comes back wrapped in ErrUnstorable; a missing stream does not.
 func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +268,7 @@ func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
 		if err := p.PublishResult(msg, o.done("m")); err != nil {
 			return err
 		}
-		natstest.Eventually(t, 15*time.Second, "outcome", func() bool { return len(o.get("m")) == 1 })
+		testkit.Eventually(t, 15*time.Second, "outcome", func() bool { return len(o.get("m")) == 1 })
 		return o.get("m")[0]
 	}
 	big := p.ResultMsg([]byte(strings.Repeat("x", 300)), Meta{ID: "big"}, time.Now())

@@ -7,24 +7,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/repo"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 )
-
-// repoRoot walks up from the package directory (the test's working
-// directory) to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // testModel returns the demo model embedded in the binary: a real CatBoost
 // model of the seed's shape (9 numeric and 9 categorical features,
@@ -44,7 +33,7 @@ func testModel(t testing.TB) *model.Loaded {
 // against XGBoost's own: a second backend through the same batcher.
 func xgbModel(t testing.TB) *model.Loaded {
 	t.Helper()
-	path := filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
+	path := filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/loan-scorer/loan-scorer/internal/loadtest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // benchScorer runs the service in-process (demo model, loaded as scorer
@@ -25,7 +25,7 @@ import (
 // URL and the HTTP address.
 func benchScorer(t *testing.T) (natsURL, httpAddr string) {
 	t.Helper()
-	srv := natstest.StartWith(t, natstest.Options(t.TempDir()))
+	srv := testkit.StartNATSWith(t, testkit.NATSOptions(t.TempDir()))
 	cfg := service.DefaultConfig()
 	cfg.NATS.URL = srv.ClientURL()
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -51,8 +51,8 @@ func benchScorer(t *testing.T) (natsURL, httpAddr string) {
 	}
 	// Started may run before the micro service's subscription has reached
 	// the server: wait until the sync subject answers another connection.
-	nc := natstest.Connect(t, srv)
-	natstest.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
+	nc := testkit.Connect(t, srv)
+	testkit.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
 		_, err := nc.Request("loans.score.sync", loadtest.SeedExamples()[0], 2*time.Second)
 		return err == nil
 	})

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 )
@@ -31,25 +32,8 @@ func runModelCmd(t *testing.T, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// modelTestRoot returns the repository root (the directory holding go.mod).
-func modelTestRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("go.mod not found")
-		}
-	}
-}
-
 func xgboostTestdata(t *testing.T, name string) string {
-	return filepath.Join(modelTestRoot(t), "model", "xgboost", "testdata", name)
+	return filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", name)
 }
 
 // catboostFixture returns a file of the real CatBoost fixtures; missing
@@ -58,7 +42,7 @@ func catboostFixture(t *testing.T, parts ...string) string {
 	t.Helper()
 	dir := os.Getenv("CATBOOST_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join(modelTestRoot(t), "..", "shared", "fixtures", "catboost")
+		dir = filepath.Join(testkit.RepoRoot(t), "..", "shared", "fixtures", "catboost")
 	}
 	path := filepath.Join(append([]string{dir}, parts...)...)
 	if _, err := os.Stat(path); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // TestReadmeDocumentsEveryKey keeps the README's configuration table true to
@@ -17,7 +18,7 @@ import (
 func TestReadmeDocumentsEveryKey(t *testing.T) {
 	keys := map[string]any{}
 	flattenDefaults(reflect.ValueOf(service.DefaultConfig()), "", keys)
-	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

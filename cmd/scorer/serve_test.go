@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 )
@@ -32,7 +33,7 @@ func TestModelLoaderDemoAndFile(t *testing.T) {
 		t.Errorf("demo model self-check: %v", err)
 	}
 
-	path := filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
+	path := filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
 	m, err := modelLoader(service.ModelConfig{Path: path, Features: []string{"a", "b", "c", "d", "e", "f"}})()
 	if err != nil {
 		t.Fatal(err)

@@ -15,21 +15,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
-
-// buildScorer builds the real binary into a temporary directory.
-func buildScorer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "scorer")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // publishScored publishes n results to loans.scored with ids r-0.., the
 // way the results publisher does.
@@ -69,11 +58,11 @@ func committedRows(dir string) int {
 // step of a commit, restarts it without the failpoint, and checks that the
 // files (read with arrow-go) hold every id exactly once.
 func TestSinkParquetCrashAtEachFailpoint(t *testing.T) {
-	bin := buildScorer(t)
+	bin := scorerBinary(t)
 	const n = 50
 	for _, point := range []string{sink.FailAfterWrite, sink.FailAfterFsync, sink.FailAfterRename} {
 		t.Run(point, func(t *testing.T) {
-			srv, nc := natstest.Start(t)
+			srv, nc := testkit.StartNATS(t)
 			js, _ := jetstream.New(nc)
 			publishScored(t, js, n)
 			dir := t.TempDir()
@@ -106,7 +95,7 @@ func TestSinkParquetCrashAtEachFailpoint(t *testing.T) {
 			if err := restart.Start(); err != nil {
 				t.Fatal(err)
 			}
-			natstest.Eventually(t, 30*time.Second, "all results committed after the restart", func() bool { return committedRows(dir) == n })
+			testkit.Eventually(t, 30*time.Second, "all results committed after the restart", func() bool { return committedRows(dir) == n })
 			_ = restart.Process.Signal(syscall.SIGTERM)
 			if err := restart.Wait(); err != nil {
 				t.Fatalf("restarted sink: %v\n%s", err, log.String())

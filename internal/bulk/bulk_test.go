@@ -16,7 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"

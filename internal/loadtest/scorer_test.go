@@ -9,8 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
@@ -27,7 +27,7 @@ type scorer struct {
 // changes the configuration first.
 func startScorer(t *testing.T, mutate func(*service.Config)) *scorer {
 	t.Helper()
-	srv, nc := natstest.Start(t)
+	srv, nc := testkit.StartNATS(t)
 	cfg := service.DefaultConfig()
 	cfg.NATS.URL = srv.ClientURL()
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -98,7 +98,7 @@ func (s *scorer) targets(t *testing.T) []Target {
 func waitSync(t *testing.T, request func(string, []byte, time.Duration) (*nats.Msg, error)) {
 	t.Helper()
 	body := SeedExamples()[0]
-	natstest.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
+	testkit.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
 		_, err := request("loans.score.sync", body, 2*time.Second)
 		return err == nil
 	})

@@ -8,13 +8,13 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 func TestServeAuthenticatesWithUserPassword(t *testing.T) {
-	opts := natstest.Options(t.TempDir())
+	opts := testkit.NATSOptions(t.TempDir())
 	opts.Username, opts.Password = "scorer", "pw-s3cret"
-	srv := natstest.StartWith(t, opts)
+	srv := testkit.StartNATSWith(t, opts)
 	path := xgbModel
 	var mu sync.Mutex
 

@@ -19,8 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
-	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 )
@@ -52,13 +51,13 @@ type running struct {
 	natsURL  string
 	httpAddr string
 	reload   chan struct{}
-	logs     *syncbuf.Buffer
+	logs     *testkit.Buffer
 }
 
 func startService(t *testing.T, cfg Config, load Loader) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}), logs: &syncbuf.Buffer{}}
+	r := &running{cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}), logs: &testkit.Buffer{}}
 	started := make(chan struct{})
 	go func() {
 		r.done <- Run(ctx, cfg, Options{
@@ -108,7 +107,7 @@ func testConfig(url string) Config {
 const app = `{"0":0.43,"1":0.99,"2":-1.16,"3":-1.58,"4":2.0,"5":2.02}`
 
 func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
-	srv, nc := natstest.Start(t)
+	srv, nc := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
 	load := fileLoader(&path, &mu)
@@ -178,7 +177,7 @@ func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
 	if second.Version == first.Version {
 		t.Fatal("test setup: the reloaded file has the same version")
 	}
-	natstest.Eventually(t, 10*time.Second, "reload logged", func() bool { return strings.Contains(r.logs.String(), "model reloaded") })
+	testkit.Eventually(t, 10*time.Second, "reload logged", func() bool { return strings.Contains(r.logs.String(), "model reloaded") })
 	if _, err := js.Publish(ctx, "loans.score", []byte(app), jetstream.WithMsgID("a-2")); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +194,7 @@ func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
 	path = bad
 	mu.Unlock()
 	r.reload <- struct{}{}
-	natstest.Eventually(t, 10*time.Second, "failed reload logged", func() bool { return strings.Contains(r.logs.String(), "reload failed") })
+	testkit.Eventually(t, 10*time.Second, "failed reload logged", func() bool { return strings.Contains(r.logs.String(), "reload failed") })
 	if _, err := js.Publish(ctx, "loans.score", []byte(app), jetstream.WithMsgID("a-3")); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +256,7 @@ func TestServeEmbeddedByDefault(t *testing.T) {
 }
 
 func TestSecretsNeverLogged(t *testing.T) {
-	srv, _ := natstest.Start(t)
+	srv, _ := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
 	// The test server has no auth; a token is still sent and ignored.
@@ -281,7 +280,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 func TestRunRefusesBadStarts(t *testing.T) {
 	path := "/does/not/exist.json"
 	var mu sync.Mutex
-	srv, _ := natstest.Start(t)
+	srv, _ := testkit.StartNATS(t)
 	err := Run(context.Background(), testConfig(srv.ClientURL()), Options{Load: fileLoader(&path, &mu), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || !strings.Contains(err.Error(), "load model") {
 		t.Errorf("missing model: %v", err)
@@ -314,7 +313,7 @@ func waitResult(t *testing.T, js jetstream.JetStream, id string) map[string]any 
 		t.Fatal(err)
 	}
 	var res map[string]any
-	natstest.Eventually(t, 10*time.Second, "result "+id, func() bool {
+	testkit.Eventually(t, 10*time.Second, "result "+id, func() bool {
 		info, err := s.Info(context.Background())
 		if err != nil {
 			return false

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/race"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
@@ -396,7 +396,7 @@ func checkConcurrent(t *testing.T, c Case) {
 }
 
 func checkAllocations(t *testing.T, c Case) {
-	if race.Enabled {
+	if testkit.RaceEnabled {
 		t.Skip("under -race sync.Pool drops items on purpose")
 	}
 	m, b := c.Model, c.Rows

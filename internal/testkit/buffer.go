@@ -1,14 +1,13 @@
-// Package syncbuf provides a bytes buffer safe for concurrent use: a
-// subprocess's output or a logger writes to it while a test reads it.
-package syncbuf
+package testkit
 
 import (
 	"bytes"
 	"sync"
 )
 
-// Buffer is a bytes.Buffer guarded by a mutex. The zero value is empty and
-// ready to use.
+// Buffer is a bytes.Buffer safe for concurrent use: a subprocess's output
+// or a logger writes to it while a test reads it. The zero value is empty
+// and ready to use.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

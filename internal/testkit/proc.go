@@ -1,8 +1,9 @@
-package faulttest
+package testkit
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,29 +12,31 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
 )
 
-// Proc is a child process whose output is kept in memory (for the failure
-// log and for tests that grep it, e.g. for secrets).
+// ErrExited is what Kill reports for a process that already ended.
+var ErrExited = errors.New("process already exited")
+
+// Proc is a child process whose output (stdout and stderr) is kept in
+// memory, for the failure log and for tests that read it.
 type Proc struct {
 	// Name labels the process in logs.
 	Name string
 	cmd  *exec.Cmd
-	out  *syncbuf.Buffer
+	out  *Buffer
 	done chan struct{}
 	err  error
 }
 
 // StartProc starts bin with args and env (added to the test's environment
-// minus any SCORER_* variable). The process is killed when the test ends if
-// it is still running, and its output is logged when the test failed.
+// minus every SCORER_* variable, so a developer's shell cannot change what
+// a test runs). The process is killed when the test ends if it is still
+// running, and its output is logged when the test failed.
 func StartProc(t testing.TB, name, bin string, args, env []string) *Proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(cleanEnv(), env...)
-	p := &Proc{Name: name, cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
+	cmd.Env = append(CleanEnv(), env...)
+	p := &Proc{Name: name, cmd: cmd, out: &Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -48,14 +51,28 @@ func StartProc(t testing.TB, name, bin string, args, env []string) *Proc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("--- output of %s (last 4 KiB) ---\n%s", name, tail(p.Output(), 4096))
+			t.Logf("--- output of %s (last 4 KiB) ---\n%s", name, Tail(p.Output(), 4096))
 		}
 	})
 	return p
 }
 
+// CleanEnv is the test's environment without SCORER_* variables.
+func CleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SCORER_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // Pid returns the process id.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has ended.
+func (p *Proc) Done() <-chan struct{} { return p.done }
 
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {
@@ -82,7 +99,7 @@ func (p *Proc) Kill(t testing.TB) {
 	<-p.done
 }
 
-// Signal sends sig (SIGSTOP, SIGCONT) without waiting for anything.
+// Signal sends sig (SIGSTOP, SIGCONT, SIGHUP) without waiting for anything.
 func (p *Proc) Signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -106,10 +123,17 @@ func (p *Proc) Stop(t testing.TB, sig syscall.Signal, timeout time.Duration) int
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signal %s to %s: %v", sig, p.Name, err)
 	}
+	return p.Wait(t, timeout)
+}
+
+// Wait waits for the process to end and returns its exit code, failing the
+// test if it is still running after timeout.
+func (p *Proc) Wait(t testing.TB, timeout time.Duration) int {
+	t.Helper()
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
-		t.Fatalf("%s still running %s after %s", p.Name, timeout, sig)
+		t.Fatalf("%s still running after %s", p.Name, timeout)
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
@@ -129,7 +153,7 @@ func (p *Proc) Memory() (rss, peak int64, err error) {
 		}
 		f := strings.Fields(v) // "12345 kB"
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, 0, fmt.Errorf("memory of %s: %w: %s line %q", p.Name, ErrSetup, k, v)
+			return 0, 0, fmt.Errorf("memory of %s: %s line %q", p.Name, k, v)
 		}
 		n, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
@@ -142,38 +166,13 @@ func (p *Proc) Memory() (rss, peak int64, err error) {
 		}
 	}
 	if rss == 0 || peak == 0 {
-		return 0, 0, fmt.Errorf("memory of %s: %w: no VmRSS/VmHWM", p.Name, ErrSetup)
+		return 0, 0, fmt.Errorf("memory of %s: no VmRSS/VmHWM in /proc", p.Name)
 	}
 	return rss, peak, nil
 }
 
-// Eventually polls cond every 20 ms until it is true, failing the test with
-// what when timeout passes first. It returns how long it took.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-// cleanEnv is the test's environment without SCORER_* variables, so a
-// developer's shell cannot change what a test runs.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SCORER_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func tail(s string, n int) string {
+// Tail returns the last n bytes of s, marked when cut.
+func Tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

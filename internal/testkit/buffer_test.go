@@ -1,4 +1,4 @@
-package syncbuf
+package testkit
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 )
 
 // Concurrent writers and readers (run with -race): every line arrives whole.
-func TestConcurrentWrites(t *testing.T) {
+func TestBufferConcurrentWrites(t *testing.T) {
 	var b Buffer
 	var wg sync.WaitGroup
 	for w := range 8 {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 

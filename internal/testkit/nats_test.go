@@ -1,4 +1,4 @@
-package natstest
+package testkit
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestStartHasJetStream(t *testing.T) {
-	srv, nc := Start(t)
+	srv, nc := StartNATS(t)
 	if !srv.JetStreamEnabled() {
 		t.Fatal("server has no JetStream")
 	}
@@ -49,5 +49,17 @@ func TestStartHasJetStream(t *testing.T) {
 	})
 	if msg != "ok" {
 		t.Fatalf("got %q, want ok", msg)
+	}
+}
+
+func TestEventuallyReportsTheWait(t *testing.T) {
+	start := time.Now()
+	calls := 0
+	took := Eventually(t, 5*time.Second, "third call", func() bool {
+		calls++
+		return calls == 3
+	})
+	if calls != 3 || took <= 0 || took > time.Since(start) {
+		t.Fatalf("%d calls, took %v", calls, took)
 	}
 }

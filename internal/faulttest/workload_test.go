@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // App returns the JSON body of application i: the seed's first example
@@ -300,7 +302,7 @@ func ConsumerInfo(js jetstream.JetStream, stream, consumer string) (*jetstream.C
 func WaitStream(t testing.TB, js jetstream.JetStream, stream string, want int64, timeout time.Duration) time.Duration {
 	t.Helper()
 	last := time.Now()
-	return Eventually(t, timeout, fmt.Sprintf("%s holds %d messages", stream, want), func() bool {
+	return testkit.Eventually(t, timeout, fmt.Sprintf("%s holds %d messages", stream, want), func() bool {
 		n := StreamMsgs(js, stream)
 		if time.Since(last) > 5*time.Second {
 			t.Logf("%s: %d of %d", stream, n, want)

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // ServerConfig describes one nats-server process.
@@ -44,7 +44,7 @@ type Server struct {
 	Config ServerConfig
 	bin    string
 	conf   string
-	proc   *Proc
+	proc   *testkit.Proc
 	t      testing.TB
 }
 
@@ -56,7 +56,7 @@ func StartServer(t testing.TB, bin string, cfg ServerConfig) *Server {
 		cfg.Name = "n1"
 	}
 	if cfg.Port == 0 {
-		cfg.Port = natstest.FreePort(t)
+		cfg.Port = testkit.FreePort(t)
 	}
 	if cfg.StoreDir == "" {
 		cfg.StoreDir = t.TempDir()
@@ -90,11 +90,11 @@ func (s *Server) render() string {
 
 func (s *Server) start(t testing.TB) {
 	t.Helper()
-	s.proc = StartProc(t, "nats-server "+s.Config.Name, s.bin, []string{"-c", s.conf}, nil)
+	s.proc = testkit.StartProc(t, "nats-server "+s.Config.Name, s.bin, []string{"-c", s.conf}, nil)
 	addr := fmt.Sprintf("127.0.0.1:%d", s.Config.Port)
-	Eventually(t, 30*time.Second, "nats-server "+s.Config.Name+" listening on "+addr, func() bool {
+	testkit.Eventually(t, 30*time.Second, "nats-server "+s.Config.Name+" listening on "+addr, func() bool {
 		if s.proc.Exited() {
-			t.Fatalf("nats-server %s exited: %s", s.Config.Name, tail(s.proc.Output(), 2048))
+			t.Fatalf("nats-server %s exited: %s", s.Config.Name, testkit.Tail(s.proc.Output(), 2048))
 		}
 		return strings.Contains(s.proc.Output(), "Server is ready")
 	})
@@ -104,7 +104,7 @@ func (s *Server) start(t testing.TB) {
 func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.Config.Port) }
 
 // Proc returns the running process.
-func (s *Server) Proc() *Proc { return s.proc }
+func (s *Server) Proc() *testkit.Proc { return s.proc }
 
 // Stop shuts the server down with SIGTERM (a clean stop: the file store is
 // flushed) and waits for it to exit.
@@ -129,7 +129,7 @@ func StartCluster(t testing.TB, bin string, n int) []*Server {
 	t.Helper()
 	routes := make([]int, n)
 	for i := range routes {
-		routes[i] = natstest.FreePort(t)
+		routes[i] = testkit.FreePort(t)
 	}
 	servers := make([]*Server, n)
 	for i := range servers {
@@ -141,7 +141,7 @@ func StartCluster(t testing.TB, bin string, n int) []*Server {
 		})
 	}
 	js := ConnectJS(t, ClusterURL(servers))
-	Eventually(t, 60*time.Second, "JetStream meta leader in the cluster", func() bool {
+	testkit.Eventually(t, 60*time.Second, "JetStream meta leader in the cluster", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := js.AccountInfo(ctx)

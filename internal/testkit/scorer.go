@@ -1,4 +1,4 @@
-package faulttest
+package testkit
 
 import (
 	"bufio"
@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 )
 
 // Settings are scorer configuration keys ("consumer.ack_wait") mapped to
@@ -52,24 +50,9 @@ type Scorer struct {
 	ConfigPath string
 }
 
-// ScorerSettings returns the settings every fault test starts from: the
-// given NATS URL, a free HTTP port, and redelivery after 2 s so a killed
-// worker's messages come back within the test's budget.
-func ScorerSettings(t testing.TB, natsURL string) Settings {
-	t.Helper()
-	return Settings{
-		"nats.url":           fmt.Sprintf("%q", natsURL),
-		"http.addr":          fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
-		"consumer.ack_wait":  "2s",
-		"consumer.nak_delay": "200ms",
-		"shutdown.timeout":   "10s",
-		"log.level":          "info",
-		"workers":            "2",
-	}
-}
-
-// StartScorer writes settings to a configuration file, starts `scorer
-// serve --config` with env added, and waits until /readyz answers 200.
+// StartScorer writes settings (which must hold http.addr) to a
+// configuration file, starts `bin serve --config` with env added, and
+// waits until /readyz answers 200.
 func StartScorer(t testing.TB, bin, name string, settings Settings, env ...string) *Scorer {
 	t.Helper()
 	s := StartScorerNoWait(t, bin, name, settings, env...)
@@ -94,12 +77,19 @@ func StartScorerNoWait(t testing.TB, bin, name string, settings Settings, env ..
 // process exits first or timeout passes.
 func (s *Scorer) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
+	WaitHTTPReady(t, s.Proc, s.HTTPAddr, timeout)
+}
+
+// WaitHTTPReady polls http://addr/readyz until it answers 200, failing the
+// test if p exits first or timeout passes.
+func WaitHTTPReady(t testing.TB, p *Proc, addr string, timeout time.Duration) {
+	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	Eventually(t, timeout, s.Name+" /readyz", func() bool {
-		if s.Exited() {
-			t.Fatalf("%s exited before ready:\n%s", s.Name, tail(s.Output(), 4096))
+	Eventually(t, timeout, p.Name+" /readyz", func() bool {
+		if p.Exited() {
+			t.Fatalf("%s exited before ready:\n%s", p.Name, Tail(p.Output(), 4096))
 		}
-		resp, err := client.Get("http://" + s.HTTPAddr + "/readyz")
+		resp, err := client.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
 		}
