@@ -1,18 +1,19 @@
-package catboost
+package cbjson
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/loan-scorer/loan-scorer/model/catboost"
 )
 
-// WriteJSON writes d as CatBoost's JSON export (spec §1), readable by
-// CatBoost's own JSON loader and by DecodeJSON: keys sorted at every level as
+// Write writes d as CatBoost's JSON export (spec §1), readable by
+// CatBoost's own JSON loader and by catboost.DecodeJSON: keys sorted at every level as
 // CatBoost's writer sorts them; float32 values (borders, CTR priors, mean
 // sums) in their shortest float32 form and doubles (leaves, scale, bias) in
 // their shortest float64 form, both exact on reading back; 64-bit CTR hashes
@@ -29,15 +30,15 @@ import (
 // tree has leaf weights; a node with one child is written, as CatBoost
 // does, with a leaf holding the node's own value in place of the missing
 // child. The JSON format cannot carry TargetBorderClassifierIdx or the
-// UsedInModel flag of categorical features (DecodeJSON marks a categorical
+// UsedInModel flag of categorical features (catboost.DecodeJSON marks a categorical
 // feature used when a split or CTR reads it), and *params Info values come
 // back with their keys sorted, so apart from those,
-// Decode(WriteJSON(d)) equals d when d's CTR tables map hashes one-to-one
+// catboost.Decode(Write(d)) equals d when d's CTR tables map hashes one-to-one
 // onto counter indexes 0..n-1 and d's non-symmetric nodes are in the
 // pre-order layout DecodeJSON produces.
 //
-// d must pass Validate; WriteJSON returns its error otherwise.
-func (d *Definition) WriteJSON(w io.Writer) error {
+// d must pass Validate; Write returns its error otherwise.
+func Write(w io.Writer, d *catboost.Definition) error {
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("write catboost json: %w", err)
 	}
@@ -47,13 +48,13 @@ func (d *Definition) WriteJSON(w io.Writer) error {
 	sep := "\n  "
 	if len(d.CtrTables) > 0 {
 		jw.raw(sep + `"ctr_data": `)
-		d.writeCtrData(jw)
+		writeCtrData(jw, d)
 		sep = ",\n  "
 	}
 	jw.raw(sep + `"features_info": `)
-	d.writeFeatures(jw)
+	writeFeatures(jw, d)
 	jw.raw(",\n  \"model_info\": ")
-	if err := d.writeInfo(jw); err != nil {
+	if err := writeInfo(jw, d); err != nil {
 		return err
 	}
 	if len(d.Trees) == 0 {
@@ -63,7 +64,7 @@ func (d *Definition) WriteJSON(w io.Writer) error {
 				jw.raw(",")
 			}
 			jw.raw("\n    ")
-			d.writeOblivious(jw, &d.Oblivious[i])
+			writeOblivious(jw, d, &d.Oblivious[i])
 		}
 		jw.raw("\n  ]")
 	}
@@ -79,7 +80,7 @@ func (d *Definition) WriteJSON(w io.Writer) error {
 				jw.raw(",")
 			}
 			jw.raw("\n    ")
-			d.writeNode(jw, &d.Trees[i], 0)
+			writeNode(jw, d, &d.Trees[i], 0)
 		}
 		jw.raw("\n  ]")
 	}
@@ -118,7 +119,7 @@ func (j *jsonWriter) int(v int64) {
 }
 
 func (j *jsonWriter) float(v float64, bits int) {
-	j.buf = appendJSONFloat(j.buf[:0], v, bits)
+	j.buf = catboost.AppendJSONFloat(j.buf[:0], v, bits)
 	j.bytes(j.buf)
 }
 
@@ -160,71 +161,14 @@ func (j *jsonWriter) key(first bool, name string) {
 	j.raw(`"` + name + `": `)
 }
 
-// appendJSONFloat formats v the way encoding/json does: the shortest decimal
-// that reads back as the same float of the given size, in exponent form
-// only for very small or large magnitudes.
-func appendJSONFloat(b []byte, v float64, bits int) []byte {
-	abs := math.Abs(v)
-	format := byte('f')
-	if abs != 0 {
-		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
-			format = 'e'
-		}
-	}
-	b = strconv.AppendFloat(b, v, format, -1, bits)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-// ctrIdentifier is the CTR base identifier CatBoost uses as ctr_data key and
-// ctrs[].identifier: compact JSON of the projection elements (categorical
-// features, then float splits, then one-hot splits) and the type, keys sorted.
-func ctrIdentifier(b *CtrBase) string {
-	var s strings.Builder
-	s.WriteString(`{"identifier":[`)
-	n := 0
-	sep := func() {
-		if n > 0 {
-			s.WriteByte(',')
-		}
-		n++
-	}
-	p := &b.Projection
-	for _, c := range p.CatFeatures {
-		sep()
-		fmt.Fprintf(&s, `{"cat_feature_index":%d,"combination_element":"cat_feature_value"}`, c)
-	}
-	for _, f := range p.FloatSplits {
-		sep()
-		fmt.Fprintf(&s, `{"border":%s,"combination_element":"float_feature","float_feature_index":%d}`,
-			appendJSONFloat(nil, float64(f.Border), 32), f.FloatIndex)
-	}
-	for _, o := range p.OneHotSplits {
-		sep()
-		fmt.Fprintf(&s, `{"cat_feature_index":%d,"combination_element":"cat_feature_exact_value","value":%d}`, o.CatIndex, o.Value)
-	}
-	s.WriteString(`],"type":`)
-	name, _ := json.Marshal(ctrTypeName(b.Type))
-	s.Write(name)
-	s.WriteByte('}')
-	return s.String()
-}
-
-func (d *Definition) writeCtrData(jw *jsonWriter) {
+func writeCtrData(jw *jsonWriter, d *catboost.Definition) {
 	type keyed struct {
 		key string
-		t   *CtrTable
+		t   *catboost.CtrTable
 	}
 	tables := make([]keyed, len(d.CtrTables))
 	for i := range d.CtrTables {
-		tables[i] = keyed{ctrIdentifier(&d.CtrTables[i].Base), &d.CtrTables[i]}
+		tables[i] = keyed{catboost.CtrIdentifier(&d.CtrTables[i].Base), &d.CtrTables[i]}
 	}
 	slices.SortFunc(tables, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
 	jw.raw("{")
@@ -240,7 +184,7 @@ func (d *Definition) writeCtrData(jw *jsonWriter) {
 	jw.raw("\n  }")
 }
 
-func writeCtrTable(jw *jsonWriter, t *CtrTable) {
+func writeCtrTable(jw *jsonWriter, t *catboost.CtrTable) {
 	type entry struct {
 		hash uint64
 		idx  uint32
@@ -260,9 +204,9 @@ func writeCtrTable(jw *jsonWriter, t *CtrTable) {
 	})
 	stride := 2
 	switch t.Base.Type {
-	case CtrBinarizedTargetMeanValue, CtrFloatTargetMeanValue:
+	case catboost.CtrBinarizedTargetMeanValue, catboost.CtrFloatTargetMeanValue:
 		stride = 3
-	case CtrBorders, CtrBuckets:
+	case catboost.CtrBorders, catboost.CtrBuckets:
 		stride = 1 + t.TargetClassesCount
 	}
 	jw.raw(`{"counter_denominator": `)
@@ -274,13 +218,13 @@ func writeCtrTable(jw *jsonWriter, t *CtrTable) {
 		}
 		jw.raw(`"` + strconv.FormatUint(e.hash, 10) + `"`)
 		switch t.Base.Type {
-		case CtrBinarizedTargetMeanValue, CtrFloatTargetMeanValue:
+		case catboost.CtrBinarizedTargetMeanValue, catboost.CtrFloatTargetMeanValue:
 			m := t.Means[e.idx]
 			jw.raw(", ")
 			jw.float(float64(m.Sum), 32)
 			jw.raw(", ")
 			jw.int(int64(m.Count))
-		case CtrCounter, CtrFeatureFreq:
+		case catboost.CtrCounter, catboost.CtrFeatureFreq:
 			jw.raw(", ")
 			jw.int(int64(t.Counters[e.idx]))
 		default:
@@ -296,10 +240,10 @@ func writeCtrTable(jw *jsonWriter, t *CtrTable) {
 	jw.raw("}")
 }
 
-func (d *Definition) writeFeatures(jw *jsonWriter) {
+func writeFeatures(jw *jsonWriter, d *catboost.Definition) {
 	jw.raw("{")
 	sep := "\n    "
-	onehot := make(map[int]*OneHotFeature, len(d.OneHotFeatures))
+	onehot := make(map[int]*catboost.OneHotFeature, len(d.OneHotFeatures))
 	for i := range d.OneHotFeatures {
 		onehot[d.OneHotFeatures[i].CatIndex] = &d.OneHotFeatures[i]
 	}
@@ -373,7 +317,7 @@ func (d *Definition) writeFeatures(jw *jsonWriter) {
 			jw.key(false, "has_nans")
 			jw.raw(strconv.FormatBool(f.HasNans))
 			jw.key(false, "nan_value_treatment")
-			jw.string(nanTreatmentNames[f.NanTreatment])
+			jw.string(f.NanTreatment.String())
 			jw.raw("}")
 		}
 		jw.raw("\n    ]")
@@ -381,16 +325,16 @@ func (d *Definition) writeFeatures(jw *jsonWriter) {
 	jw.raw("\n  }")
 }
 
-func writeCtr(jw *jsonWriter, c *Ctr) {
-	id := ctrIdentifier(&c.Base)
+func writeCtr(jw *jsonWriter, c *catboost.Ctr) {
+	id := catboost.CtrIdentifier(&c.Base)
 	jw.raw("{")
 	jw.key(true, "borders")
 	jw.float32s(c.Borders)
 	jw.key(false, "ctr_type")
-	jw.string(ctrTypeName(c.Base.Type))
+	jw.string(c.Base.Type.String())
 	jw.key(false, "elements")
 	// The elements are the identifier's array.
-	inner := strings.TrimSuffix(strings.TrimPrefix(id, `{"identifier":`), `,"type":"`+ctrTypeName(c.Base.Type)+`"}`)
+	inner := strings.TrimSuffix(strings.TrimPrefix(id, `{"identifier":`), `,"type":"`+c.Base.Type.String()+`"}`)
 	jw.raw(inner)
 	jw.key(false, "identifier")
 	jw.string(id)
@@ -408,7 +352,7 @@ func writeCtr(jw *jsonWriter, c *Ctr) {
 }
 
 // writeInfo writes model_info with sorted keys.
-func (d *Definition) writeInfo(jw *jsonWriter) error {
+func writeInfo(jw *jsonWriter, d *catboost.Definition) error {
 	keys := make([]string, 0, len(d.Info))
 	for k := range d.Info {
 		keys = append(keys, k)
@@ -444,15 +388,15 @@ func infoObject(key, v string) (text string, ok bool) {
 	if !strings.HasSuffix(key, "params") || !strings.HasPrefix(strings.TrimLeft(v, " \t\r\n"), "{") {
 		return "", false
 	}
-	text, err := canonicalJSON([]byte(v))
+	text, err := catboost.CanonicalJSON([]byte(v))
 	return text, err == nil
 }
 
-func (d *Definition) writeSplit(jw *jsonWriter, i int) {
+func writeSplit(jw *jsonWriter, d *catboost.Definition, i int) {
 	s := d.Splits[i]
 	jw.raw("{")
 	switch s.Kind {
-	case SplitFloat:
+	case catboost.SplitFloat:
 		jw.key(true, "border")
 		jw.float(float64(s.Border), 32)
 		jw.key(false, "float_feature_index")
@@ -461,7 +405,7 @@ func (d *Definition) writeSplit(jw *jsonWriter, i int) {
 		jw.int(int64(i))
 		jw.key(false, "split_type")
 		jw.raw(`"FloatFeature"`)
-	case SplitOneHot:
+	case catboost.SplitOneHot:
 		jw.key(true, "cat_feature_index")
 		jw.int(int64(s.Feature))
 		jw.key(false, "split_index")
@@ -470,7 +414,7 @@ func (d *Definition) writeSplit(jw *jsonWriter, i int) {
 		jw.raw(`"OneHotFeature"`)
 		jw.key(false, "value")
 		jw.int(int64(s.Value))
-	case SplitCtr:
+	case catboost.SplitCtr:
 		jw.key(true, "border")
 		jw.float(float64(s.Border), 32)
 		jw.key(false, "ctr_target_border_idx")
@@ -483,7 +427,7 @@ func (d *Definition) writeSplit(jw *jsonWriter, i int) {
 	jw.raw("}")
 }
 
-func (d *Definition) writeOblivious(jw *jsonWriter, t *ObliviousTree) {
+func writeOblivious(jw *jsonWriter, d *catboost.Definition, t *catboost.ObliviousTree) {
 	jw.raw("{")
 	jw.key(true, "leaf_values")
 	jw.floats(t.LeafValues)
@@ -497,23 +441,23 @@ func (d *Definition) writeOblivious(jw *jsonWriter, t *ObliviousTree) {
 		if k > 0 {
 			jw.raw(", ")
 		}
-		d.writeSplit(jw, s)
+		writeSplit(jw, d, s)
 	}
 	jw.raw("]}")
 }
 
 // writeNode writes node k of t and its subtrees (depth ≤ 64 by Validate).
-func (d *Definition) writeNode(jw *jsonWriter, t *Tree, k int) {
+func writeNode(jw *jsonWriter, d *catboost.Definition, t *catboost.Tree, k int) {
 	nd := t.Nodes[k]
 	if nd.Left == 0 && nd.Right == 0 {
-		d.writeLeaf(jw, t, nd.LeafOffset)
+		writeLeaf(jw, d, t, nd.LeafOffset)
 		return
 	}
 	child := func(diff uint16) {
 		if diff == 0 {
-			d.writeLeaf(jw, t, nd.LeafOffset)
+			writeLeaf(jw, d, t, nd.LeafOffset)
 		} else {
-			d.writeNode(jw, t, k+int(diff))
+			writeNode(jw, d, t, k+int(diff))
 		}
 	}
 	jw.raw(`{"left": `)
@@ -521,11 +465,11 @@ func (d *Definition) writeNode(jw *jsonWriter, t *Tree, k int) {
 	jw.raw(`, "right": `)
 	child(nd.Right)
 	jw.raw(`, "split": `)
-	d.writeSplit(jw, nd.Split)
+	writeSplit(jw, d, nd.Split)
 	jw.raw("}")
 }
 
-func (d *Definition) writeLeaf(jw *jsonWriter, t *Tree, off uint32) {
+func writeLeaf(jw *jsonWriter, d *catboost.Definition, t *catboost.Tree, off uint32) {
 	dim := d.ApproxDimension
 	jw.raw(`{"value": `)
 	if dim == 1 {
