@@ -125,8 +125,10 @@ func WriterOptions(codec compress.Codec, rowGroupRows int, createdBy string) []p
 type ParquetOptions struct {
 	// Log receives commits and problems; nil uses slog.Default().
 	Log *slog.Logger
-	// Failpoint is the test-only crash point (see FailpointFromEnv).
-	Failpoint Failpoint
+	// Crash, when set, is called with each crash point a commit passes
+	// (FailAfterWrite, ...): a test's hook to end the process there. Nil in
+	// production.
+	Crash func(point string)
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 	// Committed, when set, is called after each file is committed and

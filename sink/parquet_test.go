@@ -399,18 +399,6 @@ func TestFileNamesSortInStreamOrder(t *testing.T) {
 	}
 }
 
-func TestParseFailpoint(t *testing.T) {
-	for _, name := range []string{"", FailAfterWrite, FailAfterFsync, FailAfterRename} {
-		fp, err := ParseFailpoint(name)
-		if err != nil || fp.String() != name || fp.Enabled() != (name != "") {
-			t.Errorf("ParseFailpoint(%q) = %v, %v", name, fp, err)
-		}
-	}
-	if _, err := ParseFailpoint("sink.after_lunch"); !errors.Is(err, ErrUnknownFailpoint) {
-		t.Errorf("unknown failpoint: %v", err)
-	}
-}
-
 func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
@@ -478,5 +466,46 @@ func TestParquetSinkOtherModelKinds(t *testing.T) {
 	}
 	if got := reg.Cols["prediction"][0]; got != 12.5 {
 		t.Errorf("prediction %v", got)
+	}
+}
+
+// TestParquetSinkPassesItsCrashPoints checks the hook the exactly-once
+// tests end the process with: a commit passes every crash point, in order.
+func TestParquetSinkPassesItsCrashPoints(t *testing.T) {
+	_, nc := testkit.StartNATS(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resultsStream(t, js)
+	publishResults(t, js, 0, 3, map[string]testResult{})
+	var mu sync.Mutex
+	var passed []string
+	cfg := DefaultParquetConfig()
+	cfg.Dir, cfg.MaxRows, cfg.MaxAge = t.TempDir(), 3, time.Minute
+	p, err := NewParquet(js, cfg, ParquetOptions{Crash: func(point string) {
+		mu.Lock()
+		passed = append(passed, point)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx) }()
+	testkit.Eventually(t, 30*time.Second, "one file committed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(passed) >= 3
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(passed[:3], CrashPoints()) {
+		t.Fatalf("crash points passed %v, want %v", passed, CrashPoints())
 	}
 }

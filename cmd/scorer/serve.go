@@ -99,7 +99,18 @@ func serve(ctx context.Context, cfg service.Config, stderr io.Writer) error {
 	if cfg.Model.Path == "" {
 		log.Warn("no model.path: serving the demo model built into the binary", "model", demo.Name, "notice", demo.Notice)
 	}
-	err := service.Run(ctx, cfg, service.Options{Load: modelLoader(cfg.Model), Reload: reload, Log: log})
+	var crash func(point string)
+	if cfg.Sink.Parquet.Dir != "" { // the failpoints are the Parquet sink's
+		var failpoint string
+		var err error
+		if crash, failpoint, err = failpointFromEnv(); err != nil {
+			return err
+		}
+		if crash != nil {
+			log.Warn("test-only failpoint armed: the process will exit there", "failpoint", failpoint)
+		}
+	}
+	err := service.Run(ctx, cfg, service.Options{Load: modelLoader(cfg.Model), Reload: reload, Log: log, SinkCrash: crash})
 	if errors.Is(err, service.ErrLate) {
 		return exitError{code: exitLate, err: err}
 	}

@@ -69,11 +69,11 @@ func TestSinkParquetCrashAtEachFailpoint(t *testing.T) {
 			args := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.ClientURL(), "--max-rows", "20", "--max-age", "300ms", "--ack-wait", "1m"}
 
 			crash := exec.Command(bin, args...)
-			crash.Env = append(os.Environ(), sink.FailpointEnv+"="+point)
+			crash.Env = append(os.Environ(), failpointEnv+"="+point)
 			out, err := crash.CombinedOutput()
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != sink.FailpointExitCode() {
-				t.Fatalf("want exit %d at %s, got %v\n%s", sink.FailpointExitCode(), point, err, out)
+			if !errors.As(err, &exit) || exit.ExitCode() != failpointExitCode {
+				t.Fatalf("want exit %d at %s, got %v\n%s", failpointExitCode, point, err, out)
 			}
 			// What the crash left: before the rename only a temporary file;
 			// after it, the first file, committed but not acknowledged.

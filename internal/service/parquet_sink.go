@@ -22,11 +22,7 @@ func (s *server) startSink(ctx context.Context, js jetstream.JetStream) error {
 		return nil
 	}
 	pc.Stream = s.cfg.Results.Stream
-	fp, err := sink.FailpointFromEnv()
-	if err != nil {
-		return err
-	}
-	p, err := sink.NewParquet(js, pc, sink.ParquetOptions{Log: s.log, Failpoint: fp,
+	p, err := sink.NewParquet(js, pc, sink.ParquetOptions{Log: s.log, Crash: s.sinkCrash,
 		Recovered: s.m.SinkGapRecoveries.Inc, Restarted: s.m.SinkRestarts.Inc})
 	if err != nil {
 		return err

@@ -42,6 +42,10 @@ type Options struct {
 	// Started, when set, is called once the service is ready, with the
 	// NATS URL and the HTTP address it listens on (tests, tools).
 	Started func(natsURL, httpAddr string)
+	// SinkCrash, when set, is handed to the Parquet sink as its crash hook
+	// (sink.ParquetOptions.Crash): test-only, cmd/scorer sets it from
+	// SCORER_FAILPOINT.
+	SinkCrash func(point string)
 }
 
 // Run serves until ctx ends, then shuts down in DESIGN.md's order:
@@ -71,7 +75,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	log.Info("model loaded", "version", mdl.Version, "task", mdl.Output().Task.String(), "prediction", mdl.Prediction.String(),
 		"features", len(mdl.Schema().Features), "demo", mdl.Demo)
 
-	s := &server{cfg: cfg, log: log}
+	s := &server{cfg: cfg, log: log, sinkCrash: opts.SinkCrash}
 	defer s.cleanup()
 	if err := s.connect(ctx); err != nil {
 		return err
@@ -143,6 +147,8 @@ type server struct {
 	sinkStop context.CancelFunc
 	sinkDone chan struct{}
 	sinkErr  chan error
+	// sinkCrash is the sink's test-only crash hook (Options.SinkCrash).
+	sinkCrash func(point string)
 }
 
 // connect starts or joins the embedded server, or dials nats.url.
