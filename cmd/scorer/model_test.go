@@ -170,6 +170,33 @@ func TestModelPredictObjects(t *testing.T) {
 	}
 }
 
+// TestModelPredictObjectAndArrayLinesShareTheRules: a value is refused in
+// an array line exactly when it is refused in an object line (issue 12:
+// " 1" was a number in an array and invalid_number in an object), and a
+// byte-order mark before the first line is skipped.
+func TestModelPredictObjectAndArrayLinesShareTheRules(t *testing.T) {
+	path := xgboostTestdata(t, "regression_named.json")
+	for _, v := range []string{`" 1"`, `"1 "`, `""`, `"0x10"`, `"NaN"`, `"Infinity"`, `true`} {
+		object := `{"Term":` + v + `,"NoEmp":2,"GrAppv":3,"latitude":4}` + "\n"
+		array := `[` + v + `,2,3,4]` + "\n"
+		for what, in := range map[string]string{"object": object, "array": array} {
+			_, err := runModelCmd(t, in, "predict", path)
+			var exit exitError
+			if !errors.As(err, &exit) || exit.code != badInputExitCode || !strings.Contains(err.Error(), `feature "Term"`) {
+				t.Errorf("%s line with Term %s: %v, want exit %d naming Term", what, v, err, badInputExitCode)
+			}
+		}
+	}
+	plain, err := runModelCmd(t, "[3,-1.25,0.5,null]\n", "predict", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBOM, err := runModelCmd(t, "\xEF\xBB\xBF[3,-1.25,0.5,null]\n", "predict", path)
+	if err != nil || withBOM != plain {
+		t.Errorf("a byte-order mark before the first line: %q, %v; want %q", withBOM, err, plain)
+	}
+}
+
 // TestModelPredictCatBoost checks predict on real CatBoost fixtures against
 // the predictions CatBoost made (manifest cases), with categorical features.
 func TestModelPredictCatBoost(t *testing.T) {

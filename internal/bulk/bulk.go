@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -71,32 +70,11 @@ func (s Stats) RowsPerSecond() float64 {
 	return float64(s.Rows) / s.Elapsed.Seconds()
 }
 
-// Format is a file format, told by the file's extension.
-type Format string
-
-// The formats.
 const (
-	Parquet    Format = "parquet"
-	CSV        Format = "csv"
-	JSONLines  Format = "jsonl"
-	defBatch          = 4096
-	maxBatch          = 1 << 20
-	tmpPattern        = ".scored-*.tmp"
+	defBatch   = 4096
+	maxBatch   = 1 << 20
+	tmpPattern = ".scored-*.tmp"
 )
-
-// FormatOf tells a file's format from its extension: .parquet, .csv,
-// .jsonl / .ndjson / .json.
-func FormatOf(path string) (Format, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".parquet", ".pq":
-		return Parquet, nil
-	case ".csv":
-		return CSV, nil
-	case ".jsonl", ".ndjson", ".json":
-		return JSONLines, nil
-	}
-	return "", fmt.Errorf("%s: %w (want .parquet, .csv, .jsonl, .ndjson or .json)", path, ErrFormat)
-}
 
 // ScoreFile scores the file in into out. The output format is the input's
 // (Parquet, CSV or JSON lines), or Parquet from a CSV input: the model's
@@ -109,15 +87,15 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	if o.Model == nil {
 		return Stats{}, errors.New("bulk: no model")
 	}
-	inFmt, err := FormatOf(in)
+	inFmt, err := ingest.FileFormatOf(in)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	outFmt, err := FormatOf(out)
+	outFmt, err := ingest.FileFormatOf(out)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	if inFmt != outFmt && (inFmt != CSV || outFmt != Parquet) {
+	if inFmt != outFmt && (inFmt != ingest.CSV || outFmt != ingest.Parquet) {
 		return Stats{}, fmt.Errorf("%s input writes %s output (or Parquet from CSV): name the output %s: %w", inFmt, inFmt, "*."+string(inFmt), ErrFormat)
 	}
 	if abs(in) == abs(out) {
@@ -130,10 +108,10 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	defer src.Close()
 	var f format
 	switch inFmt {
-	case Parquet:
+	case ingest.Parquet:
 		f, err = openParquet(src, o)
-	case CSV:
-		f, err = openCSV(src, o, outFmt == Parquet)
+	case ingest.CSV:
+		f, err = openCSV(src, o, outFmt == ingest.Parquet)
 	default:
 		f, err = openJSONL(src, o)
 	}

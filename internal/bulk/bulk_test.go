@@ -458,13 +458,8 @@ func TestScoreCopyThroughWritesTheConstant(t *testing.T) {
 	}
 }
 
-func TestFormatOf(t *testing.T) {
-	for path, want := range map[string]Format{"a.parquet": Parquet, "b.CSV": CSV, "c.jsonl": JSONLines, "d.ndjson": JSONLines} {
-		if got, err := FormatOf(path); got != want || err != nil {
-			t.Errorf("FormatOf(%s) = %v, %v", path, got, err)
-		}
-	}
-	if _, err := FormatOf("x.xlsx"); !errors.Is(err, ErrFormat) {
+func TestScoreFileFormats(t *testing.T) {
+	if _, err := ScoreFile(context.Background(), "x.xlsx", "y.xlsx", Options{Model: demoModel(t)}); !errors.Is(err, ErrFormat) {
 		t.Errorf("xlsx: %v", err)
 	}
 	if _, err := ScoreFile(context.Background(), "a.parquet", "b.csv", Options{Model: demoModel(t)}); !errors.Is(err, ErrFormat) {

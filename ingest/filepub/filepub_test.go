@@ -1,7 +1,9 @@
-package ingest
+package filepub
 
 import (
 	"context"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/loan"
 	"github.com/loan-scorer/loan-scorer/model"
@@ -18,11 +21,11 @@ import (
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 )
 
-// TestPublishFileIdsAndDedup publishes a generated Parquet file twice: the
+// TestPublishIdsAndDedup publishes a generated Parquet file twice: the
 // first run stores one message per row with the documented id and a body
 // the JSON decoder turns into the same features as the application; the
 // second run, inside the dedup window, stores nothing.
-func TestPublishFileIdsAndDedup(t *testing.T) {
+func TestPublishIdsAndDedup(t *testing.T) {
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -50,16 +53,16 @@ func TestPublishFileIdsAndDedup(t *testing.T) {
 	}
 	f.Close()
 
-	cfg := DefaultFilePublisherConfig()
+	cfg := DefaultConfig()
 	cfg.MaxPending = 64
-	st, err := PublishFile(ctx, nc, path, cfg, nil)
+	st, err := Publish(ctx, nc, path, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Rows != n || st.Published != n || st.Duplicates != 0 || st.Failed != 0 {
 		t.Fatalf("first run: %+v", st)
 	}
-	again, err := PublishFile(ctx, nc, path, cfg, nil)
+	again, err := Publish(ctx, nc, path, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +79,8 @@ func TestPublishFileIdsAndDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := NewDecoder(mf.Model.Schema(), DefaultSchemaConfig(), DefaultLimits())
-	prefix, _ := FileIDPrefix(path)
+	dec := ingest.NewDecoder(mf.Model.Schema(), ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
+	prefix, _ := IDPrefix(path)
 	if len(prefix) != len("loans.parquet:")+13 {
 		t.Errorf("prefix %q, want <basename>:<12 hex>:", prefix)
 	}
@@ -107,5 +110,41 @@ func TestPublishFileIdsAndDedup(t *testing.T) {
 				t.Errorf("row %d category %d: %q, want %q", row, i, got.Cats[i], want.Cats[i])
 			}
 		}
+	}
+}
+
+// TestParquetNonFiniteValuesBecomeStrings: JSON numbers cannot hold NaN or
+// the infinities; they travel as strings the scorer's decoder refuses as
+// invalid_number, as NaN is refused on every other path (before, they
+// became null and were scored as missing values).
+func TestParquetNonFiniteValuesBecomeStrings(t *testing.T) {
+	for v, want := range map[float64]string{math.NaN(): `"NaN"`, math.Inf(1): `"Infinity"`, math.Inf(-1): `"-Infinity"`, 1.5: `1.5`} {
+		if got := string(appendValueJSON(nil, parquet.DoubleValue(v))); got != want {
+			t.Errorf("%v: %s, want %s", v, got, want)
+		}
+		if got := string(appendValueJSON(nil, parquet.FloatValue(float32(v)))); got != want {
+			t.Errorf("float32 %v: %s, want %s", v, got, want)
+		}
+	}
+	s := &model.Schema{Features: []model.Feature{{Name: "x", Kind: model.Float}}, NumFloat: 1}
+	dec := ingest.NewDecoder(s, ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		body := append(append([]byte(`{"x":`), appendValueJSON(nil, parquet.DoubleValue(v))...), '}')
+		var ie *ingest.InputError
+		if err := dec.DecodeOne(body, model.NewBatch(s, 1)); !errors.As(err, &ie) || ie.Fields["x"] != ingest.FieldInvalidNumber {
+			t.Errorf("%s: %v, want x: invalid_number", body, err)
+		}
+	}
+}
+
+// TestPublishRefusesCSV: CSV cells carry no types, so `scorer ingest` does
+// not guess at them.
+func TestPublishRefusesCSV(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.csv")
+	if err := os.WriteFile(path, []byte("x\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openRowSource(path); !errors.Is(err, ingest.ErrFileFormat) {
+		t.Errorf("CSV: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
-package ingest
+package filepub
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,13 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 )
 
-// FilePublisherConfig configures `scorer ingest`.
-type FilePublisherConfig struct {
+// Config configures `scorer ingest`.
+type Config struct {
 	// Subject is the async input subject (loans.score).
 	Subject string
 	// InputStream is the stream capturing Subject (LOANS); its dedup window
@@ -41,15 +41,16 @@ type FilePublisherConfig struct {
 	WaitTimeout time.Duration
 }
 
-// DefaultFilePublisherConfig returns DESIGN.md's subjects and streams, 4096
-// pending publishes and a 10 minute wait bound.
-func DefaultFilePublisherConfig() FilePublisherConfig {
-	return FilePublisherConfig{Subject: "loans.score", InputStream: "LOANS", ResultsStream: "LOANS_SCORED",
+// DefaultConfig returns the subject and streams of ingest.DefaultTopology,
+// 4096 pending publishes and a 10 minute wait bound.
+func DefaultConfig() Config {
+	t := ingest.DefaultTopology()
+	return Config{Subject: t.Subjects.Score, InputStream: t.Stream.Name, ResultsStream: t.Results.Stream,
 		MaxPending: 4096, AckTimeout: 10 * time.Second, WaitTimeout: 10 * time.Minute}
 }
 
-// FileStats summarise a file's publication.
-type FileStats struct {
+// Stats summarise a file's publication.
+type Stats struct {
 	// Rows read from the file; Published were stored as new messages,
 	// Duplicates were recognised by their Nats-Msg-Id (a re-run inside the
 	// dedup window); Failed got no PubAck.
@@ -64,10 +65,10 @@ type FileStats struct {
 	FirstError error
 }
 
-// FileIDPrefix returns "<basename>:<first 12 hex of sha256(content)>:", the
+// IDPrefix returns "<basename>:<first 12 hex of sha256(content)>:", the
 // Nats-Msg-Id prefix of the rows of the file at path; row i's id is the
 // prefix followed by i (from 0).
-func FileIDPrefix(path string) (string, error) {
+func IDPrefix(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("open %s: %w", path, err)
@@ -80,14 +81,14 @@ func FileIDPrefix(path string) (string, error) {
 	return filepath.Base(path) + ":" + hex.EncodeToString(h.Sum(nil))[:12] + ":", nil
 }
 
-// PublishFile publishes every row of a Parquet or JSON lines file as one
-// JSON application to cfg.Subject with Nats-Msg-Id FileIDPrefix+row, async
+// Publish publishes every row of a Parquet or JSON lines file as one
+// JSON application to cfg.Subject with Nats-Msg-Id IDPrefix+row, async
 // with at most cfg.MaxPending publishes in flight. progress, when set, is
 // called with the rows acknowledged so far. With cfg.Wait it then waits
 // for a result of every row on the results stream.
-func PublishFile(ctx context.Context, nc *nats.Conn, path string, cfg FilePublisherConfig, progress func(done int64)) (FileStats, error) {
-	var st FileStats
-	prefix, err := FileIDPrefix(path)
+func Publish(ctx context.Context, nc *nats.Conn, path string, cfg Config, progress func(done int64)) (Stats, error) {
+	var st Stats
+	prefix, err := IDPrefix(path)
 	if err != nil {
 		return st, err
 	}
@@ -191,7 +192,7 @@ type resultWaiter struct {
 	updated chan struct{}
 }
 
-func newResultWaiter(ctx context.Context, js jetstream.JetStream, cfg FilePublisherConfig, prefix string) (*resultWaiter, error) {
+func newResultWaiter(ctx context.Context, js jetstream.JetStream, cfg Config, prefix string) (*resultWaiter, error) {
 	window := 2 * time.Minute
 	if s, err := js.Stream(ctx, cfg.InputStream); err == nil {
 		window = s.CachedInfo().Config.Duplicates
@@ -281,29 +282,35 @@ type rowSource interface {
 }
 
 func openRowSource(path string) (rowSource, error) {
+	format, err := ingest.FileFormatOf(path)
+	if err != nil {
+		return nil, err
+	}
+	if format == ingest.CSV {
+		return nil, fmt.Errorf("%s: %w: scorer ingest reads Parquet and JSON lines; CSV cells carry no types (a boolean would travel as the text \"true\"): convert it, or score it with scorer score", path, ingest.ErrFileFormat)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".parquet", ".pq":
-		src, err := newParquetJSON(f)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return src, nil
-	case ".jsonl", ".ndjson", ".json":
-		return &jsonlSource{f: f, r: bufio.NewReaderSize(f, 1<<20)}, nil
+	if format == ingest.JSONLines {
+		return &jsonlSource{f: f, lines: ingest.NewLines(f, 0)}, nil
 	}
-	f.Close()
-	return nil, fmt.Errorf("%s: cannot tell the format: name it .parquet, .jsonl, .ndjson or .json", path)
+	src, err := newParquetJSON(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return src, nil
 }
 
 // parquetJSON turns the rows of a Parquet file into JSON objects keyed by
-// the top-level column names: numbers as JSON numbers (NaN and nulls as
-// null), strings as strings, booleans as booleans. Nested columns are left
-// out (an application is flat).
+// the top-level column names: numbers as JSON numbers, nulls as null,
+// strings as strings, booleans as booleans. A NaN or an infinity, which
+// JSON numbers cannot hold, becomes the string "NaN", "Infinity" or
+// "-Infinity": the scorer's decoder refuses it as invalid_number, the rule
+// for NaN everywhere (ingest's value rules). Nested columns are left out
+// (an application is flat).
 type parquetJSON struct {
 	f     *os.File
 	r     *parquet.Reader
@@ -385,8 +392,13 @@ func appendValueJSON(dst []byte, v parquet.Value) []byte {
 		if v.Kind() == parquet.Float {
 			f = float64(v.Float())
 		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return append(dst, "null"...)
+		switch {
+		case math.IsNaN(f):
+			return append(dst, `"NaN"`...)
+		case math.IsInf(f, 1):
+			return append(dst, `"Infinity"`...)
+		case math.IsInf(f, -1):
+			return append(dst, `"-Infinity"`...)
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 64)
 	case parquet.ByteArray, parquet.FixedLenByteArray:
@@ -419,28 +431,19 @@ func (p *parquetJSON) close() {
 	_ = p.f.Close()
 }
 
-// jsonlSource yields the non-blank lines of a JSON lines file as they are.
+// jsonlSource yields the lines of a JSON lines file (ingest.Lines: blank
+// lines and a byte-order mark skipped).
 type jsonlSource struct {
-	f *os.File
-	r *bufio.Reader
+	f     *os.File
+	lines *ingest.Lines
 }
 
 func (j *jsonlSource) next(dst []byte) ([]byte, error) {
-	for {
-		line, err := j.r.ReadBytes('\n')
-		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
-			line = line[:len(line)-1]
-		}
-		if len(strings.TrimSpace(string(line))) > 0 {
-			return append(dst, line...), nil
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return dst, io.EOF
-			}
-			return dst, err
-		}
+	line, _, err := j.lines.Next()
+	if err != nil {
+		return dst, err
 	}
+	return append(dst, line...), nil
 }
 
 func (j *jsonlSource) close() { _ = j.f.Close() }
