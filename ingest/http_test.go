@@ -24,7 +24,7 @@ import (
 func startHTTP(t *testing.T, h *harness, cfg ingest.HTTPConfig, ready func() bool) *httptest.Server {
 	t.Helper()
 	info := func() any { return map[string]string{"name": "loan-scorer", "version": "test"} }
-	srv := ingest.NewHTTPServer(cfg, h.holder, h.cache.Get, h.b, ready, info, h.reg, h.met)
+	srv := ingest.NewHTTPServer(cfg, h.door(nil), ready, info, h.reg)
 	ts := httptest.NewServer(srv.Handler)
 	t.Cleanup(ts.Close)
 	return ts

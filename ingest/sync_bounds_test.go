@@ -86,11 +86,11 @@ func TestSyncAnswerOverMaxPayloadAfterScoring(t *testing.T) {
 	opts.MaxPayload = 4096
 	srv := testkit.StartNATSWith(t, opts)
 	nc := testkit.Connect(t, srv)
-	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, nil)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.door(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = svc.Stop() })
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
 
 	// 40 short applications of 37 bytes, each answered by about 110 bytes
 	// of result: 1.5 KB of request, 4.4 KB of answer, while the least the
@@ -254,11 +254,11 @@ func TestSyncReplyFailuresCountedAndLogged(t *testing.T) {
 	client := testkit.Connect(t, srv)
 	var logs testkit.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, log)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.door(log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = svc.Stop() })
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
 
 	const refused, failed = 3, 5
 	longDollar := "$JS.API." + strings.Repeat("X", 1000) // logged clipped to 128 bytes

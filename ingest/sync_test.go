@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/sink"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -143,14 +145,19 @@ func newHarness(t *testing.T, name string, cfg worker.Config, lim ingest.Limits,
 	return h
 }
 
+// door is the front door of h, wired as the service wires it, with log.
+func (h *harness) door(log *slog.Logger) ingest.FrontDoor {
+	return ingest.FrontDoor{Models: h.holder, Decoders: h.cache.Get, Scorer: h.b, Bodies: sink.Bodies{}, Metrics: h.met, Log: log}
+}
+
 func startSync(t *testing.T, h *harness) *nats.Conn {
 	t.Helper()
 	_, nc := testkit.StartNATS(t)
-	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, nil)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.door(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = svc.Stop() })
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
 	return nc
 }
 
@@ -473,11 +480,11 @@ func BenchmarkSync(b *testing.B) {
 			go func() { _ = bt.Run(ctx) }()
 			srv, nc := testkit.StartNATS(b)
 			cache := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
-			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), model.NewHolder(mdl), cache.Get, bt, nil, nil)
+			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), ingest.FrontDoor{Models: model.NewHolder(mdl), Decoders: cache.Get, Scorer: bt, Bodies: sink.Bodies{}})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer func() { _ = svc.Stop() }()
+			defer func() { _ = svc.Stop(context.Background()) }()
 			benchRequests(b, srv, callers)
 		})
 	}

@@ -189,3 +189,26 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// Bodies is the body encoding of this file as a value: what the sync and
+// HTTP front doors write their answers with (ingest.Bodies). The zero
+// value is ready to use.
+type Bodies struct{}
+
+// AppendResult is the package's AppendResult.
+func (Bodies) AppendResult(dst []byte, id string, m *model.Loaded, out []float64) []byte {
+	return AppendResult(dst, id, m, out)
+}
+
+// AppendPrediction is the package's AppendPrediction.
+func (Bodies) AppendPrediction(dst []byte, m *model.Loaded, out []float64) []byte {
+	return AppendPrediction(dst, m, out)
+}
+
+// AppendError is the package's AppendError.
+func (Bodies) AppendError(dst []byte, id, code, message string, fields map[string]string) []byte {
+	return AppendError(dst, id, code, message, fields)
+}
+
+// ValueField is the package's ValueField.
+func (Bodies) ValueField(m *model.Loaded) (name string, array bool) { return ValueField(m) }

@@ -36,7 +36,7 @@ func BenchmarkParquetSink(b *testing.B) {
 		}
 		<-js.PublishAsyncComplete()
 		dir := b.TempDir()
-		cfg := DefaultParquetConfig()
+		cfg := testParquetConfig()
 		cfg.Dir = dir
 		s, err := NewParquet(js, cfg, ParquetOptions{})
 		if err != nil {

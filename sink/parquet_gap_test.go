@@ -39,7 +39,7 @@ func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	// Pulls of two: the other client's pull request is served between two
 	// of the sink's.
 	cfg.Dir, cfg.FetchBatch, cfg.MaxAge = dir, 2, time.Second
@@ -101,7 +101,7 @@ func TestParquetSinkRecoversAConsumerReset(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, time.Second
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 10, want)
@@ -158,7 +158,7 @@ func TestParquetSinkServeRestartsAfterAFailure(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 300*time.Millisecond
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 10, want)
@@ -197,7 +197,7 @@ func TestParquetSinkServeSurvivesABrokerRestart(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 300*time.Millisecond
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 10, want)
@@ -234,7 +234,7 @@ func TestParquetSinkServeStopsOnALockedDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir = dir
 	s, err := NewParquet(js, cfg, ParquetOptions{})
 	if err != nil {

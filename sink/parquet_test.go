@@ -149,7 +149,7 @@ func runSink(t *testing.T, js jetstream.JetStream, cfg ParquetConfig, opts Parqu
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	go func() { done <- s.RunOnce(ctx) }()
 	var once sync.Once
 	var runErr error
 	stop = func() error {
@@ -179,7 +179,7 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 	}
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxRows, cfg.RowGroupRows, cfg.FetchBatch = dir, 40, 16, 25
 	// A short max_age closes the tail files of each run without a stop.
 	cfg.MaxAge = 300 * time.Millisecond
@@ -239,7 +239,7 @@ func TestParquetSinkRotatesByAge(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 200*time.Millisecond
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 5, want)
@@ -281,7 +281,7 @@ func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
 	}
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 6, want)
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxRows = dir, 3
 	runSink(t, js, cfg, ParquetOptions{})
 	testkit.Eventually(t, 20*time.Second, "seqs 4..6 written", func() bool {
@@ -306,7 +306,7 @@ func TestParquetSinkOnePerDirectory(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir = dir
 	runSink(t, js, cfg, ParquetOptions{})
 	lockHeld := func() bool {
@@ -323,7 +323,7 @@ func TestParquetSinkOnePerDirectory(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "second sink refused", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		return errors.Is(second.Run(ctx), ErrSinkLocked)
+		return errors.Is(second.RunOnce(ctx), ErrSinkLocked)
 	})
 }
 
@@ -410,7 +410,7 @@ func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishResults(t, js, 0, 3, map[string]testResult{})
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir = dir
 	s, err := NewParquet(js, cfg, ParquetOptions{})
 	if err != nil {
@@ -449,7 +449,7 @@ func TestParquetSinkOtherModelKinds(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 200*time.Millisecond
 	runSink(t, js, cfg, ParquetOptions{})
 	testkit.Eventually(t, 20*time.Second, "both files", func() bool { return countRows(dir) == 3 })
@@ -481,7 +481,7 @@ func TestParquetSinkPassesItsCrashPoints(t *testing.T) {
 	publishResults(t, js, 0, 3, map[string]testResult{})
 	var mu sync.Mutex
 	var passed []string
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxRows, cfg.MaxAge = t.TempDir(), 3, time.Minute
 	p, err := NewParquet(js, cfg, ParquetOptions{Crash: func(point string) {
 		mu.Lock()
@@ -508,4 +508,12 @@ func TestParquetSinkPassesItsCrashPoints(t *testing.T) {
 	if !slices.Equal(passed[:3], CrashPoints()) {
 		t.Fatalf("crash points passed %v, want %v", passed, CrashPoints())
 	}
+}
+
+// testParquetConfig is DefaultParquetConfig reading testResultsStream (the
+// service sets results.stream).
+func testParquetConfig() ParquetConfig {
+	c := DefaultParquetConfig()
+	c.Stream = testResultsStream
+	return c
 }

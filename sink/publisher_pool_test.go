@@ -52,7 +52,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	s, err := js.Stream(ctx, DefaultResultsStream)
+	s, err := js.Stream(ctx, testResultsStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func newPublisher(t *testing.T, maxPayload int32) (*Publisher, jetstream.JetStre
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultPublisherConfig()
+	cfg := testPublisherConfig()
 	for name, subj := range map[string]string{cfg.ResultsStream: cfg.Results, cfg.DLQStream: cfg.DLQ} {
 		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subj + ".>"}, Duplicates: time.Minute}); err != nil {
 			t.Fatal(err)
@@ -89,7 +89,7 @@ func TestPublishResultHeadersAndDedup(t *testing.T) {
 	if e := o.get("again")[0]; e != nil {
 		t.Fatalf("a duplicate is a success (already stored): %v", e)
 	}
-	s, _ := js.Stream(ctx, DefaultResultsStream)
+	s, _ := js.Stream(ctx, testResultsStream)
 	info, _ := s.Info(ctx)
 	if info.State.Msgs != 1 {
 		t.Errorf("%d stored results, want 1 (deduplicated by Nats-Msg-Id)", info.State.Msgs)
@@ -142,7 +142,7 @@ func TestDeadLetterTruncatesToFit(t *testing.T) {
 	if err := o.get("big")[0]; err != nil {
 		t.Fatalf("dead letter not stored: %v", err)
 	}
-	s, _ := js.Stream(context.Background(), DefaultPublisherConfig().DLQStream)
+	s, _ := js.Stream(context.Background(), testPublisherConfig().DLQStream)
 	got, err := s.GetMsg(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
@@ -164,11 +164,25 @@ func TestDeadLetterTruncatesToFit(t *testing.T) {
 	}
 }
 
+// testResultsStream and testPublisherConfig are DESIGN.md's results and
+// dead-letter subjects and streams (the service takes them from
+// ingest.Topology).
+const testResultsStream = "LOANS_SCORED"
+
+func testPublisherConfig() PublisherConfig {
+	c := DefaultPublisherConfig()
+	c.Results, c.DLQ, c.ResultsStream, c.DLQStream = "loans.scored", "loans.dlq", testResultsStream, "LOANS_DLQ"
+	return c
+}
+
 func TestPublisherConfigValidate(t *testing.T) {
-	if err := DefaultPublisherConfig().Validate(); err != nil {
+	if err := testPublisherConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	bad := DefaultPublisherConfig()
+	if err := DefaultPublisherConfig().Validate(); err == nil {
+		t.Error("a configuration without subjects and streams accepted")
+	}
+	bad := testPublisherConfig()
 	bad.MaxPending = 0
 	if err := bad.Validate(); err == nil {
 		t.Error("max pending 0 accepted")
@@ -190,7 +204,7 @@ func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := DefaultPublisherConfig()
+	cfg := testPublisherConfig()
 	const window = 100 * time.Millisecond
 	for name, subj := range map[string]string{cfg.ResultsStream: cfg.Results, cfg.DLQStream: cfg.DLQ} {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj, subj + ".>"}, Duplicates: window}); err != nil {
@@ -251,7 +265,7 @@ func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := DefaultPublisherConfig()
+	cfg := testPublisherConfig()
 	// A results stream whose messages may hold 200 bytes at most.
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.ResultsStream, Subjects: []string{cfg.Results + ".>"}, MaxMsgSize: 200}); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/worker"
@@ -81,7 +82,7 @@ func TestBatcherMapsResultsBack(t *testing.T) {
 
 				const jobs = 200
 				type tracked struct {
-					job   worker.Job
+					job   ingest.Job
 					want  []float64
 					calls atomic.Int32
 				}
@@ -91,7 +92,7 @@ func TestBatcherMapsResultsBack(t *testing.T) {
 					k := 1 + rng.IntN(9) // 1..9 rows, sometimes more than maxSize
 					rows := randomRows(rng, mdl.Schema(), k)
 					tr := &tracked{want: predictAlone(t, mdl, rows)}
-					tr.job = worker.Job{Model: mdl, Rows: rows, Done: func(*worker.Job) {
+					tr.job = ingest.Job{Model: mdl, Rows: rows, Done: func(*ingest.Job) {
 						tr.calls.Add(1)
 						wg.Done()
 					}}
@@ -131,15 +132,15 @@ func TestBatcherMapsResultsBack(t *testing.T) {
 
 // blocker occupies the only scorer: its job's Done waits until release.
 type blocker struct {
-	job     worker.Job
+	job     ingest.Job
 	started chan struct{}
 	release chan struct{}
 }
 
 func newBlocker(t *testing.T, mdl *model.Loaded) *blocker {
 	bl := &blocker{started: make(chan struct{}), release: make(chan struct{})}
-	bl.job = worker.Job{Model: mdl, Rows: randomRows(rand.New(rand.NewPCG(9, 9)), mdl.Schema(), 1),
-		Done: func(*worker.Job) {
+	bl.job = ingest.Job{Model: mdl, Rows: randomRows(rand.New(rand.NewPCG(9, 9)), mdl.Schema(), 1),
+		Done: func(*ingest.Job) {
 			close(bl.started)
 			<-bl.release
 		}}
@@ -186,7 +187,7 @@ func TestBatcherBatchBoundaries(t *testing.T) {
 
 	var wg sync.WaitGroup
 	submit := func(m *model.Loaded, rows int) {
-		j := &worker.Job{Model: m, Rows: randomRows(rng, m.Schema(), rows), Done: func(j *worker.Job) {
+		j := &ingest.Job{Model: m, Rows: randomRows(rng, m.Schema(), rows), Done: func(j *ingest.Job) {
 			if j.Err != nil {
 				t.Errorf("job: %v", j.Err)
 			}
@@ -238,7 +239,7 @@ func TestBatcherOverloaded(t *testing.T) {
 	overloaded := false
 	// Room: 2 queued, 1 in the batch waiting for the scorer, 1 carried.
 	for range 10 {
-		j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*worker.Job) { wg.Done() }}
+		j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*ingest.Job) { wg.Done() }}
 		wg.Add(1)
 		err := b.TrySubmit(j)
 		if errors.Is(err, worker.ErrOverloaded) {
@@ -270,7 +271,7 @@ func TestBatcherCloseDrains(t *testing.T) {
 	var scored atomic.Int32
 	const n = 500
 	for range n {
-		j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *worker.Job) {
+		j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *ingest.Job) {
 			if j.Err == nil && len(j.Out) == 1 {
 				scored.Add(1)
 			}
@@ -291,7 +292,7 @@ func TestBatcherCloseDrains(t *testing.T) {
 	if got := scored.Load(); got != n {
 		t.Fatalf("scored %d of %d jobs queued before Close", got, n)
 	}
-	j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*worker.Job) {}}
+	j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*ingest.Job) {}}
 	if err := b.TrySubmit(j); !errors.Is(err, worker.ErrClosed) {
 		t.Fatalf("TrySubmit after Close = %v, want ErrClosed", err)
 	}
@@ -317,7 +318,7 @@ func TestBatcherHardStop(t *testing.T) {
 	var calls, closed atomic.Int32
 	for range n {
 		wg.Add(1)
-		j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *worker.Job) {
+		j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *ingest.Job) {
 			calls.Add(1)
 			if errors.Is(j.Err, worker.ErrClosed) {
 				closed.Add(1)
@@ -360,11 +361,11 @@ func TestBatcherRejectsBadJobs(t *testing.T) {
 	startBatcher(t, b)
 	good := randomRows(rand.New(rand.NewPCG(1, 1)), mdl.Schema(), 1)
 	wrongShape := &model.Batch{Rows: 1, NumFloat: 1, Floats: []float64{1}}
-	for name, j := range map[string]*worker.Job{
-		"nil model": {Rows: good, Done: func(*worker.Job) {}},
-		"no rows":   {Model: mdl, Rows: &model.Batch{}, Done: func(*worker.Job) {}},
+	for name, j := range map[string]*ingest.Job{
+		"nil model": {Rows: good, Done: func(*ingest.Job) {}},
+		"no rows":   {Model: mdl, Rows: &model.Batch{}, Done: func(*ingest.Job) {}},
 		"no Done":   {Model: mdl, Rows: good},
-		"shape":     {Model: mdl, Rows: wrongShape, Done: func(*worker.Job) {}},
+		"shape":     {Model: mdl, Rows: wrongShape, Done: func(*ingest.Job) {}},
 	} {
 		if err := b.TrySubmit(j); !errors.Is(err, worker.ErrBadJob) {
 			t.Errorf("%s: TrySubmit = %v, want ErrBadJob", name, err)
@@ -381,8 +382,8 @@ func TestBatcherPredictError(t *testing.T) {
 	b := worker.NewBatcher(worker.DefaultConfig(), 1, nil)
 	startBatcher(t, b)
 	errc := make(chan error, 1)
-	j := &worker.Job{Model: &bad, Rows: randomRows(rand.New(rand.NewPCG(1, 1)), bad.Schema(), 2),
-		Done: func(j *worker.Job) { errc <- j.Err }}
+	j := &ingest.Job{Model: &bad, Rows: randomRows(rand.New(rand.NewPCG(1, 1)), bad.Schema(), 2),
+		Done: func(j *ingest.Job) { errc <- j.Err }}
 	if err := b.TrySubmit(j); err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +425,7 @@ func BenchmarkBatcher(b *testing.B) {
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
 		done := make(chan struct{}, 1)
-		j := &worker.Job{Model: mdl, Rows: rows, Done: func(*worker.Job) { done <- struct{}{} }}
+		j := &ingest.Job{Model: mdl, Rows: rows, Done: func(*ingest.Job) { done <- struct{}{} }}
 		for pb.Next() {
 			if err := bt.Submit(ctx, j); err != nil {
 				b.Error(err)

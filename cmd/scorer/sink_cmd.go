@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -82,7 +83,7 @@ kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null 
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Dir, "dir", "", "directory of the Parquet files (created if missing)")
-	f.StringVar(&cfg.Stream, "stream", sink.DefaultResultsStream, "results stream")
+	f.StringVar(&cfg.Stream, "stream", ingest.DefaultTopology().Results.Stream, "results stream")
 	f.StringVar(&cfg.Consumer, "consumer", "", "durable consumer name (default: derived from the directory)")
 	f.IntVar(&cfg.MaxRows, "max-rows", cfg.MaxRows, "close a file after this many results")
 	f.DurationVar(&cfg.MaxAge, "max-age", cfg.MaxAge, "close a file this long after its first result")

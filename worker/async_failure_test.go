@@ -1,15 +1,16 @@
-package ingest
+package worker
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // With the results stream gone, publishes fail: the worker holds the
@@ -21,7 +22,7 @@ import (
 // is back. Nothing is lost, nothing is dead-lettered.
 func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
 	const ackWait = time.Second // heartbeats every 333 ms keep held messages
-	r := newRig(t, func(t *Topology) {
+	r := newRig(t, func(t *ingest.Topology) {
 		t.Consumer.NakDelay = 50 * time.Millisecond
 		t.Consumer.MaxDeliver = 2
 		t.Consumer.AckWait = ackWait
@@ -36,7 +37,7 @@ func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
 		data, _ := application(rng)
 		r.publish(fmt.Sprintf("u-%d", i), data, nil)
 	}
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 20*time.Second, "every message held", func() bool {
 		return gaugeValue(w.metrics.HeldMessages) == n
 	})
@@ -59,11 +60,11 @@ func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
 	if retries < 2*n {
 		t.Errorf("%v publish retries, want at least %d", retries, 2*n)
 	}
-	if v := testCounter(w.metrics, OutcomeNak); v != 0 {
+	if v := testCounter(w.metrics, metrics.OutcomeNak); v != 0 {
 		t.Errorf("%v naks during a results outage, want 0", v)
 	}
-	// The operator brings the stream back (here: the scorer's own Setup).
-	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
+	// The operator brings the stream back (here: the scorer's own ingest.Setup).
+	if _, err := ingest.Setup(ctx, r.js, r.topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 20*time.Second, "all scored after recovery", func() bool {
@@ -85,7 +86,7 @@ func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
 // error result is stored once), and the message is termed only after its
 // dead letter is stored. Valid applications meanwhile score as usual.
 func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
-	r := newRig(t, func(t *Topology) {
+	r := newRig(t, func(t *ingest.Topology) {
 		t.Consumer.NakDelay = 50 * time.Millisecond
 		t.Consumer.MaxDeliver = 2
 		t.Consumer.AckWait = time.Second
@@ -103,7 +104,7 @@ func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
 		data, _ := application(rng)
 		r.publish(fmt.Sprintf("good-%d", i), data, nil)
 	}
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 20*time.Second, "valid ones scored, poison held", func() bool {
 		return r.count("LOANS_SCORED") == good+bad && gaugeValue(w.metrics.HeldMessages) == bad
 	})
@@ -111,7 +112,7 @@ func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
 	if got := r.count("LOANS"); got != bad {
 		t.Fatalf("LOANS holds %d, want the %d poison messages until their dead letters are stored", got, bad)
 	}
-	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
+	if _, err := ingest.Setup(ctx, r.js, r.topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 20*time.Second, "poison dead-lettered after recovery", func() bool {
@@ -120,7 +121,7 @@ func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
 	if got := r.count("LOANS_SCORED"); got != good+bad {
 		t.Errorf("LOANS_SCORED holds %d, want %d: one result per message", got, good+bad)
 	}
-	if v := testCounter(w.metrics, OutcomeDeadLetter); v != bad {
+	if v := testCounter(w.metrics, metrics.OutcomeDeadLetter); v != bad {
 		t.Errorf("%v dead letters counted, want %d", v, bad)
 	}
 	if v := r.consumerInfo().NumRedelivered; v != 0 {
@@ -132,7 +133,7 @@ func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
 // nak what is buffered or in flight: another worker gets those messages at
 // once instead of after the one-minute ack wait.
 func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
-	r := newRig(t, func(t *Topology) {
+	r := newRig(t, func(t *ingest.Topology) {
 		t.Consumer.AckWait = time.Minute
 		t.Stream.Duplicates = 5 * time.Minute // horizon 4 × 1m
 		t.Consumer.PullMaxMessages = 50
@@ -144,35 +145,38 @@ func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
 		r.publish(fmt.Sprintf("s-%d", i), data, nil)
 	}
 	// A worker whose batcher never runs: every message it takes is stuck.
-	b := worker.NewBatcher(worker.Config{MaxSize: 8, MaxWait: time.Millisecond, Queue: 4}, 1, nil)
+	b := NewBatcher(Config{MaxSize: 8, MaxWait: time.Millisecond, Queue: 4}, 1, nil)
 	m := metrics.New(nil)
 	a, _ := r.newAsync(b, m)
 	hard, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := a.Start(hard); err != nil {
-		t.Fatal(err)
-	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(hard) }()
 	testkit.Eventually(t, 10*time.Second, "messages taken", func() bool { return a.InFlight() >= 5 })
 
+	// The handler is blocked on the full queue: the drain times out, the
+	// blocked Submit gives up (the deadline is a hard stop for it), and
+	// what is still in flight is nak'ed.
 	ctx, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer stop()
-	_ = a.Drain(ctx) // the handler is blocked on the full queue: this times out
-	cancel()         // hard stop: the blocked Submit gives up
-	if err := a.Settle(ctx); err == nil {
-		t.Error("Settle = nil, want an error counting the nak'ed messages")
+	if err := a.Stop(ctx); err == nil || !strings.Contains(err.Error(), "not done in time were nak'ed") {
+		t.Errorf("Stop = %v, want an error counting the nak'ed messages", err)
 	}
 	if a.InFlight() != 0 {
-		t.Errorf("%d still in flight after Settle", a.InFlight())
+		t.Errorf("%d still in flight after Stop", a.InFlight())
+	}
+	if err := <-runErr; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 	// Every message the worker took was nak'ed (JetStream counts a nak'ed
 	// message as ack-pending until it is redelivered, so the proof is the
 	// prompt redelivery below).
 	testkit.Eventually(t, 5*time.Second, "every delivered message nak'ed", func() bool {
-		return testCounter(m, OutcomeNak) == float64(r.consumerInfo().Delivered.Consumer)
+		return testCounter(m, metrics.OutcomeNak) == float64(r.consumerInfo().Delivered.Consumer)
 	})
 
 	// A new worker scores everything now, not a minute later.
-	r.start(worker.DefaultConfig())
+	r.start(DefaultConfig())
 	testkit.Eventually(t, 15*time.Second, "remainder scored at once", func() bool {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
@@ -183,7 +187,7 @@ func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
 // once scoring resumes it is answered exactly once.
 func TestSlowBatchesSendInProgress(t *testing.T) {
 	const ackWait = time.Second // heartbeats every 333ms: room for a loaded machine
-	r := newRig(t, func(t *Topology) {
+	r := newRig(t, func(t *ingest.Topology) {
 		t.Consumer.AckWait = ackWait
 		t.Consumer.MaxDeliver = 3
 	})
@@ -193,14 +197,13 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 		data, _ := application(rng)
 		r.publish(fmt.Sprintf("slow-%d", i), data, nil)
 	}
-	b := worker.NewBatcher(worker.DefaultConfig(), 1, nil) // not running yet
+	b := NewBatcher(DefaultConfig(), 1, nil) // not running yet
 	m := metrics.New(nil)
 	a, _ := r.newAsync(b, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	asyncErr := make(chan error, 1)
+	go func() { asyncErr <- a.Run(ctx) }()
 	testkit.Eventually(t, 10*time.Second, "all taken", func() bool { return a.InFlight() == n })
 	// Hold them for three ack waits: without InProgress each would have
 	// been redelivered (and, with max_deliver 3, dead-lettered).
@@ -217,25 +220,29 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 	if got := r.count("LOANS_DLQ"); got != 0 {
 		t.Errorf("%d dead letters", got)
 	}
-	if v := testCounter(m, OutcomeRedelivered); v != 0 {
+	if v := testCounter(m, metrics.OutcomeRedelivered); v != 0 {
 		t.Errorf("%v redeliveries", v)
 	}
 	sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
-	_ = a.Drain(sctx)
-	b.Close()
-	<-runErr
-	if err := a.Settle(sctx); err != nil {
+	if err := a.Stop(sctx); err != nil {
 		t.Error(err)
 	}
+	if err := <-asyncErr; err != nil {
+		t.Error(err)
+	}
+	if err := b.Stop(sctx); err != nil {
+		t.Error(err)
+	}
+	<-runErr
 }
 
 // Two workers share the durable consumer (scale-out): every application is
 // scored exactly once between them.
 func TestTwoWorkersShareTheConsumer(t *testing.T) {
-	r := newRig(t, func(t *Topology) { t.Consumer.PullMaxMessages = 8 })
-	w1 := r.start(worker.DefaultConfig())
-	w2 := r.start(worker.DefaultConfig())
+	r := newRig(t, func(t *ingest.Topology) { t.Consumer.PullMaxMessages = 8 })
+	w1 := r.start(DefaultConfig())
+	w2 := r.start(DefaultConfig())
 	rng := rand.New(rand.NewPCG(17, 18))
 	const n = 400
 	for i := range n {

@@ -1,4 +1,4 @@
-package ingest
+package ratelog
 
 import (
 	"context"
@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// logLimiter turns a flood of one kind of event into at most one log line
+// Limiter turns a flood of one kind of event into at most one log line
 // per interval. Whatever the callers' rate, the lines cost a constant
 // amount; each line says how many events it stands for, and the events
-// themselves are counted in the metrics by the caller.
-type logLimiter struct {
+// themselves are counted in the metrics by the caller. It is safe for
+// concurrent use.
+type Limiter struct {
 	log   *slog.Logger
 	level slog.Level
 	msg   string
@@ -23,17 +24,17 @@ type logLimiter struct {
 	skipped int64     // events since then that were not logged
 }
 
-// newLogLimiter returns a limiter that logs msg at level through log at
-// most once per every.
-func newLogLimiter(log *slog.Logger, level slog.Level, msg string, every time.Duration) *logLimiter {
-	return &logLimiter{log: log, level: level, msg: msg, every: every}
+// NewLimiter returns a limiter that logs msg at level through log at most
+// once per every.
+func NewLimiter(log *slog.Logger, level slog.Level, msg string, every time.Duration) *Limiter {
+	return &Limiter{log: log, level: level, msg: msg, every: every}
 }
 
-// event records one event and logs it with attrs, unless a line went out
+// Event records one event and logs it with attrs, unless a line went out
 // less than the interval ago; then it is only counted, and the next line
 // carries the count ("skipped"). Attribute values must be bounded (see
-// clip): a log line never carries unbounded input.
-func (l *logLimiter) event(attrs ...any) {
+// Clip): a log line never carries unbounded input.
+func (l *Limiter) Event(attrs ...any) {
 	if !l.log.Enabled(context.Background(), l.level) {
 		return
 	}
@@ -57,9 +58,9 @@ func (l *logLimiter) event(attrs ...any) {
 // log line.
 const maxLoggedBytes = 128
 
-// clip returns s cut to maxLoggedBytes, marked with the full length when
-// cut, so that a log line never carries an unbounded input value.
-func clip(s string) string {
+// Clip returns s cut to 128 bytes, marked with the full length when cut,
+// so that a log line never carries an unbounded input value.
+func Clip(s string) string {
 	if len(s) <= maxLoggedBytes {
 		return s
 	}

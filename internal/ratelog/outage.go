@@ -1,4 +1,4 @@
-package ingest
+package ratelog
 
 import (
 	"log/slog"
@@ -7,16 +7,17 @@ import (
 	"time"
 )
 
-// outageLogEvery is how often a results path that keeps failing is logged
+// OutageEvery is how often an operation that keeps failing is logged
 // again.
-const outageLogEvery = 30 * time.Second
+const OutageEvery = 30 * time.Second
 
-// outage turns a stream of failures of one operation (what) into few log
-// lines: one when they start, one per outageLogEvery while they go on, one
-// when the operation succeeds again (a flapping path: at most one warning
-// and one recovery per interval). A stalled results path fails thousands
-// of publishes a second; each is logged at debug level only.
-type outage struct {
+// Outage turns a stream of failures of one operation into few log lines:
+// one when they start, one per OutageEvery while they go on, one when the
+// operation succeeds again (a flapping path: at most one warning and one
+// recovery per interval). A stalled results path fails thousands of
+// publishes a second; the caller logs each at debug level only. Build it
+// with NewOutage; it is safe for concurrent use.
+type Outage struct {
 	what      string      // "result publish", "fetch"
 	start     string      // what the first warning adds: how the service copes
 	failing   atomic.Bool // a failure since the last success
@@ -27,8 +28,13 @@ type outage struct {
 	count     int64     // failures since the last success
 }
 
-// fail records a failure; attrs are logged with the warnings.
-func (o *outage) fail(log *slog.Logger, err error, attrs ...any) {
+// NewOutage returns the outage log of the operation what ("result
+// publish"); start says how the service copes while it fails ("holding
+// messages and retrying").
+func NewOutage(what, start string) *Outage { return &Outage{what: what, start: start} }
+
+// Fail records a failure; attrs are logged with the warnings.
+func (o *Outage) Fail(log *slog.Logger, err error, attrs ...any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := time.Now()
@@ -38,18 +44,18 @@ func (o *outage) fail(log *slog.Logger, err error, attrs ...any) {
 	}
 	o.count++
 	switch {
-	case !o.announced && (o.logged.IsZero() || now.Sub(o.logged) >= outageLogEvery):
+	case !o.announced && (o.logged.IsZero() || now.Sub(o.logged) >= OutageEvery):
 		o.announced, o.logged = true, now
 		log.Warn(o.what+" failing: "+o.start, append([]any{"error", err}, attrs...)...)
-	case o.announced && now.Sub(o.logged) >= outageLogEvery:
+	case o.announced && now.Sub(o.logged) >= OutageEvery:
 		o.logged = now
 		log.Warn(o.what+" still failing", append([]any{"for", now.Sub(o.since).Round(time.Second),
 			"failures", o.count, "error", err}, attrs...)...)
 	}
 }
 
-// ok records a success; it reports whether failures came before it.
-func (o *outage) ok(log *slog.Logger) bool {
+// OK records a success; it reports whether failures came before it.
+func (o *Outage) OK(log *slog.Logger) bool {
 	if !o.failing.Load() {
 		return false // the hot path: one atomic load
 	}

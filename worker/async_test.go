@@ -1,10 +1,12 @@
-package ingest
+package worker
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -17,12 +19,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // testModel is a real model: an XGBoost binary:logistic model with six
@@ -46,58 +48,57 @@ type rig struct {
 	srv    *server.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	topo   Topology
+	topo   ingest.Topology
 	model  *model.Loaded
-	limits Limits
-	reply  ReplyConfig
+	limits ingest.Limits
+	reply  ingest.ReplyConfig
 }
 
-func newRig(t *testing.T, change func(*Topology)) *rig {
+func newRig(t *testing.T, change func(*ingest.Topology)) *rig {
 	t.Helper()
 	srv, nc := testkit.StartNATS(t)
 	return newRigOn(t, srv, nc, change)
 }
 
-func newRigOn(t *testing.T, srv *server.Server, nc *nats.Conn, change func(*Topology)) *rig {
+func newRigOn(t *testing.T, srv *server.Server, nc *nats.Conn, change func(*ingest.Topology)) *rig {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := DefaultTopology()
+	topo := ingest.DefaultTopology()
 	if change != nil {
 		change(&topo)
 	}
 	if err := topo.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Setup(context.Background(), js, topo, discardLog()); err != nil {
+	if _, err := ingest.Setup(context.Background(), js, topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, srv: srv, nc: nc, js: js, topo: topo, model: testModel(t), limits: DefaultLimits(), reply: DefaultReplyConfig()}
+	return &rig{t: t, srv: srv, nc: nc, js: js, topo: topo, model: testModel(t), limits: ingest.DefaultLimits(), reply: ingest.DefaultReplyConfig()}
 }
 
-// worker is one running Async with its own connection and batcher.
+// runningWorker is one running Async with its own connection and batcher.
 type runningWorker struct {
-	async   *Async
-	batcher *worker.Batcher
-	runErr  chan error
-	nc      *nats.Conn
-	cancel  context.CancelFunc
-	metrics *metrics.Metrics
+	async    *Async
+	batcher  *Batcher
+	runErr   chan error // the batcher's Run
+	asyncErr chan error // the Async's Run
+	nc       *nats.Conn
+	cancel   context.CancelFunc
+	metrics  *metrics.Metrics
 }
 
-func (r *rig) start(bcfg worker.Config) *runningWorker {
+func (r *rig) start(bcfg Config) *runningWorker {
 	r.t.Helper()
 	m := metrics.New(nil)
-	b := worker.NewBatcher(bcfg, 2, m)
+	b := NewBatcher(bcfg, 2, m)
 	a, nc := r.newAsync(b, m)
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{async: a, batcher: b, runErr: make(chan error, 1), nc: nc, cancel: cancel, metrics: m}
+	w := &runningWorker{async: a, batcher: b, runErr: make(chan error, 1), asyncErr: make(chan error, 1), nc: nc, cancel: cancel, metrics: m}
 	go func() { w.runErr <- b.Run(ctx) }()
-	if err := w.async.Start(ctx); err != nil {
-		r.t.Fatal(err)
-	}
+	go func() { w.asyncErr <- a.Run(ctx) }()
 	r.t.Cleanup(func() { w.stop(r.t, 10*time.Second) })
 	return w
 }
@@ -105,7 +106,7 @@ func (r *rig) start(bcfg worker.Config) *runningWorker {
 // newAsync builds, on a connection of its own, the async pipeline of one
 // worker over the rig's consumer and model, with batcher b (not started by
 // newAsync, nor is the pipeline).
-func (r *rig) newAsync(b *worker.Batcher, m *metrics.Metrics) (*Async, *nats.Conn) {
+func (r *rig) newAsync(b *Batcher, m *metrics.Metrics) (*Async, *nats.Conn) {
 	r.t.Helper()
 	nc := testkit.Connect(r.t, r.srv)
 	js, _ := jetstream.New(nc)
@@ -117,9 +118,10 @@ func (r *rig) newAsync(b *worker.Batcher, m *metrics.Metrics) (*Async, *nats.Con
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	dec := NewDecoderCache(DefaultSchemaConfig(), r.limits)
+	dec := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), r.limits)
+	f := ingest.NewFetcher(cons, r.topo.Consumer, nc.MaxPayload(), m, discardLog())
 	a, err := NewAsync(AsyncParams{
-		Consumer: cons, Config: r.topo.Consumer, Reply: r.reply, Models: model.NewHolder(r.model),
+		Fetcher: f, Config: r.topo.Consumer, Reply: r.reply, Models: model.NewHolder(r.model),
 		Decoders: dec.Get, Batcher: b, Publisher: pub, MaxPayload: nc.MaxPayload(), Metrics: m, Log: discardLog(),
 	})
 	if err != nil {
@@ -128,7 +130,9 @@ func (r *rig) newAsync(b *worker.Batcher, m *metrics.Metrics) (*Async, *nats.Con
 	return a, nc
 }
 
-// stop shuts the worker down in DESIGN.md's order and reports Settle's error.
+// stop shuts the worker down as the service does (the consumer drained
+// and every message settled, then the batcher) and reports the consumer's
+// Stop error.
 func (w *runningWorker) stop(t *testing.T, timeout time.Duration) error {
 	if w.async == nil {
 		return nil
@@ -136,15 +140,14 @@ func (w *runningWorker) stop(t *testing.T, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	defer w.cancel()
-	if err := w.async.Drain(ctx); err != nil {
-		t.Logf("drain: %v", err)
+	err := w.async.Stop(ctx)
+	if berr := w.batcher.Stop(ctx); berr != nil {
+		t.Logf("batcher: %v", berr)
 	}
-	w.batcher.Close()
-	select {
-	case <-w.runErr:
-	case <-ctx.Done():
+	if rerr := <-w.asyncErr; rerr != nil {
+		t.Errorf("Async.Run: %v", rerr)
 	}
-	err := w.async.Settle(ctx)
+	<-w.runErr
 	w.async = nil
 	_ = w.nc.Drain()
 	return err
@@ -152,7 +155,7 @@ func (w *runningWorker) stop(t *testing.T, timeout time.Duration) error {
 
 // DefaultPublisherConfigFor is the publisher configuration the service
 // derives from a topology.
-func DefaultPublisherConfigFor(t Topology) sink.PublisherConfig {
+func DefaultPublisherConfigFor(t ingest.Topology) sink.PublisherConfig {
 	c := sink.DefaultPublisherConfig()
 	c.Results, c.DLQ = t.Subjects.Results, t.Subjects.DLQ
 	c.ResultsStream, c.DLQStream = t.Results.Stream, t.DLQ.Stream
@@ -297,7 +300,7 @@ func TestAsyncScoresEveryMessageOnce(t *testing.T) {
 	r.publish("", data, nil)
 	rows["LOANS:"+strconv.Itoa(n+1)] = row
 
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 20*time.Second, "all results stored", func() bool { return r.count("LOANS_SCORED") >= n+1 })
 	testkit.Eventually(t, 10*time.Second, "input acked", func() bool { return r.count("LOANS") == 0 })
 
@@ -358,18 +361,18 @@ func TestAsyncBadInput(t *testing.T) {
 		field       string // a field the error must name, with its problem
 		problem     string
 	}{
-		{"bad-json", `{"0":1,`, CodeInvalidInput, "", ""},
-		{"missing", strings.Replace(string(good), `"5":`, `"five":`, 1), CodeInvalidInput, "5", FieldMissing},
-		{"wrong-type", strings.Replace(string(good), `"1":`, `"1":{"a":1},"y":`, 1), CodeInvalidInput, "1", FieldInvalidNumber},
-		{"nan", nanField, CodeInvalidInput, "2", FieldInvalidNumber},
-		{"array", "[" + string(good) + "]", CodeInvalidInput, "", ""},
-		{"too-large", `{"pad":"` + strings.Repeat("x", 2000) + `"}`, CodePayloadTooLarge, "", ""},
+		{"bad-json", `{"0":1,`, ingest.CodeInvalidInput, "", ""},
+		{"missing", strings.Replace(string(good), `"5":`, `"five":`, 1), ingest.CodeInvalidInput, "5", ingest.FieldMissing},
+		{"wrong-type", strings.Replace(string(good), `"1":`, `"1":{"a":1},"y":`, 1), ingest.CodeInvalidInput, "1", ingest.FieldInvalidNumber},
+		{"nan", nanField, ingest.CodeInvalidInput, "2", ingest.FieldInvalidNumber},
+		{"array", "[" + string(good) + "]", ingest.CodeInvalidInput, "", ""},
+		{"too-large", `{"pad":"` + strings.Repeat("x", 2000) + `"}`, ingest.CodePayloadTooLarge, "", ""},
 	}
 	for _, tc := range tests {
 		r.publish(tc.id, []byte(tc.payload), map[string]string{"X-Request-Id": "r-" + tc.id})
 	}
 	r.publish("good-after", good, nil)
-	r.start(worker.DefaultConfig())
+	r.start(DefaultConfig())
 
 	testkit.Eventually(t, 20*time.Second, "every message answered", func() bool {
 		return r.count("LOANS_SCORED") == uint64(len(tests)+1) && r.count("LOANS_DLQ") == uint64(len(tests))
@@ -424,7 +427,7 @@ func TestAsyncBadInput(t *testing.T) {
 
 func TestAsyncReplyTo(t *testing.T) {
 	r := newRig(t, nil)
-	r.reply = ReplyConfig{Allow: []string{"_INBOX.>", "callers.*"}}
+	r.reply = ingest.ReplyConfig{Allow: []string{"_INBOX.>", "callers.*"}}
 	rng := rand.New(rand.NewPCG(5, 6))
 
 	inbox := nats.NewInbox()
@@ -452,7 +455,7 @@ func TestAsyncReplyTo(t *testing.T) {
 	r.publish("to-elsewhere", okData, map[string]string{"Reply-To": "elsewhere.x"})
 	r.publish("to-js", okData, map[string]string{"Reply-To": "$JS.API.STREAM.DELETE.LOANS"})
 	r.publish("bad-to-inbox", []byte(`{`), map[string]string{"Reply-To": inbox})
-	r.start(worker.DefaultConfig())
+	r.start(DefaultConfig())
 
 	want := expected(t, r.model, [][]float64{okRow})[0]
 	copies := map[string]resultBody{}
@@ -471,14 +474,14 @@ func TestAsyncReplyTo(t *testing.T) {
 	if b := copies["to-inbox"]; b.DefaultProba == nil || *b.DefaultProba != want {
 		t.Errorf("reply copy %+v, want default_proba %v", b, want)
 	}
-	if b := copies["bad-to-inbox"]; b.Error == nil || b.Error.Code != CodeInvalidInput {
+	if b := copies["bad-to-inbox"]; b.Error == nil || b.Error.Code != ingest.CodeInvalidInput {
 		t.Errorf("error reply copy %+v", b)
 	}
 	testkit.Eventually(t, 10*time.Second, "all answered", func() bool { return r.count("LOANS_SCORED") == 4 && r.count("LOANS") == 0 })
 	for _, m := range r.stored("LOANS_SCORED") {
 		b := decodeResult(t, m.Data)
 		if b.ID == "to-elsewhere" || b.ID == "to-js" {
-			if b.Error == nil || b.Error.Code != CodeInvalidInput || b.Error.Fields["Reply-To"] != "not_allowed" {
+			if b.Error == nil || b.Error.Code != ingest.CodeInvalidInput || b.Error.Fields["Reply-To"] != "not_allowed" {
 				t.Errorf("%s: %+v, want invalid_input on Reply-To", b.ID, b)
 			}
 		}
@@ -498,7 +501,7 @@ func TestAsyncReplyTo(t *testing.T) {
 }
 
 func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
-	r := newRig(t, func(t *Topology) {
+	r := newRig(t, func(t *ingest.Topology) {
 		t.Consumer.AckWait = 200 * time.Millisecond
 		t.Consumer.MaxDeliver = 2
 		t.Consumer.NakDelay = 100 * time.Millisecond
@@ -511,7 +514,7 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reaper.Close()
+	defer reaper.Stop(context.Background())
 
 	// A worker that takes messages and never answers (hung, or too slow on
 	// every delivery): each delivery times out.
@@ -541,7 +544,7 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 	if len(res) != 1 {
 		t.Fatalf("%d results, want the timeout error result", len(res))
 	}
-	if b := decodeResult(t, res[0].Data); b.ID != "stuck-1" || b.Error == nil || b.Error.Code != CodeTimeout {
+	if b := decodeResult(t, res[0].Data); b.ID != "stuck-1" || b.Error == nil || b.Error.Code != ingest.CodeTimeout {
 		t.Errorf("timeout result %+v", b)
 	}
 	mu.Lock()
@@ -556,7 +559,7 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 // any fixed number of quick attempts) and dead-letters it once the stream
 // is back, instead of leaving it in LOANS where nothing delivers it again.
 func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
-	r := newRig(t, func(t *Topology) {
+	r := newRig(t, func(t *ingest.Topology) {
 		t.Consumer.AckWait = 200 * time.Millisecond
 		t.Consumer.MaxDeliver = 2
 		t.Consumer.NakDelay = 100 * time.Millisecond
@@ -573,7 +576,7 @@ func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reaper.Close()
+	defer reaper.Stop(context.Background())
 	cons, err := r.js.Consumer(ctx, "LOANS", "scorer")
 	if err != nil {
 		t.Fatal(err)
@@ -595,7 +598,7 @@ func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
 		}
 		return time.Since(outage) > 4*time.Second
 	})
-	if _, err := Setup(ctx, r.js, r.topo, discardLog()); err != nil {
+	if _, err := ingest.Setup(ctx, r.js, r.topo, discardLog()); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 30*time.Second, "dead-lettered once the stream is back", func() bool {
@@ -607,7 +610,7 @@ func TestMaxDeliveriesReapedAfterAnOutage(t *testing.T) {
 }
 
 func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
-	r := newRig(t, func(t *Topology) {
+	r := newRig(t, func(t *ingest.Topology) {
 		t.Consumer.AckWait = 500 * time.Millisecond
 		t.Stream.Duplicates = 2 * time.Minute
 	})
@@ -638,7 +641,7 @@ func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
 	}
 	crashed.Close()
 
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 20*time.Second, "every message scored", func() bool {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
@@ -649,7 +652,7 @@ func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
 	if len(ids) != n {
 		t.Errorf("%d distinct result ids, want %d", len(ids), n)
 	}
-	if v := testCounter(w.metrics, OutcomeRedelivered); v < float64(taken) {
+	if v := testCounter(w.metrics, metrics.OutcomeRedelivered); v < float64(taken) {
 		t.Errorf("redelivered counter %v, want at least the %d taken by the crashed worker", v, taken)
 	}
 }
@@ -661,3 +664,5 @@ func testCounter(m *metrics.Metrics, outcome string) float64 {
 	}
 	return counterValue(c)
 }
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

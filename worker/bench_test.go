@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // The end-to-end async benchmarks: b.N loan applications (the seed's two,
@@ -39,23 +39,23 @@ var benchApps = [][]byte{
 }
 
 // benchSetup starts a server with the topology and publishes n messages.
-func benchSetup(b *testing.B, n int, syncAlways bool) (*server.Server, Topology) {
+func benchSetup(b *testing.B, n int, syncAlways bool) (*server.Server, ingest.Topology) {
 	b.Helper()
 	opts := testkit.NATSOptions(b.TempDir())
 	opts.SyncAlways = syncAlways
 	srv := testkit.StartNATSWith(b, opts)
 	nc := testkit.Connect(b, srv)
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	topo := DefaultTopology()
+	topo := ingest.DefaultTopology()
 	topo.Stream.MaxBytes = -1
-	if _, err := Setup(context.Background(), js, topo, discardLog()); err != nil {
+	if _, err := ingest.Setup(context.Background(), js, topo, discardLog()); err != nil {
 		b.Fatal(err)
 	}
 	for i := range n {
 		m := nats.NewMsg(topo.Subjects.Score)
 		m.Data = benchApps[i%2]
 		m.Header.Set(sink.HeaderMsgID, fmt.Sprintf("bench-%d", i))
-		m.Header.Set(sink.HeaderReplyTo, "_INBOX.bench.nobody")
+		m.Header.Set(ingest.HeaderReplyTo, "_INBOX.bench.nobody")
 		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 			b.Fatal(err)
 		}
@@ -128,12 +128,13 @@ func benchAsync(b *testing.B, syncAlways bool) {
 		b.Fatal(err)
 	}
 	m := metrics.New(nil)
-	bt := worker.NewBatcher(worker.DefaultConfig(), 0, m)
+	bt := NewBatcher(DefaultConfig(), 0, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = bt.Run(ctx) }()
-	dec := NewDecoderCache(DefaultSchemaConfig(), DefaultLimits())
-	a, err := NewAsync(AsyncParams{Consumer: cons, Config: topo.Consumer, Reply: DefaultReplyConfig(), Models: model.NewHolder(mdl),
+	dec := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
+	fetcher := ingest.NewFetcher(cons, topo.Consumer, nc.MaxPayload(), m, discardLog())
+	a, err := NewAsync(AsyncParams{Fetcher: fetcher, Config: topo.Consumer, Reply: ingest.DefaultReplyConfig(), Models: model.NewHolder(mdl),
 		Decoders: dec.Get, Batcher: bt, Publisher: pub, MaxPayload: nc.MaxPayload(), Metrics: m, Log: discardLog()})
 	if err != nil {
 		b.Fatal(err)
@@ -141,9 +142,7 @@ func benchAsync(b *testing.B, syncAlways bool) {
 	scored, _ := m.MessagesTotal.GetMetricWithLabelValues(metrics.OutcomeScored)
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
-	if err := a.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
+	go func() { _ = a.Run(ctx) }()
 	waitCount(b, b.N, func() int { return int(counterValue(scored)) })
 	b.StopTimer()
 	report(b, start, cpu0)
@@ -153,8 +152,7 @@ func benchAsync(b *testing.B, syncAlways bool) {
 	}
 	sctx, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
-	_ = a.Drain(sctx)
-	_ = a.Settle(sctx)
+	_ = a.Stop(sctx)
 }
 
 func BenchmarkAsyncPassThrough(b *testing.B) {
@@ -201,7 +199,7 @@ func BenchmarkAsyncPassThrough(b *testing.B) {
 		out := nats.NewMsg(topo.Subjects.Results)
 		out.Data = constant
 		out.Header.Set(sink.HeaderMsgID, in.Headers().Get(sink.HeaderMsgID))
-		if rt := in.Headers().Get(sink.HeaderReplyTo); rt != "" {
+		if rt := in.Headers().Get(ingest.HeaderReplyTo); rt != "" {
 			_ = nc.PublishMsg(&nats.Msg{Subject: rt, Data: constant})
 		}
 		mu.Lock()

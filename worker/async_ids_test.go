@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // A producer publishes Nats-Msg-Id "LOANS:2" before an id-less message
@@ -26,7 +26,7 @@ func TestAsyncMadeUpIDsCannotBeTaken(t *testing.T) {
 	victim, victimRow := application(rng)
 	r.publish("LOANS:2", attacker, nil) // sequence 1
 	r.publish("", victim, nil)          // sequence 2: id LOANS:2
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 20*time.Second, "both answered", func() bool {
 		return r.count("LOANS_SCORED") == 2 && r.count("LOANS") == 0
 	})
@@ -43,8 +43,8 @@ func TestAsyncMadeUpIDsCannotBeTaken(t *testing.T) {
 		t.Errorf("the id-less message's result LOANS:2 = %+v, want its own score %v", v, want)
 	}
 	a, ok := results["LOANS:1"]
-	if !ok || a.Error == nil || a.Error.Fields[HeaderMsgID] != FieldReserved {
-		t.Errorf("the message that claimed LOANS:2: result LOANS:1 = %+v, want an error naming %s: %s", a, HeaderMsgID, FieldReserved)
+	if !ok || a.Error == nil || a.Error.Fields[ingest.HeaderMsgID] != ingest.FieldReserved {
+		t.Errorf("the message that claimed LOANS:2: result LOANS:1 = %+v, want an error naming %s: %s", a, ingest.HeaderMsgID, ingest.FieldReserved)
 	}
 	dl := r.stored("LOANS_DLQ")
 	if len(dl) != 1 || dl[0].Header.Get("Nats-Msg-Id") != "dlq:LOANS:1" || dl[0].Header.Get(sink.HeaderOriginalMsgID) != "LOANS:2" {
@@ -81,7 +81,7 @@ func TestAsyncHugeHeadersAreAnsweredNotHeld(t *testing.T) {
 			good[fmt.Sprintf("ok-%d", i)] = expected(t, r.model, [][]float64{row})[0]
 		}
 	}
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 30*time.Second, "every message answered", func() bool {
 		return r.count("LOANS_SCORED") == n && r.count("LOANS") == 0
 	})
@@ -97,7 +97,7 @@ func TestAsyncHugeHeadersAreAnsweredNotHeld(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.HasPrefix(b.ID, "LOANS:") || b.Error == nil || b.Error.Fields[HeaderMsgID] != FieldTooLong {
+		if !strings.HasPrefix(b.ID, "LOANS:") || b.Error == nil || b.Error.Fields[ingest.HeaderMsgID] != ingest.FieldTooLong {
 			t.Errorf("unexpected result %+v", b)
 		}
 		refused++
@@ -144,12 +144,12 @@ func TestAsyncUnstorableResultsAreDeadLettered(t *testing.T) {
 		data, _ := application(rng)
 		r.publish(fmt.Sprintf("u-%d", i), data, nil)
 	}
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 30*time.Second, "every message dead-lettered", func() bool {
 		return r.count("LOANS_DLQ") == n && r.count("LOANS") == 0
 	})
 	for _, d := range r.stored("LOANS_DLQ") {
-		if d.Header.Get(sink.HeaderErrorCode) != CodeUnstorable || !strings.Contains(d.Header.Get(sink.HeaderError), "could not be stored") {
+		if d.Header.Get(sink.HeaderErrorCode) != ingest.CodeUnstorable || !strings.Contains(d.Header.Get(sink.HeaderError), "could not be stored") {
 			t.Errorf("dead letter %s: code %q error %q", d.Header.Get("Nats-Msg-Id"), d.Header.Get(sink.HeaderErrorCode), d.Header.Get(sink.HeaderError))
 		}
 	}
@@ -173,7 +173,7 @@ func TestAsyncUnstorableResultsAreDeadLettered(t *testing.T) {
 // the inputs are acked and the first results stay the only ones.
 func TestAsyncRedeliveryAfterTheDedupWindowStoresNoSecondResult(t *testing.T) {
 	const window = 200 * time.Millisecond
-	r := newRig(t, func(t *Topology) { t.Stream.Duplicates = window })
+	r := newRig(t, func(t *ingest.Topology) { t.Stream.Duplicates = window })
 	rng := rand.New(rand.NewPCG(27, 28))
 	const n = 30
 	nc := testkit.Connect(t, r.srv)
@@ -193,7 +193,7 @@ func TestAsyncRedeliveryAfterTheDedupWindowStoresNoSecondResult(t *testing.T) {
 		}
 	}
 	time.Sleep(3 * window) // the dedup window of LOANS_SCORED has passed
-	w := r.start(worker.DefaultConfig())
+	w := r.start(DefaultConfig())
 	testkit.Eventually(t, 20*time.Second, "inputs acked", func() bool { return r.count("LOANS") == 0 })
 	results := r.stored("LOANS_SCORED")
 	if len(results) != n {

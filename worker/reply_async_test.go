@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"math/rand/v2"
@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // TestAsyncReplyToControlCharacters: a Reply-To inside reply.allow that
@@ -38,7 +37,7 @@ func TestAsyncReplyToControlCharacters(t *testing.T) {
 		r.publish(id, data, map[string]string{"Reply-To": replyTo})
 	}
 	r.publish("allowed", data, map[string]string{"Reply-To": "_INBOX.ctl.ok"})
-	r.start(worker.DefaultConfig())
+	r.start(DefaultConfig())
 
 	testkit.Eventually(t, 10*time.Second, "all answered", func() bool {
 		return r.count("LOANS_SCORED") == uint64(len(refused)+1) && r.count("LOANS") == 0

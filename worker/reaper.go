@@ -1,4 +1,4 @@
-package ingest
+package worker
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
@@ -49,9 +50,11 @@ type Reaper struct {
 	log        *slog.Logger
 	sub        *nats.Subscription
 
-	ctx    context.Context // ends at Close: reaps still failing give up
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context // ends at Stop: reaps still failing give up
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stop    sync.Once
+	stopped chan struct{} // closed when Stop has finished
 }
 
 // reapRetryMax bounds the wait between two attempts at one reap.
@@ -59,8 +62,8 @@ const reapRetryMax = 10 * time.Second
 
 // ListenMaxDeliveries subscribes nc, in queue group AdvisoryQueue, to the
 // consumer's max-deliveries advisory. maxID is limits.max_id (see
-// ResultID). Stop it with Close before nc drains.
-func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, t Topology, pub *sink.Publisher, maxID int, m *metrics.Metrics, log *slog.Logger) (*Reaper, error) {
+// ingest.ResultID). Run it, and Stop it before nc drains.
+func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, t ingest.Topology, pub *sink.Publisher, maxID int, m *metrics.Metrics, log *slog.Logger) (*Reaper, error) {
 	stream, err := js.Stream(ctx, t.Stream.Name)
 	if err != nil {
 		return nil, fmt.Errorf("advisories: stream %s: %w", t.Stream.Name, err)
@@ -69,11 +72,11 @@ func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		m = metrics.New(nil)
 	}
 	if maxID <= 0 {
-		maxID = DefaultMaxID
+		maxID = ingest.DefaultMaxID
 	}
-	r := &Reaper{js: js, pub: pub, stream: stream, maxPayload: nc.MaxPayload(), maxID: maxID, m: m, log: log}
+	r := &Reaper{js: js, pub: pub, stream: stream, maxPayload: nc.MaxPayload(), maxID: maxID, m: m, log: log, stopped: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	subject := MaxDeliveriesSubject(t.Stream.Name, t.Consumer.Name)
+	subject := ingest.MaxDeliveriesSubject(t.Stream.Name, t.Consumer.Name)
 	r.sub, err = nc.QueueSubscribe(subject, AdvisoryQueue, r.handle)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", subject, err)
@@ -81,12 +84,27 @@ func ListenMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 	return r, nil
 }
 
-// Close unsubscribes, stops the reaps still retrying (each logs the
+// Run returns once Stop has finished: the reaper works on the
+// subscription's goroutine and goroutines of its own, and has no failure
+// of its own to report.
+func (r *Reaper) Run(ctx context.Context) error {
+	select {
+	case <-r.stopped:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// Stop unsubscribes, stops the reaps still retrying (each logs the
 // message it leaves in the stream) and waits for them.
-func (r *Reaper) Close() error {
-	err := r.sub.Unsubscribe()
-	r.cancel()
-	r.wg.Wait()
+func (r *Reaper) Stop(context.Context) error {
+	var err error
+	r.stop.Do(func() {
+		err = r.sub.Unsubscribe()
+		r.cancel()
+		r.wg.Wait()
+		close(r.stopped)
+	})
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
 		return fmt.Errorf("unsubscribe from advisories: %w", err)
 	}
@@ -141,15 +159,15 @@ func (r *Reaper) reap(adv maxDeliveriesAdvisory) error {
 	if err != nil {
 		return fmt.Errorf("get %s seq %d: %w", adv.Stream, adv.StreamSeq, err)
 	}
-	id, refused := ResultID(raw.Header.Get(HeaderMsgID), adv.Stream, adv.StreamSeq, r.maxID)
+	id, refused := ingest.ResultID(raw.Header.Get(ingest.HeaderMsgID), adv.Stream, adv.StreamSeq, r.maxID)
 	refusedID := ""
 	if refused != nil {
-		refusedID = raw.Header.Get(HeaderMsgID)
+		refusedID = raw.Header.Get(ingest.HeaderMsgID)
 	}
 	reason := fmt.Sprintf("not acknowledged after %d deliveries", adv.Deliveries)
 	now := time.Now()
-	body := sink.AppendError(nil, id, CodeTimeout, reason, nil)
-	res := r.pub.ResultMsg(body, sink.Meta{ID: id, ErrorCode: CodeTimeout, From: raw.Header}, now)
+	body := sink.AppendError(nil, id, ingest.CodeTimeout, reason, nil)
+	res := r.pub.ResultMsg(body, sink.Meta{ID: id, ErrorCode: ingest.CodeTimeout, From: raw.Header}, now)
 	dl := r.pub.DeadLetterMsg(sink.DeadLetter{
 		ID: id, Code: CodeMaxDeliveries, Error: reason, Subject: raw.Subject, Sequence: adv.StreamSeq,
 		Payload: raw.Data, Header: raw.Header, RefusedID: refusedID,
@@ -172,7 +190,7 @@ func (r *Reaper) reap(adv maxDeliveriesAdvisory) error {
 	if err := r.stream.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("delete %s seq %d: %w", adv.Stream, adv.StreamSeq, err)
 	}
-	r.m.MessagesTotal.WithLabelValues(OutcomeDeadLetter).Inc()
+	r.m.MessagesTotal.WithLabelValues(metrics.OutcomeDeadLetter).Inc()
 	r.log.Warn("dead-lettered a message past max deliveries", "id", id, "seq", adv.StreamSeq, "deliveries", adv.Deliveries)
 	return nil
 }
