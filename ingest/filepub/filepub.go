@@ -313,7 +313,7 @@ func openRowSource(path string) (rowSource, error) {
 // (an application is flat).
 type parquetJSON struct {
 	f     *os.File
-	r     *parquet.Reader
+	r     *parquet.GenericReader[any]
 	names []string // by leaf column; "" for nested columns
 	quote [][]byte // `"name":` by leaf column
 	row   []parquet.Row
@@ -333,7 +333,7 @@ func newParquetJSON(f *os.File) (src *parquetJSON, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("corrupt Parquet file: %w", err)
 	}
-	p := &parquetJSON{f: f, r: parquet.NewReader(pf), row: make([]parquet.Row, 1)}
+	p := &parquetJSON{f: f, r: parquet.NewGenericReader[any](pf), row: make([]parquet.Row, 1)}
 	for _, path := range pf.Schema().Columns() {
 		name := ""
 		if len(path) == 1 {

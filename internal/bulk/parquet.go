@@ -46,7 +46,7 @@ type parquetFormat struct {
 	valCols  []string
 	optional bool // value columns nullable (rows can fail)
 	errCol   bool
-	w        *parquet.Writer
+	w        *parquet.GenericWriter[any]
 	written  int64 // rows written so far
 }
 
@@ -114,7 +114,7 @@ func (f *parquetFormat) start(w *os.File) error {
 		return err
 	}
 	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns())), f.schema)
-	f.w = parquet.NewWriter(w, opts...)
+	f.w = parquet.NewGenericWriter[any](w, opts...)
 	return nil
 }
 

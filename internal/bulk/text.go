@@ -41,7 +41,7 @@ type csvFormat struct {
 	// feature (a double column); pw writes the rows.
 	toParquet bool
 	numeric   []bool
-	pw        *parquet.Writer
+	pw        *parquet.GenericWriter[any]
 	rows      []parquet.Row
 }
 
@@ -302,7 +302,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
 	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields)), schema)
-	f.pw = parquet.NewWriter(w, opts...)
+	f.pw = parquet.NewGenericWriter[any](w, opts...)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -366,7 +365,7 @@ func msgData(m *nats.Msg) string {
 	if m == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s", m.Data)
+	return string(m.Data)
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

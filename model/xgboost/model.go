@@ -132,7 +132,8 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 	}
 	var stack [16]float32
 	var stack64 [16]float64
-	acc, raw := stack[:0], stack64[:0]
+	var acc []float32
+	var raw []float64
 	if m.dim <= len(stack) {
 		acc, raw = stack[:m.dim], stack64[:m.dim]
 	} else {
