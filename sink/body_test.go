@@ -30,6 +30,7 @@ func xgbModel(t testing.TB, file string) *model.Loaded {
 }
 
 func TestAppendResult(t *testing.T) {
+	t.Parallel()
 	tenth := 0.1 // a variable: constant arithmetic would be exact
 	binary := xgbModel(t, "binary_logistic.json")
 	regression := xgbModel(t, "regression_named.json")
@@ -65,6 +66,7 @@ func TestAppendResult(t *testing.T) {
 }
 
 func TestAppendError(t *testing.T) {
+	t.Parallel()
 	got := string(sink.AppendError(nil, "m-1", "invalid_input", "invalid fields: Term (missing)",
 		map[string]string{"Term": "missing", "City": "invalid_category", "a<b>": "unknown_field"}))
 	want := `{"id":"m-1","error":{"code":"invalid_input","message":"invalid fields: Term (missing)",` +
@@ -82,6 +84,7 @@ func TestAppendError(t *testing.T) {
 // encoding/json's own encoding reads back as, and never contains raw <, >,
 // &, control characters or invalid UTF-8.
 func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cases := []string{"", "plain", `quote " backslash \ slash /`, "<script>alert(1)</script>", "a&b",
 		"\x00\x01\n\r\t\x1f\x7f", "\xff\xfe", "\xc0\xaf", "é日本😀", "\u2028\u2029", "\xed\xa0\x80"}
@@ -114,6 +117,7 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestValueField(t *testing.T) {
+	t.Parallel()
 	for file, want := range map[string][2]any{
 		"binary_logistic.json":  {"default_proba", false},
 		"regression_named.json": {"prediction", false},

@@ -35,6 +35,7 @@ func sinkConsumer(js jetstream.JetStream, name string) *jetstream.ConsumerInfo {
 // next and acknowledged the gap with its file: the taken results were
 // lost.
 func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -97,6 +98,7 @@ func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
 // commit what followed on and read again from there, so the skipped
 // results land in the files too. Before, they were skipped for good.
 func TestParquetSinkRecoversAConsumerReset(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -154,6 +156,8 @@ func serveSink(t *testing.T, s *Parquet) (stop func() error) {
 // under it: the pull fails, and Serve must start the sink again from its
 // files (recreating the consumer) instead of ending.
 func TestParquetSinkServeRestartsAfterAFailure(t *testing.T) {
+	t.Parallel()
+	testkit.NeedFull(t, "waits out the sink's restart backoff")
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -190,6 +194,8 @@ func TestParquetSinkServeRestartsAfterAFailure(t *testing.T) {
 // sink must carry on and write what is published afterwards, every result
 // once.
 func TestParquetSinkServeSurvivesABrokerRestart(t *testing.T) {
+	t.Parallel()
+	testkit.NeedFull(t, "waits out a broker restart and the sink's backoff")
 	opts := testkit.NATSOptions(t.TempDir())
 	opts.Port = testkit.FreePort(t)
 	srv := testkit.StartNATSWith(t, opts)
@@ -225,6 +231,7 @@ func TestParquetSinkServeSurvivesABrokerRestart(t *testing.T) {
 // TestParquetSinkServeStopsOnALockedDirectory: a directory held by another
 // sink is not a transient failure; Serve returns ErrSinkLocked at once.
 func TestParquetSinkServeStopsOnALockedDirectory(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)

@@ -172,6 +172,7 @@ func countRows(dir string) int {
 }
 
 func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -235,6 +236,7 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 }
 
 func TestParquetSinkRotatesByAge(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -266,6 +268,7 @@ func TestParquetSinkRotatesByAge(t *testing.T) {
 }
 
 func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -302,6 +305,7 @@ func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
 }
 
 func TestParquetSinkOnePerDirectory(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -328,6 +332,7 @@ func TestParquetSinkOnePerDirectory(t *testing.T) {
 }
 
 func TestParseRecordKinds(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	tests := []struct {
 		name, body string
@@ -359,6 +364,7 @@ func TestParseRecordKinds(t *testing.T) {
 }
 
 func TestParquetConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := DefaultParquetConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
@@ -382,6 +388,7 @@ func TestParquetConfigValidate(t *testing.T) {
 }
 
 func TestFileNamesSortInStreamOrder(t *testing.T) {
+	t.Parallel()
 	names := []string{FileName(10, 19), FileName(2, 9), FileName(math.MaxUint64-1, math.MaxUint64), FileName(1, 1)}
 	sort.Strings(names)
 	var prev uint64
@@ -400,6 +407,7 @@ func TestFileNamesSortInStreamOrder(t *testing.T) {
 }
 
 func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -431,6 +439,7 @@ func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
 // (probabilities, a list) and then of a regressor (prediction): a change of
 // kind starts a new file, each typed for its kind.
 func TestParquetSinkOtherModelKinds(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
@@ -472,6 +481,7 @@ func TestParquetSinkOtherModelKinds(t *testing.T) {
 // TestParquetSinkPassesItsCrashPoints checks the hook the exactly-once
 // tests end the process with: a commit passes every crash point, in order.
 func TestParquetSinkPassesItsCrashPoints(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -30,6 +30,7 @@ func demoModel(t *testing.T) *model.Loaded {
 // left over from the message that used the pooled storage before (the
 // trace headers of odd results must not leak into even ones).
 func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
+	t.Parallel()
 	p, js := newPublisher(t, 0)
 	m := demoModel(t)
 	o := &outcomes{errs: map[string][]error{}}
@@ -88,6 +89,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 // stays pending through JetStream's no-responders retries (two of 250ms),
 // far longer than the 50ms stall wait.
 func TestPublishStallsAtMaxPending(t *testing.T) {
+	t.Parallel()
 	p, _ := newPublisher(t, 0)
 	p.cfg.MaxPending = 1
 	p.cfg.StallWait = 50 * time.Millisecond

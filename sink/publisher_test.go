@@ -61,6 +61,7 @@ func (o *outcomes) get(key string) []error {
 }
 
 func TestPublishResultHeadersAndDedup(t *testing.T) {
+	t.Parallel()
 	p, js := newPublisher(t, 0)
 	o := &outcomes{errs: map[string][]error{}}
 	from := nats.Header{}
@@ -108,6 +109,7 @@ func TestPublishResultHeadersAndDedup(t *testing.T) {
 }
 
 func TestPublishWithoutStreamReportsFailure(t *testing.T) {
+	t.Parallel()
 	p, _ := newPublisher(t, 0)
 	o := &outcomes{errs: map[string][]error{}}
 	msg := p.ResultMsg([]byte(`{}`), Meta{ID: "x"}, time.Now())
@@ -125,6 +127,7 @@ func TestPublishWithoutStreamReportsFailure(t *testing.T) {
 }
 
 func TestDeadLetterTruncatesToFit(t *testing.T) {
+	t.Parallel()
 	const maxPayload = 4096
 	p, js := newPublisher(t, maxPayload)
 	payload := []byte(strings.Repeat("x", 10000))
@@ -176,6 +179,7 @@ func testPublisherConfig() PublisherConfig {
 }
 
 func TestPublisherConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := testPublisherConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +201,7 @@ func TestPublisherConfigValidate(t *testing.T) {
 // redelivery after a long outage does: Nats-Msg-Id no longer protects it,
 // the result's own subject does.
 func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -258,6 +263,7 @@ func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
 // TestUnstorablePublishesAreMarkedPermanent: what JetStream refuses for
 // good comes back wrapped in ErrUnstorable; a missing stream does not.
 func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
+	t.Parallel()
 	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -309,6 +315,7 @@ func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
 }
 
 func TestCopiedHeadersAreBounded(t *testing.T) {
+	t.Parallel()
 	p, _ := newPublisher(t, 0)
 	from := nats.Header{}
 	from.Set(HeaderTraceparent, "00-abc-def-01")

@@ -240,6 +240,7 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 // Two workers share the durable consumer (scale-out): every application is
 // scored exactly once between them.
 func TestTwoWorkersShareTheConsumer(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, func(t *ingest.Topology) { t.Consumer.PullMaxMessages = 8 })
 	w1 := r.start(DefaultConfig())
 	w2 := r.start(DefaultConfig())

@@ -20,6 +20,7 @@ import (
 // result was dropped as a duplicate. Now the attacker's id is refused
 // (error result under its own made-up id LOANS:1) and the victim scores.
 func TestAsyncMadeUpIDsCannotBeTaken(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	rng := rand.New(rand.NewPCG(21, 22))
 	attacker, _ := application(rng)
@@ -62,6 +63,7 @@ func TestAsyncMadeUpIDsCannotBeTaken(t *testing.T) {
 // and enough of them stopped all scoring. Now each gets its answer at once,
 // nothing is held, and the valid applications mixed in are scored.
 func TestAsyncHugeHeadersAreAnsweredNotHeld(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	rng := rand.New(rand.NewPCG(23, 24))
 	const n = 60
@@ -127,6 +129,7 @@ func TestAsyncHugeHeadersAreAnsweredNotHeld(t *testing.T) {
 // dead letter with code unstorable, and the message is termed: nothing is
 // held, nothing is redelivered, and the warning is rate-limited.
 func TestAsyncUnstorableResultsAreDeadLettered(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	ctx := context.Background()
 	s, err := r.js.Stream(ctx, "LOANS_SCORED")
@@ -172,6 +175,7 @@ func TestAsyncUnstorableResultsAreDeadLettered(t *testing.T) {
 // Nats-Msg-Id no longer protected them and each got a second result; now
 // the inputs are acked and the first results stay the only ones.
 func TestAsyncRedeliveryAfterTheDedupWindowStoresNoSecondResult(t *testing.T) {
+	t.Parallel()
 	const window = 200 * time.Millisecond
 	r := newRig(t, func(t *ingest.Topology) { t.Stream.Duplicates = window })
 	rng := rand.New(rand.NewPCG(27, 28))

@@ -281,6 +281,7 @@ func expected(t *testing.T, m *model.Loaded, rows [][]float64) []float64 {
 }
 
 func TestAsyncScoresEveryMessageOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	const n = 300
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -351,6 +352,7 @@ func TestAsyncScoresEveryMessageOnce(t *testing.T) {
 }
 
 func TestAsyncBadInput(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	r.limits.MaxPayload = 1024
 	good, _ := application(rand.New(rand.NewPCG(3, 4)))
@@ -426,6 +428,7 @@ func TestAsyncBadInput(t *testing.T) {
 }
 
 func TestAsyncReplyTo(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	r.reply = ingest.ReplyConfig{Allow: []string{"_INBOX.>", "callers.*"}}
 	rng := rand.New(rand.NewPCG(5, 6))

@@ -67,6 +67,7 @@ func sameFloats(a, b []float64) bool {
 // concurrent submitters, every job gets exactly the values the model gives
 // its own rows scored alone, and Done exactly once.
 func TestBatcherMapsResultsBack(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cb, xgb := testModel(t), xgbModel(t)
 	for _, maxSize := range []int{1, 2, 3, 5, 8, 13, 64, 256} {
@@ -175,6 +176,7 @@ func histogram(t *testing.T, h prometheus.Histogram) *dto.Histogram {
 // for another *Model closes the open batch; a job larger than MaxSize is a
 // batch of its own.
 func TestBatcherBatchBoundaries(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	other := *mdl // same backend, another identity (as after a reload)
 	met := metrics.New(nil)
@@ -227,6 +229,7 @@ func TestBatcherBatchBoundaries(t *testing.T) {
 // fails at once with ErrOverloaded after a handful of jobs, and every job it
 // accepted is still scored.
 func TestBatcherOverloaded(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.Config{MaxSize: 1, MaxWait: time.Hour, Queue: 2}, 1, nil)
 	startBatcher(t, b)
@@ -262,6 +265,7 @@ func TestBatcherOverloaded(t *testing.T) {
 // TestBatcherCloseDrains: Close stops intake, Run scores what is queued and
 // returns nil.
 func TestBatcherCloseDrains(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.Config{MaxSize: 8, MaxWait: time.Millisecond, Queue: 1000}, 2, nil)
 	run := make(chan error, 1)
@@ -304,6 +308,7 @@ func TestBatcherCloseDrains(t *testing.T) {
 // TestBatcherHardStop: cancelling Run's context fails every job not yet
 // handed to a scorer with ErrClosed; each job still gets exactly one Done.
 func TestBatcherHardStop(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.Config{MaxSize: 2, MaxWait: time.Hour, Queue: 100}, 1, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -356,6 +361,7 @@ func TestBatcherHardStop(t *testing.T) {
 }
 
 func TestBatcherRejectsBadJobs(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.DefaultConfig(), 1, nil)
 	startBatcher(t, b)
@@ -376,6 +382,7 @@ func TestBatcherRejectsBadJobs(t *testing.T) {
 // TestBatcherPredictError: a batch the backend refuses (here a prediction
 // type the model cannot produce) fails its jobs with the backend's error.
 func TestBatcherPredictError(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	bad := *mdl
 	bad.Prediction = model.PredictionType(99)
@@ -398,6 +405,7 @@ func TestBatcherPredictError(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := worker.DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ func TestRetryQueueRunsRoundsWhenDue(t *testing.T) {
 }
 
 func TestRetryDelayDoublesWithJitter(t *testing.T) {
+	t.Parallel()
 	for n, base := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
 		for range 100 {
 			d := retryDelay(time.Second, n)

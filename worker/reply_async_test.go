@@ -16,6 +16,7 @@ import (
 // Reply-To (error result naming it, dead letter) and nothing is published
 // to it.
 func TestAsyncReplyToControlCharacters(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	var mu sync.Mutex
 	var copies []string

@@ -88,6 +88,7 @@ func latencyLine(t *testing.T, out, name string) float64 {
 }
 
 func TestBenchLatency(t *testing.T) {
+	t.Parallel()
 	natsURL, httpAddr := benchScorer(t)
 	for _, args := range [][]string{
 		{"latency", "--target", "http", "--n", "200", "--url", "http://" + httpAddr},
@@ -110,6 +111,7 @@ func TestBenchLatency(t *testing.T) {
 }
 
 func TestBenchLatencyFailsLoudly(t *testing.T) {
+	t.Parallel()
 	_, httpAddr := benchScorer(t)
 	// Nothing listens on port 1: every request fails, the command errs.
 	if out, err := runBenchCmd(t, "latency", "--n", "3", "--url", "http://127.0.0.1:1"); err == nil {
@@ -130,6 +132,7 @@ func TestBenchLatencyFailsLoudly(t *testing.T) {
 }
 
 func TestBenchLoadWritesReports(t *testing.T) {
+	t.Parallel()
 	_, httpAddr := benchScorer(t)
 	dir := t.TempDir()
 	csvPath, htmlPath, jsonPath := filepath.Join(dir, "l.csv"), filepath.Join(dir, "l.html"), filepath.Join(dir, "l.json")
@@ -192,6 +195,7 @@ type summaryJSON struct {
 }
 
 func TestBenchAsync(t *testing.T) {
+	t.Parallel()
 	natsURL, _ := benchScorer(t)
 	out, err := runBenchCmd(t, "async", "--n", "400", "--nats-url", natsURL, "--in-flight", "64", "--timeout", "1m")
 	if err != nil {

@@ -101,6 +101,7 @@ func demoPredictions(t *testing.T) ([]float64, string) {
 }
 
 func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	natsPort, httpAddr := testkit.FreePort(t), "127.0.0.1:"+strconv.Itoa(testkit.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\nshutdown:\n  timeout: 20s\n",
@@ -187,6 +188,7 @@ func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
 // naks the rest, so nothing stays unacked, and a restarted scorer gets the
 // remainder at once, long before the 60s ack wait could redeliver it.
 func TestBinarySIGTERMLeavesNothingUnacked(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	natsPort, httpAddr := testkit.FreePort(t), "127.0.0.1:"+strconv.Itoa(testkit.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf(`nats:
@@ -298,6 +300,7 @@ shutdown:
 // SIGHUP reloads model.path: results name the new version; a broken file
 // keeps the current model.
 func TestBinaryReloadsOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	orig, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json"))
 	if err != nil {
@@ -377,6 +380,7 @@ func holdHTTPRequest(t *testing.T, httpAddr string) net.Conn {
 // A shutdown that cannot finish within shutdown.timeout exits non-zero
 // (2); a second SIGTERM during a shutdown exits at once (130).
 func TestBinaryShutdownExitCodes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		timeout   string

@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseFailpoint(t *testing.T) {
+	t.Parallel()
 	if crash, err := parseFailpoint(""); crash != nil || err != nil {
 		t.Errorf("parseFailpoint(\"\") = %v, %v; want no hook", crash != nil, err)
 	}

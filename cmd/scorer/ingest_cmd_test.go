@@ -27,6 +27,7 @@ import (
 // probability `scorer score` computes for the same row; a second ingest of
 // the same file must publish nothing new.
 func TestIngestServeSinkEndToEnd(t *testing.T) {
+	t.Parallel()
 	bin := scorerBinary(t)
 	srv, nc := testkit.StartNATS(t)
 	dir := t.TempDir()
@@ -114,6 +115,7 @@ func TestIngestServeSinkEndToEnd(t *testing.T) {
 // `scorer serve` then writes every result into the directory itself and
 // closes its open file on SIGTERM.
 func TestServeRunsParquetSink(t *testing.T) {
+	t.Parallel()
 	bin := scorerBinary(t)
 	srv, nc := testkit.StartNATS(t)
 	dir := t.TempDir()
@@ -191,6 +193,7 @@ func TestServeRunsParquetSink(t *testing.T) {
 // nothing and says so with sane figures: the end-to-end time of a run that
 // saw no result used to print as -9223372036.85s.
 func TestIngestEmptyFile(t *testing.T) {
+	t.Parallel()
 	srv, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -16,6 +16,7 @@ import (
 // the code: every key the configuration struct has must appear there as a
 // `key` table cell, and the table must name no key the code lacks.
 func TestReadmeDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
 	keys := map[string]any{}
 	flattenDefaults(reflect.ValueOf(service.DefaultConfig()), "", keys)
 	readme, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "README.md"))

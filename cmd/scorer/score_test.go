@@ -20,6 +20,7 @@ import (
 // the Parquet file, and every default_proba (read back with arrow-go)
 // must equal what `scorer model predict` says for the same line.
 func TestScoreMatchesModelPredict(t *testing.T) {
+	t.Parallel()
 	bin := scorerBinary(t)
 	dir := t.TempDir()
 	mpath := filepath.Join(dir, "loan-demo.json.gz")
@@ -66,6 +67,7 @@ func TestScoreMatchesModelPredict(t *testing.T) {
 }
 
 func TestScoreMissingColumnNamesIt(t *testing.T) {
+	t.Parallel()
 	bin := scorerBinary(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.csv")

@@ -14,6 +14,7 @@ import (
 )
 
 func TestModelLoaderDemoAndFile(t *testing.T) {
+	t.Parallel()
 	demoModel, err := modelLoader(service.ModelConfig{})()
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +55,7 @@ func TestModelLoaderDemoAndFile(t *testing.T) {
 }
 
 func TestServeRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	path := writeFile(t, "batch:\n  max_sise: 3\n")
 	root := newRootCmd()

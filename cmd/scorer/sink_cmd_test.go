@@ -58,6 +58,8 @@ func committedRows(dir string) int {
 // step of a commit, restarts it without the failpoint, and checks that the
 // files (read with arrow-go) hold every id exactly once.
 func TestSinkParquetCrashAtEachFailpoint(t *testing.T) {
+	t.Parallel()
+	testkit.NeedFull(t, "crashes and restarts the real binary at each failpoint")
 	bin := scorerBinary(t)
 	const n = 50
 	for _, point := range []string{sink.FailAfterWrite, sink.FailAfterFsync, sink.FailAfterRename} {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestServeAuthenticatesWithUserPassword(t *testing.T) {
+	t.Parallel()
 	opts := testkit.NATSOptions(t.TempDir())
 	opts.Username, opts.Password = "scorer", "pw-s3cret"
 	srv := testkit.StartNATSWith(t, opts)
@@ -39,6 +40,7 @@ func TestServeAuthenticatesWithUserPassword(t *testing.T) {
 }
 
 func TestNATSConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		c    NATSConfig

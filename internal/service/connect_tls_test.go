@@ -68,6 +68,7 @@ func pemFiles(t *testing.T) (ca, srvCert, srvKey, cliCert, cliKey string) {
 
 // nats.tls.{ca,cert,key}: a server that verifies client certificates.
 func TestServeOverMutualTLS(t *testing.T) {
+	t.Parallel()
 	ca, srvCert, srvKey, cliCert, cliKey := pemFiles(t)
 	opts := testkit.NATSOptions(t.TempDir())
 	tc, err := natsserver.GenTLSConfig(&natsserver.TLSConfigOpts{CertFile: srvCert, KeyFile: srvKey, CaFile: ca, Verify: true})
@@ -94,6 +95,7 @@ func TestServeOverMutualTLS(t *testing.T) {
 
 // nats.nkey: a seed file authenticates; the seed never reaches the log.
 func TestServeWithNKey(t *testing.T) {
+	t.Parallel()
 	user, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)

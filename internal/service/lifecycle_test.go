@@ -20,6 +20,7 @@ import (
 // restart recreates the consumer), instead of retrying fetches for ever
 // while /readyz says ready.
 func TestServeStopsWhenItsConsumerIsDeleted(t *testing.T) {
+	t.Parallel()
 	path := xgbModel
 	var mu sync.Mutex
 	srv, nc := testkit.StartNATS(t)
@@ -60,6 +61,7 @@ func TestServeStopsWhenItsConsumerIsDeleted(t *testing.T) {
 // ends with ErrConnectionClosed when the connection closes without Stop,
 // and with nil after Stop drained it.
 func TestConnectionClosedForGoodIsAFailure(t *testing.T) {
+	t.Parallel()
 	srv, _ := testkit.StartNATS(t)
 	for _, stop := range []bool{false, true} {
 		c, err := dial(srv.ClientURL(), []nats.Option{nats.Name(t.Name())})

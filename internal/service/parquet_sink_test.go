@@ -18,6 +18,7 @@ import (
 // mend that, so the second service must stop with ErrSinkLocked instead of
 // retrying (or scoring on without its sink) in silence.
 func TestServeStopsWhenItsSinkCannotRun(t *testing.T) {
+	t.Parallel()
 	path := xgbModel
 	var mu sync.Mutex
 	srv, _ := testkit.StartNATS(t)

@@ -84,6 +84,7 @@ func servingVersion(t *testing.T, natsURL string) string {
 // serving the current model, and cancelling the context (what SIGTERM
 // does) shuts it down cleanly within shutdown.timeout.
 func TestStuckReloadDoesNotBlockShutdown(t *testing.T) {
+	t.Parallel()
 	srv, _ := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
@@ -117,6 +118,8 @@ func TestStuckReloadDoesNotBlockShutdown(t *testing.T) {
 // once maxStuckLoads abandoned loads are still blocked, reloads are refused
 // with a log line instead of piling up threads.
 func TestStuckReloadIsAbandonedAfterLoadTimeout(t *testing.T) {
+	t.Parallel()
+	testkit.NeedFull(t, "waits out model.load_timeout several times")
 	srv, _ := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
@@ -170,6 +173,7 @@ func TestStuckReloadIsAbandonedAfterLoadTimeout(t *testing.T) {
 // A start whose model load blocks ends when the context does, and after
 // model.load_timeout otherwise, instead of never serving nor stopping.
 func TestStartWithStuckModelLoad(t *testing.T) {
+	t.Parallel()
 	srv, _ := testkit.StartNATS(t)
 	path := stuckFile(t)
 	var mu sync.Mutex

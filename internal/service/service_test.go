@@ -106,6 +106,7 @@ func testConfig(url string) Config {
 const app = `{"0":0.43,"1":0.99,"2":-1.16,"3":-1.58,"4":2.0,"5":2.02}`
 
 func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
+	t.Parallel()
 	srv, nc := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
@@ -222,6 +223,7 @@ func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
 }
 
 func TestServeEmbeddedByDefault(t *testing.T) {
+	t.Parallel()
 	path := xgbModel
 	var mu sync.Mutex
 	cfg := testConfig("")
@@ -255,6 +257,7 @@ func TestServeEmbeddedByDefault(t *testing.T) {
 }
 
 func TestSecretsNeverLogged(t *testing.T) {
+	t.Parallel()
 	srv, _ := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
@@ -277,6 +280,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 }
 
 func TestRunRefusesBadStarts(t *testing.T) {
+	t.Parallel()
 	path := "/does/not/exist.json"
 	var mu sync.Mutex
 	srv, _ := testkit.StartNATS(t)
