@@ -13,7 +13,7 @@
 //     HTTP with the seed's POST /predict (http.go, http_conns.go).
 //
 // The front doors take the small interfaces they call, defined here
-// (door.go, job.go): a Scorer for their Jobs (worker's batcher) and
+// (handoff.go): a Scorer for their Jobs (worker's batcher) and
 // Bodies for their answers (sink's). Package ingest imports neither
 // worker nor sink: data flows ingest → worker → sink. Its sub-package
 // filepub is the client of `scorer ingest`.
