@@ -3,40 +3,10 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/loan-scorer/loan-scorer/model"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
-
-// SchemaConfig says how JSON values map onto model features (keys schema.*).
-type SchemaConfig struct {
-	// BoolAs holds the category strings for JSON false and true, in that
-	// order (default ["False", "True"], as pandas and pydantic stringify
-	// Python booleans).
-	BoolAs []string `mapstructure:"bool_as"`
-	// Strict rejects fields that are not features of the model; by default
-	// they are ignored.
-	Strict bool `mapstructure:"strict"`
-}
-
-// DefaultSchemaConfig returns the documented defaults.
-func DefaultSchemaConfig() SchemaConfig {
-	return SchemaConfig{BoolAs: []string{"False", "True"}}
-}
-
-// Validate reports an invalid field, named by its configuration key.
-func (c SchemaConfig) Validate() error {
-	if len(c.BoolAs) != 2 {
-		return fmt.Errorf("schema.bool_as must hold 2 strings (for false and true), got %d", len(c.BoolAs))
-	}
-	if c.BoolAs[0] == c.BoolAs[1] {
-		return fmt.Errorf("schema.bool_as must hold two different strings, got %q twice", c.BoolAs[0])
-	}
-	return nil
-}
 
 // Limits bound what one message or request may hold (keys limits.*).
 type Limits struct {
@@ -95,21 +65,17 @@ const maxDepth = 64
 //   - malformed JSON (invalid UTF-8, bad escapes, trailing bytes, nesting
 //     deeper than 64) rejects the whole payload.
 type Decoder struct {
-	schema   *model.Schema
-	index    map[string]int // feature name → position in schema.Features
-	boolCats [2]string
-	strict   bool
-	lim      Limits
+	schema *model.Schema
+	index  map[string]int // feature name → position in schema.Features
+	rules  valueRules
+	strict bool
+	lim    Limits
 }
 
 // NewDecoder returns a decoder for schema s. sc and lim must be valid (see
 // their Validate methods).
 func NewDecoder(s *model.Schema, sc SchemaConfig, lim Limits) *Decoder {
-	d := &Decoder{schema: s, index: make(map[string]int, len(s.Features)), strict: sc.Strict, lim: lim}
-	d.boolCats = [2]string{"False", "True"}
-	if len(sc.BoolAs) == 2 {
-		d.boolCats = [2]string{sc.BoolAs[0], sc.BoolAs[1]}
-	}
+	d := &Decoder{schema: s, index: make(map[string]int, len(s.Features)), rules: newValueRules(sc), strict: sc.Strict, lim: lim}
 	for i, f := range s.Features {
 		d.index[f.Name] = i
 	}
@@ -355,170 +321,132 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 	return nil, nil
 }
 
-// number reads the value of a numeric feature into *dst. problem is set for
-// a well-formed value that is not a number; err for malformed JSON.
-func (st *state) number(dst *float64, depth int) (problem string, err error) {
-	switch c := st.peek(); {
-	case c == '"':
-		s, err := st.str()
-		if err != nil {
-			return "", err
-		}
-		if !isDecimal(s) {
-			return FieldInvalidNumber, nil
-		}
-		return parseFinite(s, dst), nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		tok, _, err := st.num()
-		if err != nil {
-			return "", err
-		}
-		return parseFinite(tok, dst), nil
-	case c == 'n':
-		if err := st.literal("null"); err != nil {
-			return "", err
-		}
-		*dst = math.NaN()
-		return "", nil
+// DecodeValues decodes a JSON array holding one value per feature in the
+// schema's flat order (`scorer model predict`'s array lines), with the
+// value rules of objects, and appends its row to b. Bad input is an
+// *InputError: a count that is not the feature count, or values that do
+// not fit their feature (Fields names each; the message names the first,
+// its position and what it was). b is then unchanged.
+func (d *Decoder) DecodeValues(payload []byte, b *model.Batch) error {
+	if err := d.prepare(b); err != nil {
+		return err
 	}
-	if err := st.skipValue(depth); err != nil {
-		return "", err
+	if len(payload) > d.lim.MaxPayload {
+		return tooLarge(len(payload), d.lim.MaxPayload)
 	}
-	return FieldInvalidNumber, nil
+	st := d.newState(payload)
+	st.ws()
+	if st.peek() != '[' {
+		return st.syntax("expected a JSON array of values")
+	}
+	rows := b.Rows
+	bad, err := st.values(b)
+	if err == nil {
+		err = st.end()
+	}
+	if err == nil && bad != nil {
+		err = bad
+	}
+	if err != nil {
+		truncate(b, rows)
+		return err
+	}
+	return nil
 }
 
-func parseFinite(s []byte, dst *float64) string {
-	if v, ok := smallInt(s); ok {
-		*dst = v
-		return ""
+// values decodes the array of values at st.pos into a new row of b. bad
+// reports well-formed JSON that does not fit the schema, err malformed JSON.
+func (st *state) values(b *model.Batch) (bad *InputError, err error) {
+	features := st.d.schema.Features
+	floats, cats := b.AppendRow()
+	var fields map[string]string
+	first := ""
+	n := 0
+	st.pos++ // '['
+	st.ws()
+	if st.peek() == ']' {
+		st.pos++
+	} else {
+		for {
+			st.ws()
+			if n < len(features) {
+				f := &features[n]
+				got := valueKind(st.peek())
+				var problem string
+				if f.Kind == model.Categorical {
+					problem, err = st.category(&cats[f.Index], 2)
+				} else {
+					problem, err = st.number(&floats[f.Index], 2)
+				}
+				if err != nil {
+					return nil, err
+				}
+				if problem != "" {
+					if fields == nil {
+						fields = map[string]string{}
+						first = fmt.Sprintf("feature %q (position %d): %s", f.Name, n, wanted(problem, got))
+					}
+					fields[f.Name] = problem
+				}
+			} else if err := st.skipValue(2); err != nil {
+				return nil, err
+			}
+			n++
+			st.ws()
+			c := st.next()
+			if c == ']' {
+				break
+			}
+			if c != ',' {
+				st.pos--
+				return nil, st.syntax("expected ',' or ']' in the array")
+			}
+		}
 	}
-	v, err := strconv.ParseFloat(string(s), 64)
-	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return FieldInvalidNumber
+	switch {
+	case n != len(features):
+		return &InputError{Code: CodeInvalidInput, Message: fmt.Sprintf("array of %d values, the model has %d features", n, len(features))}, nil
+	case len(fields) > 1:
+		first += fmt.Sprintf("; %d more values do not fit their features", len(fields)-1)
+		fallthrough
+	case len(fields) == 1:
+		return &InputError{Code: CodeInvalidInput, Message: first, Fields: fields}, nil
 	}
-	*dst = v
-	return ""
+	return nil, nil
 }
 
-// smallInt converts an optionally signed run of at most 15 digits, which
-// a float64 holds exactly, without strconv: most loan fields are integers.
-func smallInt(s []byte) (float64, bool) {
-	neg := len(s) > 0 && s[0] == '-'
-	if neg || (len(s) > 0 && s[0] == '+') {
-		s = s[1:]
+// valueKind names the kind of JSON value that starts with c.
+func valueKind(c byte) string {
+	switch c {
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
 	}
-	if len(s) == 0 || len(s) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	v := float64(n)
-	if neg {
-		v = -v
-	}
-	return v, true
+	return "a number"
 }
 
-// maxSafeInt is 2^53: integers up to it are exact in a float64, so a JSON
-// producer cannot have meant a different one.
-const maxSafeInt = 1 << 53
-
-// category reads the value of a categorical feature into *dst.
-func (st *state) category(dst *string, depth int) (problem string, err error) {
-	switch c := st.peek(); {
-	case c == '"':
-		s, err := st.str()
-		if err != nil {
-			return "", err
+// wanted says what a feature with the given problem wanted and what it got.
+func wanted(problem, got string) string {
+	if problem == FieldInvalidCategory {
+		if got == "a number" {
+			got = "a number that is not an integer within ±2^53"
 		}
-		*dst = string(s)
-		return "", nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		tok, integer, err := st.num()
-		if err != nil {
-			return "", err
-		}
-		if !integer {
-			return FieldInvalidCategory, nil
-		}
-		digits := tok
-		if digits[0] == '-' {
-			digits = digits[1:]
-		}
-		if len(digits) > 16 {
-			return FieldInvalidCategory, nil
-		}
-		if n, _ := strconv.ParseUint(string(digits), 10, 64); n > maxSafeInt {
-			return FieldInvalidCategory, nil
-		}
-		if string(tok) == "-0" {
-			tok = digits // Python's str(int("-0")) is "0"
-		}
-		*dst = string(tok)
-		return "", nil
-	case c == 't':
-		if err := st.literal("true"); err != nil {
-			return "", err
-		}
-		*dst = st.d.boolCats[1]
-		return "", nil
-	case c == 'f':
-		if err := st.literal("false"); err != nil {
-			return "", err
-		}
-		*dst = st.d.boolCats[0]
-		return "", nil
+		return "want a string, an integer or a boolean, got " + got
 	}
-	if err := st.skipValue(depth); err != nil {
-		return "", err
+	switch got {
+	case "a string":
+		got = "a string that is not a finite decimal number"
+	case "a number":
+		got = "a number out of range"
 	}
-	return FieldInvalidCategory, nil
-}
-
-// isDecimal reports whether s is a decimal literal: an optional sign,
-// digits with an optional fraction (or a fraction alone) and an optional
-// exponent. No spaces, no hex, no "NaN"/"Inf", no underscores.
-func isDecimal(s []byte) bool {
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	intDigits := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-		intDigits++
-	}
-	fracDigits := 0
-	if i < len(s) && s[i] == '.' {
-		i++
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-			fracDigits++
-		}
-	}
-	if intDigits+fracDigits == 0 {
-		return false
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		expDigits := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-			expDigits++
-		}
-		if expDigits == 0 {
-			return false
-		}
-	}
-	return i == len(s)
+	return "want a number, got " + got
 }
 
 // DecoderCache builds a Decoder per model once and keeps the one for the
@@ -531,7 +459,7 @@ type DecoderCache struct {
 }
 
 type cachedDecoder struct {
-	m *worker.Model
+	m *model.Loaded
 	d *Decoder
 }
 
@@ -541,7 +469,7 @@ func NewDecoderCache(sc SchemaConfig, lim Limits) *DecoderCache {
 }
 
 // Get returns the decoder for m's schema.
-func (c *DecoderCache) Get(m *worker.Model) *Decoder {
+func (c *DecoderCache) Get(m *model.Loaded) *Decoder {
 	if e := c.cur.Load(); e != nil && e.m == m {
 		return e.d
 	}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
-	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // HTTPConfig configures the HTTP server (keys http.*).
@@ -93,17 +91,14 @@ const (
 //	GET /metrics   Prometheus metrics gathered from reg.
 //
 // Responses are JSON with X-Content-Type-Options: nosniff; nothing from the
-// request is echoed unescaped. info, reg and m may be nil (no service
-// section, no /metrics route, unregistered collectors); a nil ready means
-// always ready.
-func NewHTTPServer(cfg HTTPConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, ready func() bool, info func() any, reg prometheus.Gatherer, m *metrics.Metrics) *http.Server {
-	if m == nil {
-		m = metrics.New(nil)
-	}
+// request is echoed unescaped. info and reg may be nil (no service section,
+// no /metrics route); a nil ready means always ready.
+func NewHTTPServer(cfg HTTPConfig, door FrontDoor, ready func() bool, info func() any, reg prometheus.Gatherer) *http.Server {
+	door = door.withDefaults()
 	if ready == nil {
 		ready = func() bool { return true }
 	}
-	s := &httpService{cfg: cfg, h: h, dec: dec, b: b, ready: ready, info: info, m: m}
+	s := &httpService{cfg: cfg, door: door, ready: ready, info: info, m: door.Metrics}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /predict", s.predict)
 	mux.HandleFunc("GET /{$}", s.index)
@@ -137,9 +132,7 @@ func NewHTTPServer(cfg HTTPConfig, h *worker.Holder, dec func(*worker.Model) *De
 
 type httpService struct {
 	cfg   HTTPConfig
-	h     *worker.Holder
-	dec   func(*worker.Model) *Decoder
-	b     *worker.Batcher
+	door  FrontDoor
 	ready func() bool
 	info  func() any
 	m     *metrics.Metrics
@@ -151,7 +144,7 @@ type httpService struct {
 type httpRequest struct {
 	body     bytes.Buffer
 	rows     model.Batch
-	job      worker.Job
+	job      Job
 	done     chan struct{}
 	out      []byte
 	itemErrs []error
@@ -162,7 +155,7 @@ func (s *httpService) get() *httpRequest {
 		return r
 	}
 	r := &httpRequest{done: make(chan struct{}, 1)}
-	r.job.Done = func(*worker.Job) { r.done <- struct{}{} }
+	r.job.Done = func(*Job) { r.done <- struct{}{} }
 	return r
 }
 
@@ -187,7 +180,7 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 	}()
 	fail := func(code, msg string, fields map[string]string, o string) {
 		outcome = o
-		writeJSON(w, StatusOf(code), sink.AppendError(nil, "", code, msg, fields))
+		writeJSON(w, StatusOf(code), s.door.Bodies.AppendError(nil, "", code, msg, fields))
 	}
 	if !s.ready() {
 		fail(CodeNotReady, "the scorer is not ready; retry", nil, metrics.OutcomeNotReady)
@@ -204,8 +197,8 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 		fail(CodeInvalidInput, "could not read the request body", nil, metrics.OutcomeInvalid)
 		return
 	}
-	mdl := s.h.Load()
-	itemErrs, isArray, err := s.dec(mdl).DecodeMany(r.body.Bytes(), &r.rows)
+	mdl := s.door.Models.Load()
+	itemErrs, isArray, err := s.door.Decoders(mdl).DecodeMany(r.body.Bytes(), &r.rows)
 	if err == nil && !isArray && itemErrs[0] != nil {
 		err = itemErrs[0]
 	}
@@ -222,9 +215,9 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 	r.itemErrs = itemErrs
 	if r.rows.Rows > 0 {
 		r.job.Model, r.job.Rows, r.job.Err = mdl, &r.rows, nil
-		if err := s.b.TrySubmit(&r.job); err != nil {
+		if err := s.door.Scorer.TrySubmit(&r.job); err != nil {
 			s.put(r)
-			if errors.Is(err, worker.ErrOverloaded) {
+			if errors.Is(err, ErrOverloaded) {
 				fail(CodeOverloaded, "the scorer is overloaded; retry later", nil, metrics.OutcomeOverloaded)
 				return
 			}
@@ -245,16 +238,16 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	r.out = appendPredictions(r.out[:0], mdl, r.job.Out, itemErrs, isArray)
+	r.out = appendPredictions(s.door.Bodies, r.out[:0], mdl, r.job.Out, itemErrs, isArray)
 	writeJSON(w, http.StatusOK, r.out)
 	s.put(r)
 }
 
 // appendPredictions writes the seed-shaped body: one object, or an array of
 // objects and item errors in item order.
-func appendPredictions(dst []byte, mdl *worker.Model, out []float64, itemErrs []error, isArray bool) []byte {
+func appendPredictions(b Bodies, dst []byte, mdl *model.Loaded, out []float64, itemErrs []error, isArray bool) []byte {
 	if !isArray {
-		return sink.AppendPrediction(dst, mdl, out)
+		return b.AppendPrediction(dst, mdl, out)
 	}
 	width := mdl.Width()
 	dst = append(dst, '[')
@@ -264,10 +257,10 @@ func appendPredictions(dst []byte, mdl *worker.Model, out []float64, itemErrs []
 			dst = append(dst, ',')
 		}
 		if ierr != nil {
-			dst = appendItemError(dst, "", ierr)
+			dst = appendItemError(b, dst, "", ierr)
 			continue
 		}
-		dst = sink.AppendPrediction(dst, mdl, out[row*width:(row+1)*width])
+		dst = b.AppendPrediction(dst, mdl, out[row*width:(row+1)*width])
 		row++
 	}
 	return append(dst, ']')
@@ -281,14 +274,14 @@ type indexFeature struct {
 }
 
 func (s *httpService) index(w http.ResponseWriter, _ *http.Request) {
-	mdl := s.h.Load()
+	mdl := s.door.Models.Load()
 	sc := mdl.Schema()
 	feats := make([]indexFeature, len(sc.Features))
 	for i, f := range sc.Features {
 		feats[i] = indexFeature{Name: f.Name, Kind: f.Kind.String(), Used: f.Used}
 	}
 	out := mdl.Output()
-	field, _ := sink.ValueField(mdl)
+	field, _ := s.door.Bodies.ValueField(mdl)
 	doc := map[string]any{
 		"model": map[string]any{
 			"version":      mdl.Version,
@@ -314,7 +307,7 @@ func (s *httpService) index(w http.ResponseWriter, _ *http.Request) {
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, sink.AppendError(nil, "", CodeInternal, "could not describe the service", nil))
+		writeJSON(w, http.StatusInternalServerError, s.door.Bodies.AppendError(nil, "", CodeInternal, "could not describe the service", nil))
 		return
 	}
 	writeJSON(w, http.StatusOK, body)

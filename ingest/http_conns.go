@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,6 +38,31 @@ func ListenHTTP(srv *http.Server, cfg HTTPConfig) (net.Listener, error) {
 		}
 	}
 	return &limitListener{Listener: ln, lim: lim}, nil
+}
+
+// HTTPDoor serves an HTTP server (NewHTTPServer) on its listener
+// (ListenHTTP) with the service's stop shape.
+type HTTPDoor struct {
+	Server   *http.Server
+	Listener net.Listener
+}
+
+// Run serves until Stop and then returns nil, or returns the error that
+// ended serving (the listener failing).
+func (h HTTPDoor) Run(context.Context) error {
+	if err := h.Server.Serve(h.Listener); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve HTTP on %s: %w", h.Listener.Addr(), err)
+	}
+	return nil
+}
+
+// Stop closes the listener and waits for the requests in progress
+// (http.Server.Shutdown), until ctx ends.
+func (h HTTPDoor) Stop(ctx context.Context) error {
+	if err := h.Server.Shutdown(ctx); err != nil {
+		return fmt.Errorf("stop HTTP server: %w", err)
+	}
+	return nil
 }
 
 // connLimit counts a listener's open connections and knows which are idle.

@@ -82,7 +82,7 @@ func TestHTTPConnLimitClosesIdleFirstThenWaits(t *testing.T) {
 	cfg.MaxConns = maxConns
 	cfg.ReadTimeout = time.Minute // the held requests below stay busy
 	cfg.IdleTimeout = time.Hour   // only the cap closes idle connections
-	srv := ingest.NewHTTPServer(cfg, h.holder, h.cache.Get, h.b, nil, nil, nil, h.met)
+	srv := ingest.NewHTTPServer(cfg, h.door(nil), nil, nil, nil)
 	ln, err := ingest.ListenHTTP(srv, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/demo"
@@ -24,7 +24,7 @@ import (
 func startHTTP(t *testing.T, h *harness, cfg ingest.HTTPConfig, ready func() bool) *httptest.Server {
 	t.Helper()
 	info := func() any { return map[string]string{"name": "loan-scorer", "version": "test"} }
-	srv := ingest.NewHTTPServer(cfg, h.holder, h.cache.Get, h.b, ready, info, h.reg, h.met)
+	srv := ingest.NewHTTPServer(cfg, h.door(nil), ready, info, h.reg)
 	ts := httptest.NewServer(srv.Handler)
 	t.Cleanup(ts.Close)
 	return ts
@@ -175,7 +175,7 @@ func TestHTTPOverloaded(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	natstest.Eventually(t, 10*time.Second, "first request queued", func() bool {
+	testkit.Eventually(t, 10*time.Second, "first request queued", func() bool {
 		var m dto.Metric
 		_ = h.met.InFlight.Write(&m)
 		return m.GetGauge().GetValue() == 1
@@ -264,7 +264,7 @@ func TestHTTPSeedOnDemoModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mdl := worker.NewModel(cb, demo.Name, data, true)
+	mdl := model.NewLoaded(cb, model.Version(demo.Name, data), true)
 	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
 	h.holder.Swap(mdl)
 	ts := startHTTP(t, h, ingest.DefaultHTTPConfig(), always)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Result ids.
@@ -40,8 +42,15 @@ const (
 	FieldReserved = "reserved"
 )
 
-// HeaderMsgID is the header that carries a message's id.
-const HeaderMsgID = "Nats-Msg-Id"
+// Headers of an input message the scorer reads.
+const (
+	// HeaderMsgID carries a message's id (JetStream's deduplication id).
+	HeaderMsgID = jetstream.MsgIDHeader
+	// HeaderReplyTo names an extra subject for the message's result:
+	// JetStream uses the NATS reply field for its own ack, so the caller's
+	// destination travels in a header (it must match reply.allow).
+	HeaderReplyTo = "Reply-To"
+)
 
 // CheckID returns nil when id may name a result, else an *InputError whose
 // Fields say what is wrong with it under HeaderMsgID. The message never

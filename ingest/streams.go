@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -212,14 +211,4 @@ func discard(s string) (jetstream.DiscardPolicy, error) {
 		return jetstream.DiscardOld, nil
 	}
 	return 0, fmt.Errorf("%q: want new or old", s)
-}
-
-// pollInterval is how often slow in-flight messages are checked for an
-// InProgress heartbeat: a third of the shortest redelivery wait.
-func pollInterval(c ConsumerConfig) time.Duration {
-	d := c.AckWait
-	if len(c.BackOff) > 0 {
-		d = slices.Min(c.BackOff)
-	}
-	return max(d/3, time.Millisecond)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -18,7 +18,7 @@ func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 
 func newJS(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	_, nc := natstest.Start(t)
+	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,8 +14,8 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/internal/ratelog"
 	"github.com/loan-scorer/loan-scorer/model"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // SyncConfig configures the request-reply shim, a NATS micro service.
@@ -37,7 +38,7 @@ type SyncConfig struct {
 // DefaultSyncConfig returns the documented defaults.
 func DefaultSyncConfig() SyncConfig {
 	return SyncConfig{
-		Subject:     "loans.score.sync",
+		Subject:     DefaultTopology().Subjects.Sync,
 		Name:        "loan-scorer",
 		Version:     "0.1.0",
 		Description: "Scores loan applications (JSON object or array) with the loaded model; answers {\"id\",\"default_proba\",\"model\"}",
@@ -108,17 +109,17 @@ func StatusOf(code string) int {
 
 // NewSyncService starts the sync micro service on nc: endpoint "score" on
 // cfg.Subject in queue group cfg.QueueGroup. Each request (an object or an
-// array of up to limits.max_array objects) is decoded with dec(h.Load())
-// and handed to b with TrySubmit; the handler then returns, and the reply is
-// published from the batcher's Done callback, so concurrent callers share
-// batches.
+// array of up to limits.max_array objects) is decoded with
+// door.Decoders(door.Models.Load()) and handed to door.Scorer with
+// TrySubmit; the handler then returns, and the reply is published from the
+// scorer's Done callback, so concurrent callers share batches.
 //
 // Replies: {"id":...,"default_proba":p,"model":...} for an object, where id
 // is the request's Nats-Msg-Id header or a generated NUID; for an array, an
 // array in item order where item i has id "<id>:<i>" and a bad item is
 // replaced by its error object. Errors are replies with the micro error
 // headers (Nats-Service-Error: message, Nats-Service-Error-Code: 400, 413,
-// 500 or 503) and the body {"id":...,"error":{...}}; a full batcher queue
+// 500 or 503) and the body {"id":...,"error":{...}}; a scorer without room
 // answers 503 at once. A Nats-Msg-Id that CheckID refuses (longer than
 // limits.max_id, control characters) is a 400 naming the header, answered
 // under a generated id. An answer that would exceed the connection's max
@@ -131,7 +132,7 @@ func StatusOf(code string) int {
 // answered (outcome reply_refused, logged at debug level). Answers that
 // fail to publish are counted (outcome reply_failed) and logged at warn
 // level. Both logs write at most one line per 10 s, with input values
-// clipped; log may be nil (nothing is logged).
+// clipped (door.Log; nil: nothing is logged).
 //
 // Memory: a request costs its decoded rows (in proportion to its size),
 // its item errors (at most limits.max_array, each listing at most
@@ -140,27 +141,22 @@ func StatusOf(code string) int {
 // connection's max payload; buffers larger than a typical answer are not
 // kept for reuse.
 //
-// Replies from the batcher are published on nc directly rather than through
+// Replies from the scorer are published on nc directly rather than through
 // micro.Request, whose error bookkeeping is not safe once the handler has
 // returned; micro's endpoint stats therefore count requests and the errors
 // answered by the handler (400, 413, 503), while the Prometheus metrics
 // count every outcome.
 //
-// Stop the returned service (Stop) before draining nc; replies of jobs still
-// in the batcher go out as long as nc is open.
-func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*worker.Model) *Decoder, b *worker.Batcher, m *metrics.Metrics, log *slog.Logger) (micro.Service, error) {
+// Stop the returned service before draining nc; replies of jobs still in
+// the scorer go out as long as nc is open.
+func NewSyncService(nc *nats.Conn, cfg SyncConfig, door FrontDoor) (*SyncService, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if m == nil {
-		m = metrics.New(nil)
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s := &syncService{nc: nc, h: h, dec: dec, b: b, m: m,
-		sendLog:   newLogLimiter(log, slog.LevelWarn, "sync answer not sent", syncLogEvery),
-		refuseLog: newLogLimiter(log, slog.LevelDebug, "sync request not answered: reply subject refused", syncLogEvery),
+	door = door.withDefaults()
+	s := &syncService{nc: nc, door: door, m: door.Metrics,
+		sendLog:   ratelog.NewLimiter(door.Log, slog.LevelWarn, "sync answer not sent", syncLogEvery),
+		refuseLog: ratelog.NewLimiter(door.Log, slog.LevelDebug, "sync request not answered: reply subject refused", syncLogEvery),
 	}
 	s.pool.New = func() any {
 		r := &syncRequest{s: s}
@@ -193,24 +189,54 @@ func NewSyncService(nc *nats.Conn, cfg SyncConfig, h *worker.Holder, dec func(*w
 		_ = svc.Stop()
 		return nil, fmt.Errorf("flush the %s subscription: %w", cfg.Subject, err)
 	}
-	return svc, nil
+	return &SyncService{Service: svc, stopped: make(chan struct{})}, nil
+}
+
+// SyncService is the running sync micro service (its micro.Service for
+// Info and Stats), with the service's stop shape: Run returns once Stop
+// has removed the endpoint; the service answers on the connection's
+// goroutines and has no failure of its own to report.
+type SyncService struct {
+	micro.Service
+	stop    sync.Once
+	stopped chan struct{}
+	err     error
+}
+
+// Run returns once Stop has finished, or when ctx ends.
+func (s *SyncService) Run(ctx context.Context) error {
+	select {
+	case <-s.stopped:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// Stop stops answering requests (micro's Stop); answers of jobs still in
+// the scorer go out as long as the connection is open. It is idempotent.
+func (s *SyncService) Stop(context.Context) error {
+	s.stop.Do(func() {
+		if err := s.Service.Stop(); err != nil {
+			s.err = fmt.Errorf("stop sync service: %w", err)
+		}
+		close(s.stopped)
+	})
+	return s.err
 }
 
 type syncService struct {
 	nc        *nats.Conn
-	h         *worker.Holder
-	dec       func(*worker.Model) *Decoder
-	b         *worker.Batcher
+	door      FrontDoor
 	m         *metrics.Metrics
-	sendLog   *logLimiter // answers that could not be published
-	refuseLog *logLimiter // reply subjects never answered
-	pool      sync.Pool   // *syncRequest
+	sendLog   *ratelog.Limiter // answers that could not be published
+	refuseLog *ratelog.Limiter // reply subjects never answered
+	pool      sync.Pool        // *syncRequest
 }
 
 // syncRequest is one request in flight, reused through the pool.
 type syncRequest struct {
 	s        *syncService
-	job      worker.Job
+	job      Job
 	rows     model.Batch
 	itemErrs []error
 	isArray  bool
@@ -228,11 +254,11 @@ func (s *syncService) handle(req micro.Request) {
 	}
 	if err := checkAnswerSubject(reply); err != nil {
 		s.m.RequestsTotal.WithLabelValues(metrics.PathSync, OutcomeReplyRefused).Inc()
-		s.refuseLog.event("reply", clip(reply), "reason", err)
+		s.refuseLog.Event("reply", ratelog.Clip(reply), "reason", err)
 		return
 	}
-	mdl := s.h.Load()
-	dec := s.dec(mdl)
+	mdl := s.door.Models.Load()
+	dec := s.door.Decoders(mdl)
 	id, err := requestID(req.Headers().Get(HeaderMsgID), dec.lim.MaxID)
 	if err != nil {
 		s.fail(req, id, err, start)
@@ -263,7 +289,7 @@ func (s *syncService) handle(req micro.Request) {
 		return
 	}
 	r.job.Model, r.job.Rows, r.job.Err = mdl, &r.rows, nil
-	if err := s.b.TrySubmit(&r.job); err != nil {
+	if err := s.door.Scorer.TrySubmit(&r.job); err != nil {
 		s.release(r)
 		s.fail(req, id, err, start)
 	}
@@ -282,5 +308,5 @@ func requestID(header string, maxID int) (string, error) {
 	return header, nil
 }
 
-// done is the batcher's callback for a sync job.
-func (r *syncRequest) done(*worker.Job) { r.s.answer(r) }
+// done is the scorer's callback for a sync job.
+func (r *syncRequest) done(*Job) { r.s.answer(r) }

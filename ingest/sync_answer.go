@@ -11,9 +11,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
+	"github.com/loan-scorer/loan-scorer/internal/ratelog"
 	"github.com/loan-scorer/loan-scorer/model"
-	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // How the sync service answers: every answer fits the connection's max
@@ -87,9 +86,9 @@ func classify(err error) (code, message string, fields map[string]string, outcom
 	switch {
 	case errors.As(err, &ie):
 		return ie.Code, ie.Message, ie.Fields, metrics.OutcomeInvalid
-	case errors.Is(err, worker.ErrOverloaded):
+	case errors.Is(err, ErrOverloaded):
 		return CodeOverloaded, "the scorer is overloaded; retry later", nil, metrics.OutcomeOverloaded
-	case errors.Is(err, worker.ErrClosed):
+	case errors.Is(err, ErrStopping):
 		return CodeNotReady, "the scorer is shutting down; retry", nil, metrics.OutcomeNotReady
 	}
 	return CodeInternal, err.Error(), nil, metrics.OutcomeError
@@ -99,16 +98,16 @@ func classify(err error) (code, message string, fields map[string]string, outcom
 // Error so that the endpoint's stats count it.
 func (s *syncService) fail(req micro.Request, id string, err error, start time.Time) {
 	code, msg, fields, outcome := classify(err)
-	body := sink.AppendError(nil, id, code, msg, fields)
+	body := s.door.Bodies.AppendError(nil, id, code, msg, fields)
 	if limit := s.maxPayload() - errorHeaderRoom; len(body) > limit {
 		// An error naming many long fields of a request near the limit.
 		tooLarge := answerTooLarge(len(body), limit)
 		code, msg = tooLarge.Code, tooLarge.Message
-		body = sink.AppendError(body[:0], id, code, msg, nil)
+		body = s.door.Bodies.AppendError(body[:0], id, code, msg, nil)
 	}
 	if err := req.Error(strconv.Itoa(StatusOf(code)), headerSafe(msg), body); err != nil {
 		outcome = OutcomeReplyFailed
-		s.sendLog.event("reply", clip(req.Reply()), "id", clip(id), "bytes", len(body), "error", err)
+		s.sendLog.Event("reply", ratelog.Clip(req.Reply()), "id", ratelog.Clip(id), "bytes", len(body), "error", err)
 	}
 	s.m.RequestsTotal.WithLabelValues(metrics.PathSync, outcome).Inc()
 	s.m.EndToEndSeconds.WithLabelValues(metrics.PathSync).Observe(time.Since(start).Seconds())
@@ -127,15 +126,15 @@ func (s *syncService) answer(r *syncRequest) {
 	switch {
 	case r.job.Err != nil:
 		outcome = metrics.OutcomeError
-		r.buf = appendErrorReply(msg, r.buf[:0], r.id, CodeInternal, "scoring failed")
+		r.buf = appendErrorReply(s.door.Bodies, msg, r.buf[:0], r.id, CodeInternal, "scoring failed")
 	case !fits:
 		outcome = metrics.OutcomeInvalid
-		r.buf = appendErrorReply(msg, r.buf[:0], r.id, CodePayloadTooLarge, answerTooLarge(len(r.buf), limit).Message)
+		r.buf = appendErrorReply(s.door.Bodies, msg, r.buf[:0], r.id, CodePayloadTooLarge, answerTooLarge(len(r.buf), limit).Message)
 	}
 	msg.Data = r.buf
 	if err := s.nc.PublishMsg(msg); err != nil {
 		outcome = OutcomeReplyFailed
-		s.sendLog.event("reply", clip(r.reply), "id", clip(r.id), "bytes", len(r.buf), "error", err)
+		s.sendLog.Event("reply", ratelog.Clip(r.reply), "id", ratelog.Clip(r.id), "bytes", len(r.buf), "error", err)
 	}
 	s.m.RequestsTotal.WithLabelValues(metrics.PathSync, outcome).Inc()
 	s.m.EndToEndSeconds.WithLabelValues(metrics.PathSync).Observe(time.Since(r.start).Seconds())
@@ -144,12 +143,12 @@ func (s *syncService) answer(r *syncRequest) {
 
 // appendErrorReply sets the micro error headers on msg and appends the
 // error body to dst.
-func appendErrorReply(msg *nats.Msg, dst []byte, id, code, message string) []byte {
+func appendErrorReply(b Bodies, msg *nats.Msg, dst []byte, id, code, message string) []byte {
 	msg.Header = nats.Header{
 		micro.ErrorHeader:     []string{headerSafe(message)},
 		micro.ErrorCodeHeader: []string{strconv.Itoa(StatusOf(code))},
 	}
-	return sink.AppendError(dst, id, code, message, nil)
+	return b.AppendError(dst, id, code, message, nil)
 }
 
 // appendBody writes the result of an object, or the array of results and
@@ -159,7 +158,7 @@ func appendErrorReply(msg *nats.Msg, dst []byte, id, code, message string) []byt
 func (r *syncRequest) appendBody(dst []byte, limit int) ([]byte, bool) {
 	mdl := r.job.Model
 	if !r.isArray {
-		dst = sink.AppendResult(dst, r.id, mdl, r.job.Out)
+		dst = r.s.door.Bodies.AppendResult(dst, r.id, mdl, r.job.Out)
 		return dst, len(dst) <= limit
 	}
 	w := 0
@@ -177,22 +176,22 @@ func (r *syncRequest) appendBody(dst []byte, limit int) ([]byte, bool) {
 		}
 		itemID := r.id + ":" + strconv.Itoa(i)
 		if ierr != nil {
-			dst = appendItemError(dst, itemID, ierr)
+			dst = appendItemError(r.s.door.Bodies, dst, itemID, ierr)
 			continue
 		}
-		dst = sink.AppendResult(dst, itemID, mdl, r.job.Out[row*w:(row+1)*w])
+		dst = r.s.door.Bodies.AppendResult(dst, itemID, mdl, r.job.Out[row*w:(row+1)*w])
 		row++
 	}
 	dst = append(dst, ']')
 	return dst, len(dst) <= limit
 }
 
-func appendItemError(dst []byte, id string, err error) []byte {
+func appendItemError(b Bodies, dst []byte, id string, err error) []byte {
 	var ie *InputError
 	if errors.As(err, &ie) {
-		return sink.AppendError(dst, id, ie.Code, ie.Message, ie.Fields)
+		return b.AppendError(dst, id, ie.Code, ie.Message, ie.Fields)
 	}
-	return sink.AppendError(dst, id, CodeInternal, "internal error", nil)
+	return b.AppendError(dst, id, CodeInternal, "internal error", nil)
 }
 
 // release returns r to the pool, without the buffers of an unusually large

@@ -16,8 +16,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
-	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
 
@@ -83,15 +82,15 @@ func TestSyncAnswerOverMaxPayloadIs413(t *testing.T) {
 // 413 error reply, sent from the batcher.
 func TestSyncAnswerOverMaxPayloadAfterScoring(t *testing.T) {
 	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
-	opts := natstest.Options(t.TempDir())
+	opts := testkit.NATSOptions(t.TempDir())
 	opts.MaxPayload = 4096
-	srv := natstest.StartWith(t, opts)
-	nc := natstest.Connect(t, srv)
-	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, nil)
+	srv := testkit.StartNATSWith(t, opts)
+	nc := testkit.Connect(t, srv)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.door(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = svc.Stop() })
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
 
 	// 40 short applications of 37 bytes, each answered by about 110 bytes
 	// of result: 1.5 KB of request, 4.4 KB of answer, while the least the
@@ -177,7 +176,7 @@ func TestSyncNeverAnswersDollarSubjects(t *testing.T) {
 	if err := json.Unmarshal(request(t, nc, "after", h.application(0)).Data, &r); err != nil || r.ID != "after" {
 		t.Fatalf("inbox request: %+v (%v)", r, err)
 	}
-	natstest.Eventually(t, 10*time.Second, "refusals counted", func() bool {
+	testkit.Eventually(t, 10*time.Second, "refusals counted", func() bool {
 		return syncOutcome(h, ingest.OutcomeReplyRefused) == float64(len(refused))
 	})
 	if err := spy.Flush(); err != nil {
@@ -251,15 +250,15 @@ func TestSyncMemoryBoundedByRequest(t *testing.T) {
 // subjects, makes one bounded log line per interval.
 func TestSyncReplyFailuresCountedAndLogged(t *testing.T) {
 	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), false)
-	srv, nc := natstest.Start(t)
-	client := natstest.Connect(t, srv)
-	var logs syncbuf.Buffer
+	srv, nc := testkit.StartNATS(t)
+	client := testkit.Connect(t, srv)
+	var logs testkit.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, log)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.door(log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = svc.Stop() })
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
 
 	const refused, failed = 3, 5
 	longDollar := "$JS.API." + strings.Repeat("X", 1000) // logged clipped to 128 bytes
@@ -273,7 +272,7 @@ func TestSyncReplyFailuresCountedAndLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	natstest.Eventually(t, 10*time.Second, "requests handled", func() bool {
+	testkit.Eventually(t, 10*time.Second, "requests handled", func() bool {
 		return svc.Stats().Endpoints[0].NumRequests == refused+failed
 	})
 	nc.Close() // the jobs wait in the batcher, which is not running yet
@@ -282,7 +281,7 @@ func TestSyncReplyFailuresCountedAndLogged(t *testing.T) {
 	go func() { _ = h.b.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	natstest.Eventually(t, 10*time.Second, "failures counted", func() bool {
+	testkit.Eventually(t, 10*time.Second, "failures counted", func() bool {
 		return syncOutcome(h, ingest.OutcomeReplyFailed) == failed
 	})
 	if got := syncOutcome(h, ingest.OutcomeReplyRefused); got != refused {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/internal/repo"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/sink"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -24,7 +26,6 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/demo"
@@ -35,24 +36,15 @@ import (
 // xgbCase is a real model with rows and the probabilities XGBoost 1.7.4
 // itself predicted for them (kept by model/xgboost in testdata).
 type xgbCase struct {
-	model *worker.Model
+	model *model.Loaded
 	rows  [][]*float64 // nil = missing
 	want  []float64
-}
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // loadXGB loads testdata model name ("binary_logistic") with its cases.
 func loadXGB(t testing.TB, name string) xgbCase {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "model", "xgboost", "testdata")
+	dir := filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata")
 	data, err := os.ReadFile(filepath.Join(dir, name+".json"))
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +68,7 @@ func loadXGB(t testing.TB, name string) xgbCase {
 	if err := json.Unmarshal(expected[name], &c); err != nil {
 		t.Fatal(err)
 	}
-	return xgbCase{model: worker.NewModel(m, name, data, false), rows: c.Rows, want: c.Predict}
+	return xgbCase{model: model.NewLoaded(m, model.Version(name, data), false), rows: c.Rows, want: c.Predict}
 }
 
 // application returns row i as a JSON object keyed by the schema's names.
@@ -122,7 +114,7 @@ func (c xgbCase) expect(t testing.TB, i int) float64 {
 // harness is a real batcher and metrics registry around one model.
 type harness struct {
 	xgbCase
-	holder *worker.Holder
+	holder *model.Holder
 	cache  *ingest.DecoderCache
 	b      *worker.Batcher
 	reg    *prometheus.Registry
@@ -132,7 +124,7 @@ type harness struct {
 func newHarness(t *testing.T, name string, cfg worker.Config, lim ingest.Limits, run bool) *harness {
 	t.Helper()
 	h := &harness{xgbCase: loadXGB(t, name), reg: prometheus.NewRegistry()}
-	h.holder = worker.NewHolder(h.model)
+	h.holder = model.NewHolder(h.model)
 	h.cache = ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), lim)
 	h.met = metrics.New(h.reg)
 	h.b = worker.NewBatcher(cfg, 2, h.met)
@@ -153,14 +145,19 @@ func newHarness(t *testing.T, name string, cfg worker.Config, lim ingest.Limits,
 	return h
 }
 
+// door is the front door of h, wired as the service wires it, with log.
+func (h *harness) door(log *slog.Logger) ingest.FrontDoor {
+	return ingest.FrontDoor{Models: h.holder, Decoders: h.cache.Get, Scorer: h.b, Bodies: sink.Bodies{}, Metrics: h.met, Log: log}
+}
+
 func startSync(t *testing.T, h *harness) *nats.Conn {
 	t.Helper()
-	_, nc := natstest.Start(t)
-	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.holder, h.cache.Get, h.b, h.met, nil)
+	_, nc := testkit.StartNATS(t)
+	svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), h.door(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = svc.Stop() })
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
 	return nc
 }
 
@@ -376,7 +373,7 @@ func catboostFixture(t *testing.T, name string) string {
 	t.Helper()
 	dir := os.Getenv("CATBOOST_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join(repoRoot(t), "..", "shared", "fixtures", "catboost")
+		dir = filepath.Join(testkit.RepoRoot(t), "..", "shared", "fixtures", "catboost")
 	}
 	dir = filepath.Join(dir, name)
 	if _, err := os.Stat(dir); err != nil {
@@ -392,7 +389,7 @@ func catboostFixture(t *testing.T, name string) string {
 // two numbers and two categories, with the probabilities CatBoost's Python
 // package computed for 20 rows.
 type churnCase struct {
-	model *worker.Model
+	model *model.Loaded
 	apps  []string  // the rows as JSON applications
 	want  []float64 // CatBoost's P(class 1)
 }
@@ -422,7 +419,7 @@ func loadChurn(t *testing.T) churnCase {
 	if err := json.Unmarshal(raw, &manifest); err != nil {
 		t.Fatal(err)
 	}
-	c := churnCase{model: worker.NewModel(m, "churn", data, false)}
+	c := churnCase{model: model.NewLoaded(m, model.Version("churn", data), false)}
 	for _, cs := range manifest.Cases {
 		fields := []string{}
 		for _, f := range m.Schema().Features {
@@ -476,18 +473,18 @@ func BenchmarkSync(b *testing.B) {
 	}
 	for _, callers := range []int{1, 32} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			mdl := worker.NewModel(cb, demo.Name, data, true)
+			mdl := model.NewLoaded(cb, model.Version(demo.Name, data), true)
 			bt := worker.NewBatcher(worker.DefaultConfig(), 0, nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go func() { _ = bt.Run(ctx) }()
-			srv, nc := natstest.Start(b)
+			srv, nc := testkit.StartNATS(b)
 			cache := ingest.NewDecoderCache(ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
-			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), worker.NewHolder(mdl), cache.Get, bt, nil, nil)
+			svc, err := ingest.NewSyncService(nc, ingest.DefaultSyncConfig(), ingest.FrontDoor{Models: model.NewHolder(mdl), Decoders: cache.Get, Scorer: bt, Bodies: sink.Bodies{}})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer func() { _ = svc.Stop() }()
+			defer func() { _ = svc.Stop(context.Background()) }()
 			benchRequests(b, srv, callers)
 		})
 	}
@@ -500,7 +497,7 @@ func BenchmarkSyncBaseline(b *testing.B) {
 	reply := []byte(`{"id":"xxxxxxxxxxxxxxxxxxxxxx","default_proba":0.031234567890123,"model":"loan-demo@0123456789ab"}`)
 	for _, callers := range []int{1, 32} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			srv, nc := natstest.Start(b)
+			srv, nc := testkit.StartNATS(b)
 			if _, err := nc.QueueSubscribe("loans.score.sync", "q", func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
 				b.Fatal(err)
 			}
@@ -517,7 +514,7 @@ func BenchmarkSyncBaseline(b *testing.B) {
 func benchRequests(b *testing.B, srv *server.Server, callers int) {
 	conns := make([]*nats.Conn, callers)
 	for i := range conns {
-		conns[i] = natstest.Connect(b, srv)
+		conns[i] = testkit.Connect(b, srv)
 	}
 	payload := []byte(seedA)
 	lat := make([][]time.Duration, callers)

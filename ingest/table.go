@@ -3,8 +3,6 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -16,9 +14,10 @@ import (
 )
 
 // Tables (Parquet, CSV) map their columns onto model features by name with
-// the JSON path's rules (Decoder), applied to typed columns:
+// the value rules of values.go, applied to typed columns:
 //   - a numeric feature takes any integer or floating-point column; a null
-//     is missing (NaN), and so is a NaN;
+//     is missing (NaN); a NaN or an infinity is invalid_number, as in JSON,
+//     which fails that row only;
 //   - a categorical feature takes a string column as is, a boolean column as
 //     SchemaConfig.BoolAs, an integer column as its decimal text; a null
 //     category is invalid_category, as JSON null is (CatBoost has no missing
@@ -92,18 +91,14 @@ type ParquetMapper struct {
 	schema   *model.Schema
 	sources  []source // by feature, in schema order
 	byColumn []int    // leaf column index → index into sources, or -1
-	boolCats [2]string
-	smallInt []string // decimal text of 0..len-1, shared to avoid allocations
+	rules    valueRules
 	canFail  bool
 }
 
 // NewParquetMapper maps the columns of file schema fs onto the features of
 // s, or returns a *ColumnError naming every column that does not fit.
 func NewParquetMapper(fs *parquet.Schema, s *model.Schema, sc SchemaConfig) (*ParquetMapper, error) {
-	m := &ParquetMapper{schema: s, boolCats: [2]string{"False", "True"}}
-	if len(sc.BoolAs) == 2 {
-		m.boolCats = [2]string{sc.BoolAs[0], sc.BoolAs[1]}
-	}
+	m := &ParquetMapper{schema: s, rules: newValueRules(sc)}
 	m.byColumn = make([]int, len(fs.Columns()))
 	for i := range m.byColumn {
 		m.byColumn[i] = -1
@@ -142,10 +137,6 @@ func NewParquetMapper(fs *parquet.Schema, s *model.Schema, sc SchemaConfig) (*Pa
 	}
 	if len(problems) > 0 {
 		return nil, &ColumnError{Problems: problems}
-	}
-	m.smallInt = make([]string, 1024)
-	for i := range m.smallInt {
-		m.smallInt[i] = strconv.Itoa(i)
 	}
 	return m, nil
 }
@@ -219,13 +210,18 @@ func typeName(t parquet.Type) string {
 	return t.Kind().String()
 }
 
-// CanFail reports whether a row can fail to map (a nullable categorical
-// column): the output then needs an error column.
+// CanFail reports whether the file's schema lets a row fail to map (a
+// nullable categorical column): its output then has an error column. A NaN
+// or an infinity in a float column fails its row too, but a file whose
+// schema is otherwise fine should not get an error column for values that
+// readers of typed files rarely write (missing numbers are nulls): where
+// there is no error column, the caller stops at such a row instead.
 func (m *ParquetMapper) CanFail() bool { return m.canFail }
 
 // Fill maps one row into floats and cats (a Batch row's slots, floats
 // preset to NaN). It returns "" or the problem of the row, as
-// "<feature>: invalid_category (null)".
+// "<feature>: invalid_category (null; ...)" or "<feature>: invalid_number
+// (NaN or infinite; ...)".
 //
 // Category strings of byte-array columns share the bytes of row: they are
 // valid only while row's values are, which is all a Batch needs (Predict
@@ -254,10 +250,14 @@ func (m *ParquetMapper) Fill(row parquet.Row, floats []float64, cats []string) s
 			floats[f.Index] = float64(v.Int64())
 		case numUint64:
 			floats[f.Index] = float64(v.Uint64())
-		case numFloat:
-			floats[f.Index] = float64(v.Float())
-		case numDouble:
-			floats[f.Index] = v.Double()
+		case numFloat, numDouble:
+			x := v.Double()
+			if src.conv == numFloat {
+				x = float64(v.Float())
+			}
+			if p := finite(x, &floats[f.Index]); p != "" && problem == "" {
+				problem = f.Name + ": " + p + " (NaN or infinite; only null means missing)"
+			}
 		case catBytes:
 			b := v.ByteArray()
 			if len(b) == 0 {
@@ -266,48 +266,35 @@ func (m *ParquetMapper) Fill(row parquet.Row, floats []float64, cats []string) s
 				cats[f.Index] = unsafe.String(&b[0], len(b))
 			}
 		case catBool:
-			if v.Boolean() {
-				cats[f.Index] = m.boolCats[1]
-			} else {
-				cats[f.Index] = m.boolCats[0]
-			}
+			cats[f.Index] = m.rules.boolCategory(v.Boolean())
 		case catInt32:
-			cats[f.Index] = m.itoa(int64(v.Int32()))
+			cats[f.Index] = m.rules.intCategory(int64(v.Int32()))
 		case catUint32:
-			cats[f.Index] = m.itoa(int64(v.Uint32()))
+			cats[f.Index] = m.rules.intCategory(int64(v.Uint32()))
 		case catInt64:
-			cats[f.Index] = m.itoa(v.Int64())
+			cats[f.Index] = m.rules.intCategory(v.Int64())
 		case catUint64:
-			u := v.Uint64()
-			if u > math.MaxInt64 {
-				cats[f.Index] = strconv.FormatUint(u, 10)
-			} else {
-				cats[f.Index] = m.itoa(int64(u))
-			}
+			cats[f.Index] = m.rules.uintCategory(v.Uint64())
 		}
 	}
 	return problem
 }
 
-func (m *ParquetMapper) itoa(n int64) string {
-	if n >= 0 && n < int64(len(m.smallInt)) {
-		return m.smallInt[n]
-	}
-	return strconv.FormatInt(n, 10)
-}
-
 // CSVMapper fills model.Batch rows from the text fields of a CSV file whose
-// header names the columns. A numeric cell holds a finite decimal literal
-// (the JSON rule for numbers in strings) or nothing (missing); a category
-// cell is taken as is (CSV cannot tell an empty string from a null).
+// header names the columns, with the value rules of values.go. A numeric
+// cell holds a finite decimal literal (the rule for numbers given as text)
+// or nothing (missing). A category cell holding true or false in any case
+// is a boolean (SchemaConfig.BoolAs, as JSON and Parquet booleans are); any
+// other is taken as is (CSV cannot tell an empty string from a null).
 type CSVMapper struct {
-	cols []int // by feature (schema order): the CSV column
-	s    *model.Schema
+	cols  []int // by feature (schema order): the CSV column
+	s     *model.Schema
+	rules valueRules
 }
 
 // NewCSVMapper maps header onto the features of s, or returns a
 // *ColumnError naming every feature without a column (or with two).
-func NewCSVMapper(header []string, s *model.Schema) (*CSVMapper, error) {
+func NewCSVMapper(header []string, s *model.Schema, sc SchemaConfig) (*CSVMapper, error) {
 	pos := map[string]int{}
 	problems := map[string]string{}
 	for i, h := range header {
@@ -318,7 +305,7 @@ func NewCSVMapper(header []string, s *model.Schema) (*CSVMapper, error) {
 		}
 		pos[h] = i
 	}
-	m := &CSVMapper{s: s, cols: make([]int, len(s.Features))}
+	m := &CSVMapper{s: s, cols: make([]int, len(s.Features)), rules: newValueRules(sc)}
 	for i, f := range s.Features {
 		c, ok := pos[f.Name]
 		if !ok {
@@ -343,20 +330,15 @@ func (m *CSVMapper) Fill(record []string, floats []float64, cats []string) strin
 		}
 		cell := record[c]
 		if f.Kind == model.Categorical {
-			cats[f.Index] = cell
+			cats[f.Index] = m.rules.cellCategory(cell)
 			continue
 		}
 		if cell == "" {
 			continue // missing
 		}
-		if !isDecimal([]byte(cell)) {
-			return f.Name + ": " + FieldInvalidNumber
+		if p := numberText(cell, &floats[f.Index]); p != "" {
+			return f.Name + ": " + p
 		}
-		v, err := strconv.ParseFloat(cell, 64)
-		if err != nil || math.IsInf(v, 0) {
-			return f.Name + ": " + FieldInvalidNumber
-		}
-		floats[f.Index] = v
 	}
 	return ""
 }

@@ -89,6 +89,11 @@ func TestParquetMapperValues(t *testing.T) {
 		{"null number is missing", parquet.Optional(parquet.Leaf(parquet.DoubleType)), parquet.String(), parquet.Row{parquet.ByteArrayValue([]byte("a")).Level(0, 0, 0), null.Level(0, 0, 1)}, math.NaN(), "a", ""},
 		{"null category fails the row", parquet.Leaf(parquet.DoubleType), parquet.Optional(parquet.String()), parquet.Row{null.Level(0, 0, 0), parquet.DoubleValue(2).Level(0, 0, 1)}, 2, "", "c: invalid_category"},
 		{"present optional category", parquet.Leaf(parquet.DoubleType), parquet.Optional(parquet.String()), parquet.Row{opt(parquet.ByteArrayValue([]byte("TX"))), parquet.DoubleValue(2).Level(0, 0, 1)}, 2, "TX", ""},
+		// NaN and the infinities are invalid_number, as in JSON: only a
+		// null means missing.
+		{"NaN double fails the row", parquet.Leaf(parquet.DoubleType), parquet.String(), row(parquet.ByteArrayValue([]byte("a")), parquet.DoubleValue(math.NaN())), 0, "", "x: invalid_number"},
+		{"infinite double fails the row", parquet.Leaf(parquet.DoubleType), parquet.String(), row(parquet.ByteArrayValue([]byte("a")), parquet.DoubleValue(math.Inf(-1))), 0, "", "x: invalid_number"},
+		{"infinite float fails the row", parquet.Leaf(parquet.FloatType), parquet.String(), row(parquet.ByteArrayValue([]byte("a")), parquet.FloatValue(float32(math.Inf(1)))), 0, "", "x: invalid_number"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,13 +119,13 @@ func TestParquetMapperValues(t *testing.T) {
 
 func TestCSVMapper(t *testing.T) {
 	s := twoFeatures()
-	if _, err := NewCSVMapper([]string{"x", "y"}, s); !errors.Is(err, ErrColumns) || !strings.Contains(err.Error(), `"c": missing`) {
+	if _, err := NewCSVMapper([]string{"x", "y"}, s, DefaultSchemaConfig()); !errors.Is(err, ErrColumns) || !strings.Contains(err.Error(), `"c": missing`) {
 		t.Errorf("missing: %v", err)
 	}
-	if _, err := NewCSVMapper([]string{"x", "c", "x"}, s); err == nil || !strings.Contains(err.Error(), `"x": appears twice`) {
+	if _, err := NewCSVMapper([]string{"x", "c", "x"}, s, DefaultSchemaConfig()); err == nil || !strings.Contains(err.Error(), `"x": appears twice`) {
 		t.Errorf("duplicate: %v", err)
 	}
-	m, err := NewCSVMapper([]string{"c", "x"}, s)
+	m, err := NewCSVMapper([]string{"c", "x"}, s, DefaultSchemaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +139,8 @@ func TestCSVMapper(t *testing.T) {
 		{[]string{"NC", "NaN"}, 0, "x: invalid_number"},
 		{[]string{"NC", "0x10"}, 0, "x: invalid_number"},
 		{[]string{"NC", "1e999"}, 0, "x: invalid_number"},
+		{[]string{"NC", "Inf"}, 0, "x: invalid_number"},
+		{[]string{"NC", " 1"}, 0, "x: invalid_number"},
 		{[]string{"NC"}, 0, "x: missing"},
 	} {
 		floats, cats := []float64{math.NaN()}, []string{""}
@@ -146,6 +153,30 @@ func TestCSVMapper(t *testing.T) {
 		}
 		if p != "" || cats[0] != "NC" || (floats[0] != tc.x && !(math.IsNaN(floats[0]) && math.IsNaN(tc.x))) {
 			t.Errorf("%v: x=%v c=%q problem %q", tc.rec, floats[0], cats[0], p)
+		}
+	}
+}
+
+// TestCSVMapperBooleans: DuckDB and Spark write true/false in boolean
+// columns; a cell holding either, in any case, is a boolean mapped through
+// schema.bool_as, exactly as JSON and Parquet booleans are, so a model
+// trained on "True"/"False" sees them. Any other cell is taken as is.
+func TestCSVMapperBooleans(t *testing.T) {
+	s := twoFeatures()
+	for _, sc := range []SchemaConfig{DefaultSchemaConfig(), {BoolAs: []string{"no", "yes"}}} {
+		m, err := NewCSVMapper([]string{"c", "x"}, s, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for cell, want := range map[string]string{
+			"true": sc.BoolAs[1], "TRUE": sc.BoolAs[1], "True": sc.BoolAs[1], "tRuE": sc.BoolAs[1],
+			"false": sc.BoolAs[0], "FALSE": sc.BoolAs[0], "False": sc.BoolAs[0],
+			"truth": "truth", "t": "t", "0": "0", "": "", " true": " true",
+		} {
+			floats, cats := []float64{math.NaN()}, []string{""}
+			if p := m.Fill([]string{cell, "1"}, floats, cats); p != "" || cats[0] != want {
+				t.Errorf("bool_as %v: cell %q gave %q (problem %q), want %q", sc.BoolAs, cell, cats[0], p, want)
+			}
 		}
 	}
 }

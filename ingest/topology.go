@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -68,6 +69,17 @@ type ConsumerConfig struct {
 	// PullMaxMessages is how many messages a worker asks for at once, over
 	// its fetches; it bounds the worker's client-side buffer.
 	PullMaxMessages int `mapstructure:"pull_max_messages"`
+}
+
+// ProgressEvery is how often a message still being worked on needs an
+// InProgress to hold off its redelivery: a third of the shortest
+// redelivery wait (AckWait, or the smallest BackOff), at least 1 ms.
+func (c ConsumerConfig) ProgressEvery() time.Duration {
+	d := c.AckWait
+	if len(c.BackOff) > 0 {
+		d = slices.Min(c.BackOff)
+	}
+	return max(d/3, time.Millisecond)
 }
 
 // Topology is the whole JetStream layout: three streams and the consumer.

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 )
 
 // TestParquetReadByArrow reads a generated file with Apache Arrow's Parquet

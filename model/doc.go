@@ -1,6 +1,11 @@
 // Package model defines what every model backend offers the service: the
 // feature schema a request is decoded against, the shape of the output, and a
-// batch prediction call into a caller-owned slice. Optional interfaces add
+// batch prediction call into a caller-owned slice. Loaded is a model ready to
+// serve with its identity (Version) and Holder the current one, swapped
+// atomically on reload. Transform is the one copy of the output transforms
+// (sigmoid, softmax, exp, class decisions) every backend applies to its raw
+// values, and model/modeltest the conformance suite every backend passes.
+// Optional interfaces add
 // explanations (Explainer: SHAP values in CatBoost's ShapValues layout) and
 // the categorical values a model never saw (UnseenReporter).
 //

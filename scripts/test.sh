@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; .ci/run runs exactly this).
-# 1. vet and every test with the race detector, then the allocation checks
-#    and the wide-file memory bound without it;
+# 1. vet, staticcheck and every test with the race detector (the full suite:
+#    FULL_SUITE=1), then the allocation checks and the wide-file memory
+#    bound without it;
 # 2. every fuzz target (any `func FuzzXxx` in a _test.go file) for FUZZTIME each,
 #    seeded from its corpus and testdata/fuzz, so decoders of outside bytes are
 #    exercised on every run without an unbounded fuzzing session;
@@ -12,15 +13,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The full suite: the process-level fault suite (internal/faulttest) and the
+# long stall tests run only with it (internal/testkit.FullEnv); a bare
+# `go test ./...` is the quick loop.
+export FULL_SUITE=1
+
 FUZZTIME=${FUZZTIME:-15s}
 
 go vet ./...
+# staticcheck, pinned to a release that knows Go 1.26; `go run pkg@version`
+# fetches it through the module proxy without touching go.mod.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 go test -race -timeout 45m ./...
 # The allocation checks of pooled buffers, without -race (under it sync.Pool
-# drops items at random, so those checks step aside; internal/race).
-go test -count=1 -run '^(TestPredictAllocatesNothing|TestManyClasses|TestRename)$' ./model/...
+# drops items at random, so those checks step aside; testkit.RaceEnabled).
+go test -count=1 -run '^(TestPredictAllocatesNothing|TestManyClasses|TestRename|TestConformance)$' ./model/...
 # The peak RSS of scoring a 5,018-column file, likewise without -race (its
-# shadow memory would swamp the figure; internal/race).
+# shadow memory would swamp the figure; testkit.RaceEnabled).
 go test -count=1 -run '^TestScoreWideFileInBoundedMemory$' ./internal/bulk
 
 # fuzz_one PKG TARGET runs one fuzz target. Go 1.26's fuzz coordinator can fail

@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/loan-scorer/loan-scorer/model"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // The JSON bodies are written by hand into a caller-owned buffer: every
@@ -24,7 +23,7 @@ import (
 //	{"id":"...","probabilities":[p,...],"model":"..."} multiclass, multi-label
 //
 // The model field is m.Version.
-func AppendResult(dst []byte, id string, m *worker.Model, out []float64) []byte {
+func AppendResult(dst []byte, id string, m *model.Loaded, out []float64) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = AppendString(dst, id)
 	dst = append(dst, ',')
@@ -37,7 +36,7 @@ func AppendResult(dst []byte, id string, m *worker.Model, out []float64) []byte 
 // AppendPrediction appends the seed-compatible HTTP body of one scored row:
 // {"default_proba":p} for a binary classifier, {"prediction":x} for a
 // regressor, {"probabilities":[...]} for multiclass and multi-label models.
-func AppendPrediction(dst []byte, m *worker.Model, out []float64) []byte {
+func AppendPrediction(dst []byte, m *model.Loaded, out []float64) []byte {
 	dst = append(dst, '{')
 	dst = appendValues(dst, m, out)
 	return append(dst, '}')
@@ -52,7 +51,7 @@ const (
 
 // ValueField returns the name of the result field that carries m's values
 // and whether it is an array (as AppendResult writes it).
-func ValueField(m *worker.Model) (name string, array bool) {
+func ValueField(m *model.Loaded) (name string, array bool) {
 	o := m.Output()
 	w := m.Width()
 	switch {
@@ -64,7 +63,7 @@ func ValueField(m *worker.Model) (name string, array bool) {
 	return FieldProbabilities, true
 }
 
-func appendValues(dst []byte, m *worker.Model, out []float64) []byte {
+func appendValues(dst []byte, m *model.Loaded, out []float64) []byte {
 	name, array := ValueField(m)
 	dst = append(dst, '"')
 	dst = append(dst, name...)
@@ -190,3 +189,26 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// Bodies is the body encoding of this file as a value: what the sync and
+// HTTP front doors write their answers with (ingest.Bodies). The zero
+// value is ready to use.
+type Bodies struct{}
+
+// AppendResult is the package's AppendResult.
+func (Bodies) AppendResult(dst []byte, id string, m *model.Loaded, out []float64) []byte {
+	return AppendResult(dst, id, m, out)
+}
+
+// AppendPrediction is the package's AppendPrediction.
+func (Bodies) AppendPrediction(dst []byte, m *model.Loaded, out []float64) []byte {
+	return AppendPrediction(dst, m, out)
+}
+
+// AppendError is the package's AppendError.
+func (Bodies) AppendError(dst []byte, id, code, message string, fields map[string]string) []byte {
+	return AppendError(dst, id, code, message, fields)
+}
+
+// ValueField is the package's ValueField.
+func (Bodies) ValueField(m *model.Loaded) (name string, array bool) { return ValueField(m) }

@@ -9,25 +9,16 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
 	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // xgbModel loads one of the real XGBoost models kept by model/xgboost.
-func xgbModel(t testing.TB, file string) *worker.Model {
+func xgbModel(t testing.TB, file string) *model.Loaded {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod")
-		}
-		dir = filepath.Dir(dir)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "model", "xgboost", "testdata", file))
+	data, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,17 +26,18 @@ func xgbModel(t testing.TB, file string) *worker.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return worker.NewModel(m, file, data, false)
+	return model.NewLoaded(m, model.Version(file, data), false)
 }
 
 func TestAppendResult(t *testing.T) {
+	t.Parallel()
 	tenth := 0.1 // a variable: constant arithmetic would be exact
 	binary := xgbModel(t, "binary_logistic.json")
 	regression := xgbModel(t, "regression_named.json")
 	multi := xgbModel(t, "multi_softprob.json")
 	for _, c := range []struct {
 		name string
-		m    *worker.Model
+		m    *model.Loaded
 		out  []float64
 		want string // the field and value part
 	}{
@@ -74,6 +66,7 @@ func TestAppendResult(t *testing.T) {
 }
 
 func TestAppendError(t *testing.T) {
+	t.Parallel()
 	got := string(sink.AppendError(nil, "m-1", "invalid_input", "invalid fields: Term (missing)",
 		map[string]string{"Term": "missing", "City": "invalid_category", "a<b>": "unknown_field"}))
 	want := `{"id":"m-1","error":{"code":"invalid_input","message":"invalid fields: Term (missing)",` +
@@ -91,6 +84,7 @@ func TestAppendError(t *testing.T) {
 // encoding/json's own encoding reads back as, and never contains raw <, >,
 // &, control characters or invalid UTF-8.
 func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cases := []string{"", "plain", `quote " backslash \ slash /`, "<script>alert(1)</script>", "a&b",
 		"\x00\x01\n\r\t\x1f\x7f", "\xff\xfe", "\xc0\xaf", "é日本😀", "\u2028\u2029", "\xed\xa0\x80"}
@@ -123,6 +117,7 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestValueField(t *testing.T) {
+	t.Parallel()
 	for file, want := range map[string][2]any{
 		"binary_logistic.json":  {"default_proba", false},
 		"regression_named.json": {"prediction", false},

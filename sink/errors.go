@@ -9,8 +9,6 @@ import (
 
 // Errors of the Parquet sink, matched with errors.Is.
 var (
-	// ErrUnknownFailpoint: SCORER_FAILPOINT names no crash point.
-	ErrUnknownFailpoint = errors.New("unknown failpoint")
 	// ErrSinkLocked: another sink holds the directory (one sink per directory).
 	ErrSinkLocked = errors.New("directory is used by another Parquet sink")
 	// ErrConsumerMismatch: the sink's durable consumer exists with settings

@@ -23,9 +23,9 @@ import (
 type ParquetConfig struct {
 	// Dir is the directory of the files; empty disables the sink.
 	Dir string `mapstructure:"dir"`
-	// Stream is the results stream to read; empty is LOANS_SCORED. Not a
-	// key of its own: inside `scorer serve` it is results.stream; `scorer
-	// sink parquet` takes --stream.
+	// Stream is the results stream to read (required). Not a key of its
+	// own: inside `scorer serve` it is results.stream; `scorer sink parquet`
+	// takes --stream.
 	Stream string `mapstructure:"-"`
 	// Consumer is the sink's durable consumer; empty derives
 	// "parquet-sink-<first 8 hex of sha256(host:absolute dir)>", one per
@@ -47,13 +47,10 @@ type ParquetConfig struct {
 	FetchBatch int `mapstructure:"fetch_batch"`
 }
 
-// DefaultResultsStream is the results stream a sink reads when its
-// configuration names none.
-const DefaultResultsStream = "LOANS_SCORED"
-
 // DefaultParquetConfig returns the documented defaults: disabled (no dir),
-// LOANS_SCORED, files of at most 100,000 results or one minute, row groups
-// of 128Ki rows, zstd.
+// files of at most 100,000 results or one minute, row groups of 128Ki
+// rows, zstd. Stream has no default here: it is the topology's results
+// stream (ingest.Topology), which the caller copies in.
 func DefaultParquetConfig() ParquetConfig {
 	return ParquetConfig{
 		MaxRows:      100_000,
@@ -125,8 +122,10 @@ func WriterOptions(codec compress.Codec, rowGroupRows int, createdBy string) []p
 type ParquetOptions struct {
 	// Log receives commits and problems; nil uses slog.Default().
 	Log *slog.Logger
-	// Failpoint is the test-only crash point (see FailpointFromEnv).
-	Failpoint Failpoint
+	// Crash, when set, is called with each crash point a commit passes
+	// (FailAfterWrite, ...): a test's hook to end the process there. Nil in
+	// production.
+	Crash func(point string)
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 	// Committed, when set, is called after each file is committed and
@@ -168,6 +167,11 @@ type Parquet struct {
 	log   *slog.Logger
 	now   func() time.Time
 
+	// runCtx ends (stopRun) at Stop; runDone closes when Run returns.
+	runCtx  context.Context
+	stopRun context.CancelFunc
+	runDone chan struct{}
+
 	recoveries atomic.Int64 // gap recoveries since NewParquet
 	restarts   atomic.Int64 // restarts by Serve since NewParquet
 	gapLog     limitedLog   // gap recovery warnings, rate-limited
@@ -187,11 +191,13 @@ func NewParquet(js jetstream.JetStream, cfg ParquetConfig, opts ParquetOptions) 
 		return nil, fmt.Errorf("sink.parquet.dir: %w", err)
 	}
 	if cfg.Stream == "" {
-		cfg.Stream = DefaultResultsStream
+		return nil, errors.New("parquet sink: no results stream to read (ParquetConfig.Stream)")
 	}
 	codec, _ := Codec(cfg.Compression)
 	p := &Parquet{cfg: cfg, js: js, opts: opts, dir: dir, name: cfg.Consumer,
-		wopts: WriterOptions(codec, cfg.RowGroupRows, "loan-scorer sink"), log: opts.Log, now: opts.Now}
+		wopts: WriterOptions(codec, cfg.RowGroupRows, "loan-scorer sink"), log: opts.Log, now: opts.Now,
+		runDone: make(chan struct{})}
+	p.runCtx, p.stopRun = context.WithCancel(context.Background())
 	if p.name == "" {
 		p.name = ConsumerName(dir)
 	}
@@ -227,15 +233,15 @@ func (p *Parquet) GapRecoveries() int64 { return p.recoveries.Load() }
 // transient failure.
 func (p *Parquet) Restarts() int64 { return p.restarts.Load() }
 
-// Run writes files until ctx ends, then commits the open file and returns
-// nil; it returns early with an error when the directory, the files or
-// JetStream fail (NATS lost, a missed heartbeat, the consumer deleted). After
-// it returns, Run may be called again (it resumes from the files, like a
-// restart); never twice at once. Serve is Run started again after each
-// transient failure.
-func (p *Parquet) Run(ctx context.Context) error { return p.run(ctx, nil) }
+// RunOnce writes files until ctx ends, then commits the open file and
+// returns nil; it returns early with an error when the directory, the files
+// or JetStream fail (NATS lost, a missed heartbeat, the consumer deleted).
+// After it returns, RunOnce may be called again (it resumes from the files,
+// like a restart); never twice at once. Serve is RunOnce started again after
+// each transient failure.
+func (p *Parquet) RunOnce(ctx context.Context) error { return p.run(ctx, nil) }
 
-// run is Run; started, when set, is called once the consumer exists (the
+// run is RunOnce; started, when set, is called once the consumer exists (the
 // sink is reading again).
 func (p *Parquet) run(ctx context.Context, started func()) error {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // BenchmarkParquetSink reports how many results per second the sink moves
@@ -19,7 +19,7 @@ func BenchmarkParquetSink(b *testing.B) {
 	const n = 200_000
 	b.StopTimer()
 	for range b.N {
-		_, nc := natstest.Start(b)
+		_, nc := testkit.StartNATS(b)
 		js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 		ctx := context.Background()
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOANS_SCORED", Subjects: []string{"loans.scored"}}); err != nil {
@@ -36,7 +36,7 @@ func BenchmarkParquetSink(b *testing.B) {
 		}
 		<-js.PublishAsyncComplete()
 		dir := b.TempDir()
-		cfg := DefaultParquetConfig()
+		cfg := testParquetConfig()
 		cfg.Dir = dir
 		s, err := NewParquet(js, cfg, ParquetOptions{})
 		if err != nil {

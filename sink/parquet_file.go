@@ -328,19 +328,24 @@ func (o *openFile) abandon() {
 }
 
 // commit makes the file durable under its final name: footer, fsync,
-// rename, directory fsync, with the failpoints between the steps. It
-// returns the final path.
-func (o *openFile) commit(dir string, fp Failpoint) (string, error) {
+// rename, directory fsync, calling crash (when set) with the crash point
+// between the steps. It returns the final path.
+func (o *openFile) commit(dir string, crash func(point string)) (string, error) {
+	passed := func(point string) {
+		if crash != nil {
+			crash(point)
+		}
+	}
 	if err := o.w.close(); err != nil {
 		o.abandon()
 		return "", err
 	}
-	fp.hit(FailAfterWrite)
+	passed(FailAfterWrite)
 	if err := o.f.Sync(); err != nil {
 		o.abandon()
 		return "", fmt.Errorf("fsync %s: %w", o.tmpPath, err)
 	}
-	fp.hit(FailAfterFsync)
+	passed(FailAfterFsync)
 	if err := o.f.Close(); err != nil {
 		_ = os.Remove(o.tmpPath)
 		return "", fmt.Errorf("close %s: %w", o.tmpPath, err)
@@ -357,6 +362,6 @@ func (o *openFile) commit(dir string, fp Failpoint) (string, error) {
 	if err := syncDir(dir); err != nil {
 		return "", errors.Join(err, os.Remove(final))
 	}
-	fp.hit(FailAfterRename)
+	passed(FailAfterRename)
 	return final, nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // sinkConsumer returns the current state of the sink's durable consumer on
@@ -35,11 +35,12 @@ func sinkConsumer(js jetstream.JetStream, name string) *jetstream.ConsumerInfo {
 // next and acknowledged the gap with its file: the taken results were
 // lost.
 func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	// Pulls of two: the other client's pull request is served between two
 	// of the sink's.
 	cfg.Dir, cfg.FetchBatch, cfg.MaxAge = dir, 2, time.Second
@@ -48,7 +49,7 @@ func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
 	var recovered atomic.Int64
 	stop := runSink(t, js, cfg, ParquetOptions{Recovered: func() { recovered.Add(1) }})
 	name := ConsumerName(dir)
-	natstest.Eventually(t, 20*time.Second, "the first 10 delivered to the sink", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the first 10 delivered to the sink", func() bool {
 		ci := sinkConsumer(js, name)
 		return ci != nil && ci.Delivered.Stream == 10
 	})
@@ -69,7 +70,7 @@ func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
 		}
 		taken <- n
 	}()
-	natstest.Eventually(t, 20*time.Second, "the other pull request waiting beside the sink's", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the other pull request waiting beside the sink's", func() bool {
 		ci := sinkConsumer(js, name)
 		return ci != nil && ci.NumWaiting >= 2
 	})
@@ -79,7 +80,7 @@ func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
 	} else {
 		t.Logf("another client took %d deliveries of the sink's consumer", n)
 	}
-	natstest.Eventually(t, 30*time.Second, "files named for all 50 sequences", func() bool { return countRows(dir) >= 50 })
+	testkit.Eventually(t, 30*time.Second, "files named for all 50 sequences", func() bool { return countRows(dir) >= 50 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,18 +98,19 @@ func TestParquetSinkRecoversDeliveriesTakenByAnotherPuller(t *testing.T) {
 // commit what followed on and read again from there, so the skipped
 // results land in the files too. Before, they were skipped for good.
 func TestParquetSinkRecoversAConsumerReset(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, time.Second
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 10, want)
 	var recovered atomic.Int64
 	stop := runSink(t, js, cfg, ParquetOptions{Recovered: func() { recovered.Add(1) }})
 	name := ConsumerName(dir)
-	natstest.Eventually(t, 20*time.Second, "the first 10 delivered to the sink", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the first 10 delivered to the sink", func() bool {
 		ci := sinkConsumer(js, name)
 		return ci != nil && ci.Delivered.Stream == 10
 	})
@@ -118,7 +120,7 @@ func TestParquetSinkRecoversAConsumerReset(t *testing.T) {
 		t.Fatalf("reset the sink's consumer: %v", err)
 	}
 	publishResults(t, js, 10, 20, want) // sequences 11..30; the reset consumer skips 11..20
-	natstest.Eventually(t, 30*time.Second, "files named for all 30 sequences", func() bool { return countRows(dir) >= 30 })
+	testkit.Eventually(t, 30*time.Second, "files named for all 30 sequences", func() bool { return countRows(dir) >= 30 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -154,11 +156,13 @@ func serveSink(t *testing.T, s *Parquet) (stop func() error) {
 // under it: the pull fails, and Serve must start the sink again from its
 // files (recreating the consumer) instead of ending.
 func TestParquetSinkServeRestartsAfterAFailure(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	testkit.NeedFull(t, "waits out the sink's restart backoff")
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 300*time.Millisecond
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 10, want)
@@ -167,14 +171,14 @@ func TestParquetSinkServeRestartsAfterAFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := serveSink(t, s)
-	natstest.Eventually(t, 20*time.Second, "the first 10 written", func() bool { return countRows(dir) == 10 })
+	testkit.Eventually(t, 20*time.Second, "the first 10 written", func() bool { return countRows(dir) == 10 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := js.DeleteConsumer(ctx, "LOANS_SCORED", s.Consumer()); err != nil {
 		t.Fatal(err)
 	}
 	publishResults(t, js, 10, 10, want)
-	natstest.Eventually(t, 30*time.Second, "all 20 written", func() bool { return countRows(dir) == 20 })
+	testkit.Eventually(t, 30*time.Second, "all 20 written", func() bool { return countRows(dir) == 20 })
 	if err := stop(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -190,14 +194,16 @@ func TestParquetSinkServeRestartsAfterAFailure(t *testing.T) {
 // sink must carry on and write what is published afterwards, every result
 // once.
 func TestParquetSinkServeSurvivesABrokerRestart(t *testing.T) {
-	opts := natstest.Options(t.TempDir())
-	opts.Port = natstest.FreePort(t)
-	srv := natstest.StartWith(t, opts)
-	nc := natstest.Connect(t, srv, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	t.Parallel()
+	testkit.NeedFull(t, "waits out a broker restart and the sink's backoff")
+	opts := testkit.NATSOptions(t.TempDir())
+	opts.Port = testkit.FreePort(t)
+	srv := testkit.StartNATSWith(t, opts)
+	nc := testkit.Connect(t, srv, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 300*time.Millisecond
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 10, want)
@@ -206,14 +212,14 @@ func TestParquetSinkServeSurvivesABrokerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := serveSink(t, s)
-	natstest.Eventually(t, 20*time.Second, "the first 10 written", func() bool { return countRows(dir) == 10 })
+	testkit.Eventually(t, 20*time.Second, "the first 10 written", func() bool { return countRows(dir) == 10 })
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	natstest.Eventually(t, 10*time.Second, "the client notices", func() bool { return !nc.IsConnected() })
-	natstest.StartWith(t, opts)
-	natstest.Eventually(t, 20*time.Second, "the client reconnects", nc.IsConnected)
+	testkit.Eventually(t, 10*time.Second, "the client notices", func() bool { return !nc.IsConnected() })
+	testkit.StartNATSWith(t, opts)
+	testkit.Eventually(t, 20*time.Second, "the client reconnects", nc.IsConnected)
 	publishResults(t, js, 10, 10, want)
-	natstest.Eventually(t, time.Minute, "all 20 written", func() bool { return countRows(dir) == 20 })
+	testkit.Eventually(t, time.Minute, "all 20 written", func() bool { return countRows(dir) == 20 })
 	if err := stop(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -225,7 +231,8 @@ func TestParquetSinkServeSurvivesABrokerRestart(t *testing.T) {
 // TestParquetSinkServeStopsOnALockedDirectory: a directory held by another
 // sink is not a transient failure; Serve returns ErrSinkLocked at once.
 func TestParquetSinkServeStopsOnALockedDirectory(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
@@ -234,7 +241,7 @@ func TestParquetSinkServeStopsOnALockedDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir = dir
 	s, err := NewParquet(js, cfg, ParquetOptions{})
 	if err != nil {

@@ -206,7 +206,7 @@ func (l *loop) commit(ctx context.Context) error {
 		return nil
 	}
 	l.file = nil
-	path, err := f.commit(l.p.dir, l.p.opts.Failpoint)
+	path, err := f.commit(l.p.dir, l.p.opts.Crash)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -26,6 +27,27 @@ const (
 	// gapLogEvery is how often a gap recovery is logged at warning level.
 	gapLogEvery = 10 * time.Second
 )
+
+// Run is Serve with the service's stop shape: it serves until Stop (or
+// until ctx ends) and returns Serve's result: nil once the open file is
+// committed, or the failure that no restart can mend.
+func (p *Parquet) Run(ctx context.Context) error {
+	defer close(p.runDone)
+	defer context.AfterFunc(ctx, p.stopRun)()
+	return p.Serve(p.runCtx)
+}
+
+// Stop makes Run commit the open file and return, and waits for it until
+// ctx ends.
+func (p *Parquet) Stop(ctx context.Context) error {
+	p.stopRun()
+	select {
+	case <-p.runDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("parquet sink: close the open file: %w", ctx.Err())
+	}
+}
 
 // Serve runs the sink until ctx ends, and after each transient failure (NATS
 // lost or a missed heartbeat, JetStream or the stream unavailable, the

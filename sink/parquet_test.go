@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 )
 
 // resultsStream creates LOANS_SCORED on loans.scored, as ingest.Setup does.
@@ -149,7 +149,7 @@ func runSink(t *testing.T, js jetstream.JetStream, cfg ParquetConfig, opts Parqu
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	go func() { done <- s.RunOnce(ctx) }()
 	var once sync.Once
 	var runErr error
 	stop = func() error {
@@ -172,14 +172,15 @@ func countRows(dir string) int {
 }
 
 func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxRows, cfg.RowGroupRows, cfg.FetchBatch = dir, 40, 16, 25
 	// A short max_age closes the tail files of each run without a stop.
 	cfg.MaxAge = 300 * time.Millisecond
@@ -188,7 +189,7 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 	publishResults(t, js, 0, 130, want)
 	stop := runSink(t, js, cfg, ParquetOptions{})
 	// 130 results in files of 40: three full files are committed on count.
-	natstest.Eventually(t, 20*time.Second, "three files of 40 rows", func() bool { return countRows(dir) == 120 })
+	testkit.Eventually(t, 20*time.Second, "three files of 40 rows", func() bool { return countRows(dir) == 120 })
 	// Stopping commits the open file with what was handled of the last 10
 	// (the rest, buffered or in flight, comes again after the restart).
 	if err := stop(); err != nil {
@@ -200,14 +201,14 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 	// A restart resumes after the committed sequence: nothing is written twice.
 	publishResults(t, js, 130, 50, want)
 	stop = runSink(t, js, cfg, ParquetOptions{})
-	natstest.Eventually(t, 20*time.Second, "at least 160 rows", func() bool { return countRows(dir) >= 160 })
+	testkit.Eventually(t, 20*time.Second, "at least 160 rows", func() bool { return countRows(dir) >= 160 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(dir); n != 180 {
 		// Whatever the second stop left in flight, a third run finishes it.
 		stop = runSink(t, js, cfg, ParquetOptions{})
-		natstest.Eventually(t, 20*time.Second, "all 180 rows", func() bool { return countRows(dir) == 180 })
+		testkit.Eventually(t, 20*time.Second, "all 180 rows", func() bool { return countRows(dir) == 180 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -235,11 +236,12 @@ func TestParquetSinkWritesEveryResultOnceAcrossRestarts(t *testing.T) {
 }
 
 func TestParquetSinkRotatesByAge(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 200*time.Millisecond
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 5, want)
@@ -251,7 +253,7 @@ func TestParquetSinkRotatesByAge(t *testing.T) {
 		mu.Unlock()
 	}})
 	// max_rows is 100,000: only max_age can close the file.
-	natstest.Eventually(t, 20*time.Second, "a file closed by age", func() bool {
+	testkit.Eventually(t, 20*time.Second, "a file closed by age", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(committed) > 0
@@ -266,7 +268,8 @@ func TestParquetSinkRotatesByAge(t *testing.T) {
 }
 
 func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
@@ -281,10 +284,10 @@ func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
 	}
 	want := map[string]testResult{}
 	publishResults(t, js, 0, 6, want)
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxRows = dir, 3
 	runSink(t, js, cfg, ParquetOptions{})
-	natstest.Eventually(t, 20*time.Second, "seqs 4..6 written", func() bool {
+	testkit.Eventually(t, 20*time.Second, "seqs 4..6 written", func() bool {
 		_, err := os.Stat(filepath.Join(dir, FileName(4, 6)))
 		return err == nil
 	})
@@ -302,32 +305,34 @@ func TestParquetSinkRemovesStaleTemporaryFiles(t *testing.T) {
 }
 
 func TestParquetSinkOnePerDirectory(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir = dir
 	runSink(t, js, cfg, ParquetOptions{})
 	lockHeld := func() bool {
 		_, err := os.Stat(filepath.Join(dir, lockName))
 		return err == nil
 	}
-	natstest.Eventually(t, 10*time.Second, "first sink running", lockHeld)
+	testkit.Eventually(t, 10*time.Second, "first sink running", lockHeld)
 	second, err := NewParquet(js, cfg, ParquetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first sink may still be between lock and consumer: either way
 	// the second must be refused by the lock.
-	natstest.Eventually(t, 10*time.Second, "second sink refused", func() bool {
+	testkit.Eventually(t, 10*time.Second, "second sink refused", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		return errors.Is(second.Run(ctx), ErrSinkLocked)
+		return errors.Is(second.RunOnce(ctx), ErrSinkLocked)
 	})
 }
 
 func TestParseRecordKinds(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	tests := []struct {
 		name, body string
@@ -359,6 +364,7 @@ func TestParseRecordKinds(t *testing.T) {
 }
 
 func TestParquetConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := DefaultParquetConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
@@ -382,6 +388,7 @@ func TestParquetConfigValidate(t *testing.T) {
 }
 
 func TestFileNamesSortInStreamOrder(t *testing.T) {
+	t.Parallel()
 	names := []string{FileName(10, 19), FileName(2, 9), FileName(math.MaxUint64-1, math.MaxUint64), FileName(1, 1)}
 	sort.Strings(names)
 	var prev uint64
@@ -399,20 +406,9 @@ func TestFileNamesSortInStreamOrder(t *testing.T) {
 	}
 }
 
-func TestParseFailpoint(t *testing.T) {
-	for _, name := range []string{"", FailAfterWrite, FailAfterFsync, FailAfterRename} {
-		fp, err := ParseFailpoint(name)
-		if err != nil || fp.String() != name || fp.Enabled() != (name != "") {
-			t.Errorf("ParseFailpoint(%q) = %v, %v", name, fp, err)
-		}
-	}
-	if _, err := ParseFailpoint("sink.after_lunch"); !errors.Is(err, ErrUnknownFailpoint) {
-		t.Errorf("unknown failpoint: %v", err)
-	}
-}
-
 func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	dir := t.TempDir()
@@ -422,7 +418,7 @@ func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishResults(t, js, 0, 3, map[string]testResult{})
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir = dir
 	s, err := NewParquet(js, cfg, ParquetOptions{})
 	if err != nil {
@@ -443,7 +439,8 @@ func TestParquetSinkRefusesAStreamBehindItsFiles(t *testing.T) {
 // (probabilities, a list) and then of a regressor (prediction): a change of
 // kind starts a new file, each typed for its kind.
 func TestParquetSinkOtherModelKinds(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	resultsStream(t, js)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -461,10 +458,10 @@ func TestParquetSinkOtherModelKinds(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cfg := DefaultParquetConfig()
+	cfg := testParquetConfig()
 	cfg.Dir, cfg.MaxAge = dir, 200*time.Millisecond
 	runSink(t, js, cfg, ParquetOptions{})
-	natstest.Eventually(t, 20*time.Second, "both files", func() bool { return countRows(dir) == 3 })
+	testkit.Eventually(t, 20*time.Second, "both files", func() bool { return countRows(dir) == 3 })
 	multi := arrowtest.Read(t, filepath.Join(dir, FileName(1, 2)))
 	if f := multi.Fields[1]; f.Name != "probabilities" || !strings.HasPrefix(f.Type, "list<") || !strings.Contains(f.Type, "float64") {
 		t.Errorf("multiclass file: field %+v", f)
@@ -479,4 +476,54 @@ func TestParquetSinkOtherModelKinds(t *testing.T) {
 	if got := reg.Cols["prediction"][0]; got != 12.5 {
 		t.Errorf("prediction %v", got)
 	}
+}
+
+// TestParquetSinkPassesItsCrashPoints checks the hook the exactly-once
+// tests end the process with: a commit passes every crash point, in order.
+func TestParquetSinkPassesItsCrashPoints(t *testing.T) {
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resultsStream(t, js)
+	publishResults(t, js, 0, 3, map[string]testResult{})
+	var mu sync.Mutex
+	var passed []string
+	cfg := testParquetConfig()
+	cfg.Dir, cfg.MaxRows, cfg.MaxAge = t.TempDir(), 3, time.Minute
+	p, err := NewParquet(js, cfg, ParquetOptions{Crash: func(point string) {
+		mu.Lock()
+		passed = append(passed, point)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx) }()
+	testkit.Eventually(t, 30*time.Second, "one file committed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(passed) >= 3
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(passed[:3], CrashPoints()) {
+		t.Fatalf("crash points passed %v, want %v", passed, CrashPoints())
+	}
+}
+
+// testParquetConfig is DefaultParquetConfig reading testResultsStream (the
+// service sets results.stream).
+func testParquetConfig() ParquetConfig {
+	c := DefaultParquetConfig()
+	c.Stream = testResultsStream
+	return c
 }

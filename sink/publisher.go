@@ -14,16 +14,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/worker"
+	"github.com/loan-scorer/loan-scorer/model"
 )
 
 // Header names the scorer reads and writes.
 const (
-	HeaderMsgID       = "Nats-Msg-Id"
+	HeaderMsgID       = jetstream.MsgIDHeader
 	HeaderModel       = "Model"
 	HeaderScoredAt    = "Scored-At"
 	HeaderErrorCode   = "Error-Code"
-	HeaderReplyTo     = "Reply-To"
 	HeaderTraceparent = "traceparent"
 	HeaderTracestate  = "tracestate"
 	HeaderRequestID   = "X-Request-Id"
@@ -69,11 +68,12 @@ type PublisherConfig struct {
 	StallWait time.Duration
 }
 
-// DefaultPublisherConfig returns DESIGN.md's subjects and streams, 4096
-// pending publishes, a 10s PubAck timeout and a 30s stall wait.
+// DefaultPublisherConfig returns 4096 pending publishes, a 10s PubAck
+// timeout and a 30s stall wait. The subjects and streams have no default
+// here: they come from the topology (ingest.Topology, configured once),
+// which the caller copies in.
 func DefaultPublisherConfig() PublisherConfig {
-	return PublisherConfig{Results: "loans.scored", DLQ: "loans.dlq", ResultsStream: DefaultResultsStream, DLQStream: "LOANS_DLQ",
-		MaxPending: 4096, AckTimeout: 10 * time.Second, StallWait: 30 * time.Second}
+	return PublisherConfig{MaxPending: 4096, AckTimeout: 10 * time.Second, StallWait: 30 * time.Second}
 }
 
 // Validate reports an unusable configuration.
@@ -228,7 +228,7 @@ type Result struct {
 // ignored) from the publisher's pool. Hand it to PublishScored, after which
 // neither r nor r.Msg may be used: the publisher takes it back once its
 // PubAck has been handled.
-func (p *Publisher) Scored(m *worker.Model, out []float64, meta Meta, now time.Time) *Result {
+func (p *Publisher) Scored(m *model.Loaded, out []float64, meta Meta, now time.Time) *Result {
 	r, _ := p.results.Get().(*Result)
 	if r == nil {
 		r = &Result{Msg: nats.Msg{Header: make(nats.Header, 8)}}

@@ -10,19 +10,19 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
-func demoModel(t *testing.T) *worker.Model {
+func demoModel(t *testing.T) *model.Loaded {
 	t.Helper()
 	f, err := modelfile.Parse(demo.Name, demo.Bytes(), modelfile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return worker.NewModel(f.Model, demo.Name, demo.Bytes(), true)
+	return model.NewLoaded(f.Model, model.Version(demo.Name, demo.Bytes()), true)
 }
 
 // Pooled result messages are reused one after the other: every stored
@@ -30,6 +30,7 @@ func demoModel(t *testing.T) *worker.Model {
 // left over from the message that used the pooled storage before (the
 // trace headers of odd results must not leak into even ones).
 func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
+	t.Parallel()
 	p, js := newPublisher(t, 0)
 	m := demoModel(t)
 	o := &outcomes{errs: map[string][]error{}}
@@ -46,13 +47,13 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One at a time, so that each one reuses the previous one's storage.
-		natstest.Eventually(t, 10*time.Second, "outcome of "+id, func() bool { return len(o.get(id)) == 1 })
+		testkit.Eventually(t, 10*time.Second, "outcome of "+id, func() bool { return len(o.get(id)) == 1 })
 		if err := o.get(id)[0]; err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
 	}
 	ctx := context.Background()
-	s, err := js.Stream(ctx, DefaultResultsStream)
+	s, err := js.Stream(ctx, testResultsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +89,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 // stays pending through JetStream's no-responders retries (two of 250ms),
 // far longer than the 50ms stall wait.
 func TestPublishStallsAtMaxPending(t *testing.T) {
+	t.Parallel()
 	p, _ := newPublisher(t, 0)
 	p.cfg.MaxPending = 1
 	p.cfg.StallWait = 50 * time.Millisecond
@@ -107,7 +109,7 @@ func TestPublishStallsAtMaxPending(t *testing.T) {
 	if err := p.PublishResult(third, o.done("third")); err != nil {
 		t.Fatalf("publish once room was made: %v", err)
 	}
-	natstest.Eventually(t, 15*time.Second, "outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("third")) == 1 })
+	testkit.Eventually(t, 15*time.Second, "outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("third")) == 1 })
 	if o.get("first")[0] == nil {
 		t.Error("publish to a subject without a stream reported success")
 	}

@@ -12,22 +12,22 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 func newPublisher(t *testing.T, maxPayload int32) (*Publisher, jetstream.JetStream) {
 	t.Helper()
-	opts := natstest.Options(t.TempDir())
+	opts := testkit.NATSOptions(t.TempDir())
 	if maxPayload > 0 {
 		opts.MaxPayload = maxPayload
 	}
-	srv := natstest.StartWith(t, opts)
-	nc := natstest.Connect(t, srv)
+	srv := testkit.StartNATSWith(t, opts)
+	nc := testkit.Connect(t, srv)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultPublisherConfig()
+	cfg := testPublisherConfig()
 	for name, subj := range map[string]string{cfg.ResultsStream: cfg.Results, cfg.DLQStream: cfg.DLQ} {
 		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subj + ".>"}, Duplicates: time.Minute}); err != nil {
 			t.Fatal(err)
@@ -61,6 +61,7 @@ func (o *outcomes) get(key string) []error {
 }
 
 func TestPublishResultHeadersAndDedup(t *testing.T) {
+	t.Parallel()
 	p, js := newPublisher(t, 0)
 	o := &outcomes{errs: map[string][]error{}}
 	from := nats.Header{}
@@ -82,14 +83,14 @@ func TestPublishResultHeadersAndDedup(t *testing.T) {
 	if err := p.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 5*time.Second, "both outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("again")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "both outcomes", func() bool { return len(o.get("first")) == 1 && len(o.get("again")) == 1 })
 	if e := o.get("first")[0]; e != nil {
 		t.Fatalf("first publish: %v", e)
 	}
 	if e := o.get("again")[0]; e != nil {
 		t.Fatalf("a duplicate is a success (already stored): %v", e)
 	}
-	s, _ := js.Stream(ctx, DefaultResultsStream)
+	s, _ := js.Stream(ctx, testResultsStream)
 	info, _ := s.Info(ctx)
 	if info.State.Msgs != 1 {
 		t.Errorf("%d stored results, want 1 (deduplicated by Nats-Msg-Id)", info.State.Msgs)
@@ -108,6 +109,7 @@ func TestPublishResultHeadersAndDedup(t *testing.T) {
 }
 
 func TestPublishWithoutStreamReportsFailure(t *testing.T) {
+	t.Parallel()
 	p, _ := newPublisher(t, 0)
 	o := &outcomes{errs: map[string][]error{}}
 	msg := p.ResultMsg([]byte(`{}`), Meta{ID: "x"}, time.Now())
@@ -115,7 +117,7 @@ func TestPublishWithoutStreamReportsFailure(t *testing.T) {
 	if err := p.PublishResult(msg, o.done("x")); err != nil {
 		return // refused at once: also a failure the caller sees
 	}
-	natstest.Eventually(t, 15*time.Second, "failure reported", func() bool { return len(o.get("x")) == 1 })
+	testkit.Eventually(t, 15*time.Second, "failure reported", func() bool { return len(o.get("x")) == 1 })
 	if err := o.get("x")[0]; err == nil {
 		t.Fatal("publish to a subject without a stream reported success")
 	}
@@ -125,6 +127,7 @@ func TestPublishWithoutStreamReportsFailure(t *testing.T) {
 }
 
 func TestDeadLetterTruncatesToFit(t *testing.T) {
+	t.Parallel()
 	const maxPayload = 4096
 	p, js := newPublisher(t, maxPayload)
 	payload := []byte(strings.Repeat("x", 10000))
@@ -138,11 +141,11 @@ func TestDeadLetterTruncatesToFit(t *testing.T) {
 	if err := p.PublishDeadLetter(dl, o.done("big")); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 10*time.Second, "dead letter acknowledged", func() bool { return len(o.get("big")) == 1 })
+	testkit.Eventually(t, 10*time.Second, "dead letter acknowledged", func() bool { return len(o.get("big")) == 1 })
 	if err := o.get("big")[0]; err != nil {
 		t.Fatalf("dead letter not stored: %v", err)
 	}
-	s, _ := js.Stream(context.Background(), DefaultPublisherConfig().DLQStream)
+	s, _ := js.Stream(context.Background(), testPublisherConfig().DLQStream)
 	got, err := s.GetMsg(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
@@ -164,11 +167,26 @@ func TestDeadLetterTruncatesToFit(t *testing.T) {
 	}
 }
 
+// testResultsStream and testPublisherConfig are DESIGN.md's results and
+// dead-letter subjects and streams (the service takes them from
+// ingest.Topology).
+const testResultsStream = "LOANS_SCORED"
+
+func testPublisherConfig() PublisherConfig {
+	c := DefaultPublisherConfig()
+	c.Results, c.DLQ, c.ResultsStream, c.DLQStream = "loans.scored", "loans.dlq", testResultsStream, "LOANS_DLQ"
+	return c
+}
+
 func TestPublisherConfigValidate(t *testing.T) {
-	if err := DefaultPublisherConfig().Validate(); err != nil {
+	t.Parallel()
+	if err := testPublisherConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	bad := DefaultPublisherConfig()
+	if err := DefaultPublisherConfig().Validate(); err == nil {
+		t.Error("a configuration without subjects and streams accepted")
+	}
+	bad := testPublisherConfig()
 	bad.MaxPending = 0
 	if err := bad.Validate(); err == nil {
 		t.Error("max pending 0 accepted")
@@ -183,14 +201,15 @@ func TestPublisherConfigValidate(t *testing.T) {
 // redelivery after a long outage does: Nats-Msg-Id no longer protects it,
 // the result's own subject does.
 func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := DefaultPublisherConfig()
+	cfg := testPublisherConfig()
 	const window = 100 * time.Millisecond
 	for name, subj := range map[string]string{cfg.ResultsStream: cfg.Results, cfg.DLQStream: cfg.DLQ} {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj, subj + ".>"}, Duplicates: window}); err != nil {
@@ -206,7 +225,7 @@ func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
 		if err := p.PublishResult(p.ResultMsg([]byte(body), Meta{ID: "late-1"}, at), o.done("r")); err != nil {
 			return err
 		}
-		natstest.Eventually(t, 10*time.Second, "outcome", func() bool { return len(o.get("r")) == 1 })
+		testkit.Eventually(t, 10*time.Second, "outcome", func() bool { return len(o.get("r")) == 1 })
 		return o.get("r")[0]
 	}
 	if err := store(`{"first":true}`, time.Now()); err != nil {
@@ -244,14 +263,15 @@ func TestResultStoredOncePerIDBeyondTheDedupWindow(t *testing.T) {
 // TestUnstorablePublishesAreMarkedPermanent: what JetStream refuses for
 // good comes back wrapped in ErrUnstorable; a missing stream does not.
 func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
-	_, nc := natstest.Start(t)
+	t.Parallel()
+	_, nc := testkit.StartNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := DefaultPublisherConfig()
+	cfg := testPublisherConfig()
 	// A results stream whose messages may hold 200 bytes at most.
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.ResultsStream, Subjects: []string{cfg.Results + ".>"}, MaxMsgSize: 200}); err != nil {
 		t.Fatal(err)
@@ -268,7 +288,7 @@ func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
 		if err := p.PublishResult(msg, o.done("m")); err != nil {
 			return err
 		}
-		natstest.Eventually(t, 15*time.Second, "outcome", func() bool { return len(o.get("m")) == 1 })
+		testkit.Eventually(t, 15*time.Second, "outcome", func() bool { return len(o.get("m")) == 1 })
 		return o.get("m")[0]
 	}
 	big := p.ResultMsg([]byte(strings.Repeat("x", 300)), Meta{ID: "big"}, time.Now())
@@ -295,6 +315,7 @@ func TestUnstorablePublishesAreMarkedPermanent(t *testing.T) {
 }
 
 func TestCopiedHeadersAreBounded(t *testing.T) {
+	t.Parallel()
 	p, _ := newPublisher(t, 0)
 	from := nats.Header{}
 	from.Set(HeaderTraceparent, "00-abc-def-01")

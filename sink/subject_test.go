@@ -9,6 +9,7 @@ import (
 )
 
 func TestSubjectToken(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ id, tok string }{
 		{"app-1", "app-1"},
 		{"LOANS:42", "LOANS:42"},
@@ -36,6 +37,7 @@ func TestSubjectToken(t *testing.T) {
 }
 
 func TestIDOfTokenRefusesWhatSubjectTokenNeverWrites(t *testing.T) {
+	t.Parallel()
 	for _, tok := range []string{"", "a.b", "~YXBw=", "~!!", "~YXBw" /* "app" is written plain */, "a*"} {
 		if id, err := sink.IDOfToken(tok); !errors.Is(err, sink.ErrBadToken) {
 			t.Errorf("IDOfToken(%q) = %q, %v; want ErrBadToken", tok, id, err)
@@ -44,6 +46,7 @@ func TestIDOfTokenRefusesWhatSubjectTokenNeverWrites(t *testing.T) {
 }
 
 func TestIDSubjectRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, id := range []string{"app-1", "file.parquet:0123456789ab:7", strings.Repeat("x", 1024)} {
 		subj := sink.IDSubject("loans.scored", id)
 		got, err := sink.IDOfSubject("loans.scored", subj)

@@ -9,37 +9,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
-// Job is one unit handed to the batcher: the rows of one async message (one
-// row) or of one sync or HTTP request (one or more rows).
-type Job struct {
-	// Model is the model Rows were decoded against (Holder.Load() at decode
-	// time); the job is scored by exactly this model, even across a reload.
-	Model *Model
-	// Rows are the decoded rows, at least one. The batcher copies them when
-	// it takes the job into a batch; the submitter keeps ownership but must
-	// not modify them before Done is called.
-	Rows *model.Batch
-	// Out is filled by the batcher with Rows.Rows × Model.Width() values,
-	// row-major. Its capacity is reused when large enough.
-	Out []float64
-	// Err is set when scoring the job failed; Out is then not valid.
-	Err error
-	// Enqueued is set by Submit and TrySubmit.
-	Enqueued time.Time
-	// Done is called exactly once, from one of the batcher's goroutines,
-	// after Out or Err is set. It must not block for long: it holds up the
-	// other jobs of its batch. It must not call Submit, which may wait for
-	// room that only this goroutine's scoring would make (TrySubmit is fine).
-	Done func(*Job)
-}
-
 // Batcher is the process's micro-batcher. Create it with NewBatcher, start
-// Run once, feed it with Submit and TrySubmit, stop it with Close (soft: what
-// is queued is still scored) or by cancelling Run's context (hard).
+// Run once, feed it with Submit and TrySubmit, stop it with Stop (or Close:
+// soft, what is queued is still scored) or by cancelling Run's context
+// (hard).
 //
 // A batch closes when it holds Config.MaxSize rows, when Config.MaxWait has
 // passed since it took its first job, or at once when no other job is
@@ -51,13 +29,18 @@ type Batcher struct {
 	workers int
 	m       *metrics.Metrics
 
-	queue   chan *Job
+	queue   chan *ingest.Job
 	closing chan struct{}
 
 	mu      sync.RWMutex // guards closed against senders.Add
 	closed  bool
 	senders sync.WaitGroup // Submit/TrySubmit calls that may still send to queue
 	running atomic.Bool
+
+	// halt ends (haltFunc) at Stop's hard stop; it ends Run's context.
+	halt     context.Context
+	haltFunc context.CancelFunc
+	done     chan struct{} // closed when Run has returned
 }
 
 // NewBatcher returns a batcher with the policy cfg (which must be valid) and
@@ -71,30 +54,33 @@ func NewBatcher(cfg Config, workers int, m *metrics.Metrics) *Batcher {
 	if m == nil {
 		m = metrics.New(nil)
 	}
-	return &Batcher{
+	b := &Batcher{
 		cfg:     cfg,
 		workers: workers,
 		m:       m,
-		queue:   make(chan *Job, cfg.Queue),
+		queue:   make(chan *ingest.Job, cfg.Queue),
 		closing: make(chan struct{}),
+		done:    make(chan struct{}),
 	}
+	b.halt, b.haltFunc = context.WithCancel(context.Background())
+	return b
 }
 
 // Submit queues j, waiting for room while the queue is full: the async path's
 // backpressure. It returns ErrClosed after Close, ctx's error (wrapped) when
 // ctx ends first, or ErrBadJob (wrapped) for a malformed job. On a nil return
 // j.Done will be called exactly once; otherwise it will not be called.
-func (b *Batcher) Submit(ctx context.Context, j *Job) error {
+func (b *Batcher) Submit(ctx context.Context, j *ingest.Job) error {
 	return b.submit(ctx, j, true)
 }
 
 // TrySubmit queues j or fails at once with ErrOverloaded when the queue is
 // full (sync and HTTP answer 503). Otherwise it behaves like Submit.
-func (b *Batcher) TrySubmit(j *Job) error {
+func (b *Batcher) TrySubmit(j *ingest.Job) error {
 	return b.submit(context.Background(), j, false)
 }
 
-func (b *Batcher) submit(ctx context.Context, j *Job, wait bool) error {
+func (b *Batcher) submit(ctx context.Context, j *ingest.Job, wait bool) error {
 	if err := checkJob(j); err != nil {
 		return err
 	}
@@ -131,7 +117,7 @@ func (b *Batcher) submit(ctx context.Context, j *Job, wait bool) error {
 	}
 }
 
-func checkJob(j *Job) error {
+func checkJob(j *ingest.Job) error {
 	switch {
 	case j == nil:
 		return fmt.Errorf("%w: nil job", ErrBadJob)
@@ -166,6 +152,25 @@ func (b *Batcher) Close() {
 	}()
 }
 
+// Stop closes the batcher (Close) and waits until Run has scored everything
+// queued and returned. When ctx ends first it stops hard (as when Run's
+// context ends: the jobs not yet scored fail with ErrClosed), waits for
+// Run, and returns an error saying so.
+func (b *Batcher) Stop(ctx context.Context) error {
+	b.Close()
+	if !b.running.Load() {
+		return nil
+	}
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+	}
+	b.haltFunc()
+	<-b.done
+	return fmt.Errorf("batcher: stopped before scoring every job: %w", ctx.Err())
+}
+
 // Run gathers and scores batches until Close was called and every queued
 // job is done (it then returns nil), or until ctx ends (hard stop: batches
 // being scored finish, every job not yet scored gets Err wrapping ErrClosed
@@ -174,6 +179,10 @@ func (b *Batcher) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("worker: Batcher.Run called twice")
 	}
+	defer close(b.done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.halt, cancel)()
 	ready := make(chan *batch) // unbuffered: a batch leaves only to a free scorer
 	free := make(chan *batch, b.workers+1)
 	for range b.workers + 1 {
@@ -191,6 +200,9 @@ func (b *Batcher) Run(ctx context.Context) error {
 	err := b.collect(ctx, ready, free)
 	close(ready)
 	wg.Wait()
+	if b.halt.Err() != nil {
+		return nil // Stop stopped it hard, and says so
+	}
 	return err
 }
 
@@ -199,7 +211,7 @@ func (b *Batcher) collect(ctx context.Context, ready chan<- *batch, free <-chan 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var carry *Job // a job that did not fit the previous batch
+	var carry *ingest.Job // a job that did not fit the previous batch
 	for {
 		j := carry
 		carry = nil
@@ -227,7 +239,7 @@ func (b *Batcher) collect(ctx context.Context, ready chan<- *batch, free <-chan 
 	fill:
 		for bt.rows.Rows < b.cfg.MaxSize {
 			// Take what is already waiting, unless the batch is due.
-			var next *Job
+			var next *ingest.Job
 			var ok bool
 			select {
 			case next, ok = <-b.queue:
@@ -274,9 +286,9 @@ func (b *Batcher) collect(ctx context.Context, ready chan<- *batch, free <-chan 
 // abort fails every job that has not been handed to a scorer: those of the
 // open batch, the carried job and everything still queued or yet to be
 // submitted before the queue closes.
-func (b *Batcher) abort(ctx context.Context, bt *batch, carry *Job) error {
+func (b *Batcher) abort(ctx context.Context, bt *batch, carry *ingest.Job) error {
 	err := fmt.Errorf("%w: stopped before scoring: %w", ErrClosed, ctx.Err())
-	fail := func(j *Job) {
+	fail := func(j *ingest.Job) {
 		j.Err = err
 		b.m.InFlight.Sub(float64(j.Rows.Rows))
 		j.Done(j)
@@ -331,7 +343,7 @@ func (b *Batcher) score(bt *batch) {
 
 // predict calls the backend, turning a panic into an error so that one bad
 // batch fails its jobs instead of the process.
-func predict(m *Model, rows *model.Batch, out []float64) (err error) {
+func predict(m *model.Loaded, rows *model.Batch, out []float64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("model panicked: %v", r)
@@ -342,14 +354,14 @@ func predict(m *Model, rows *model.Batch, out []float64) (err error) {
 
 // batch is a reusable set of jobs scored together by one Predict call.
 type batch struct {
-	model *Model
+	model *model.Loaded
 	rows  model.Batch
 	out   []float64
-	jobs  []*Job
+	jobs  []*ingest.Job
 	first time.Time // Enqueued of the first job
 }
 
-func (bt *batch) start(j *Job) {
+func (bt *batch) start(j *ingest.Job) {
 	s := j.Model.Schema()
 	bt.model = j.Model
 	bt.rows.NumFloat, bt.rows.NumCat = s.NumFloat, s.NumCat
@@ -357,11 +369,11 @@ func (bt *batch) start(j *Job) {
 	bt.add(j)
 }
 
-func (bt *batch) fits(j *Job, maxRows int) bool {
+func (bt *batch) fits(j *ingest.Job, maxRows int) bool {
 	return j.Model == bt.model && bt.rows.Rows+j.Rows.Rows <= maxRows
 }
 
-func (bt *batch) add(j *Job) {
+func (bt *batch) add(j *ingest.Job) {
 	bt.rows.Floats = append(bt.rows.Floats, j.Rows.Floats...)
 	bt.rows.Cats = append(bt.rows.Cats, j.Rows.Cats...)
 	bt.rows.Rows += j.Rows.Rows

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/worker"
@@ -66,6 +67,7 @@ func sameFloats(a, b []float64) bool {
 // concurrent submitters, every job gets exactly the values the model gives
 // its own rows scored alone, and Done exactly once.
 func TestBatcherMapsResultsBack(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cb, xgb := testModel(t), xgbModel(t)
 	for _, maxSize := range []int{1, 2, 3, 5, 8, 13, 64, 256} {
@@ -81,7 +83,7 @@ func TestBatcherMapsResultsBack(t *testing.T) {
 
 				const jobs = 200
 				type tracked struct {
-					job   worker.Job
+					job   ingest.Job
 					want  []float64
 					calls atomic.Int32
 				}
@@ -91,7 +93,7 @@ func TestBatcherMapsResultsBack(t *testing.T) {
 					k := 1 + rng.IntN(9) // 1..9 rows, sometimes more than maxSize
 					rows := randomRows(rng, mdl.Schema(), k)
 					tr := &tracked{want: predictAlone(t, mdl, rows)}
-					tr.job = worker.Job{Model: mdl, Rows: rows, Done: func(*worker.Job) {
+					tr.job = ingest.Job{Model: mdl, Rows: rows, Done: func(*ingest.Job) {
 						tr.calls.Add(1)
 						wg.Done()
 					}}
@@ -131,15 +133,15 @@ func TestBatcherMapsResultsBack(t *testing.T) {
 
 // blocker occupies the only scorer: its job's Done waits until release.
 type blocker struct {
-	job     worker.Job
+	job     ingest.Job
 	started chan struct{}
 	release chan struct{}
 }
 
-func newBlocker(t *testing.T, mdl *worker.Model) *blocker {
+func newBlocker(t *testing.T, mdl *model.Loaded) *blocker {
 	bl := &blocker{started: make(chan struct{}), release: make(chan struct{})}
-	bl.job = worker.Job{Model: mdl, Rows: randomRows(rand.New(rand.NewPCG(9, 9)), mdl.Schema(), 1),
-		Done: func(*worker.Job) {
+	bl.job = ingest.Job{Model: mdl, Rows: randomRows(rand.New(rand.NewPCG(9, 9)), mdl.Schema(), 1),
+		Done: func(*ingest.Job) {
 			close(bl.started)
 			<-bl.release
 		}}
@@ -174,6 +176,7 @@ func histogram(t *testing.T, h prometheus.Histogram) *dto.Histogram {
 // for another *Model closes the open batch; a job larger than MaxSize is a
 // batch of its own.
 func TestBatcherBatchBoundaries(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	other := *mdl // same backend, another identity (as after a reload)
 	met := metrics.New(nil)
@@ -185,8 +188,8 @@ func TestBatcherBatchBoundaries(t *testing.T) {
 	bl.occupy(t, b)
 
 	var wg sync.WaitGroup
-	submit := func(m *worker.Model, rows int) {
-		j := &worker.Job{Model: m, Rows: randomRows(rng, m.Schema(), rows), Done: func(j *worker.Job) {
+	submit := func(m *model.Loaded, rows int) {
+		j := &ingest.Job{Model: m, Rows: randomRows(rng, m.Schema(), rows), Done: func(j *ingest.Job) {
 			if j.Err != nil {
 				t.Errorf("job: %v", j.Err)
 			}
@@ -226,6 +229,7 @@ func TestBatcherBatchBoundaries(t *testing.T) {
 // fails at once with ErrOverloaded after a handful of jobs, and every job it
 // accepted is still scored.
 func TestBatcherOverloaded(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.Config{MaxSize: 1, MaxWait: time.Hour, Queue: 2}, 1, nil)
 	startBatcher(t, b)
@@ -238,7 +242,7 @@ func TestBatcherOverloaded(t *testing.T) {
 	overloaded := false
 	// Room: 2 queued, 1 in the batch waiting for the scorer, 1 carried.
 	for range 10 {
-		j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*worker.Job) { wg.Done() }}
+		j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*ingest.Job) { wg.Done() }}
 		wg.Add(1)
 		err := b.TrySubmit(j)
 		if errors.Is(err, worker.ErrOverloaded) {
@@ -261,6 +265,7 @@ func TestBatcherOverloaded(t *testing.T) {
 // TestBatcherCloseDrains: Close stops intake, Run scores what is queued and
 // returns nil.
 func TestBatcherCloseDrains(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.Config{MaxSize: 8, MaxWait: time.Millisecond, Queue: 1000}, 2, nil)
 	run := make(chan error, 1)
@@ -270,7 +275,7 @@ func TestBatcherCloseDrains(t *testing.T) {
 	var scored atomic.Int32
 	const n = 500
 	for range n {
-		j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *worker.Job) {
+		j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *ingest.Job) {
 			if j.Err == nil && len(j.Out) == 1 {
 				scored.Add(1)
 			}
@@ -291,7 +296,7 @@ func TestBatcherCloseDrains(t *testing.T) {
 	if got := scored.Load(); got != n {
 		t.Fatalf("scored %d of %d jobs queued before Close", got, n)
 	}
-	j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*worker.Job) {}}
+	j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(*ingest.Job) {}}
 	if err := b.TrySubmit(j); !errors.Is(err, worker.ErrClosed) {
 		t.Fatalf("TrySubmit after Close = %v, want ErrClosed", err)
 	}
@@ -303,6 +308,7 @@ func TestBatcherCloseDrains(t *testing.T) {
 // TestBatcherHardStop: cancelling Run's context fails every job not yet
 // handed to a scorer with ErrClosed; each job still gets exactly one Done.
 func TestBatcherHardStop(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.Config{MaxSize: 2, MaxWait: time.Hour, Queue: 100}, 1, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -317,7 +323,7 @@ func TestBatcherHardStop(t *testing.T) {
 	var calls, closed atomic.Int32
 	for range n {
 		wg.Add(1)
-		j := &worker.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *worker.Job) {
+		j := &ingest.Job{Model: mdl, Rows: randomRows(rng, mdl.Schema(), 1), Done: func(j *ingest.Job) {
 			calls.Add(1)
 			if errors.Is(j.Err, worker.ErrClosed) {
 				closed.Add(1)
@@ -355,16 +361,17 @@ func TestBatcherHardStop(t *testing.T) {
 }
 
 func TestBatcherRejectsBadJobs(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	b := worker.NewBatcher(worker.DefaultConfig(), 1, nil)
 	startBatcher(t, b)
 	good := randomRows(rand.New(rand.NewPCG(1, 1)), mdl.Schema(), 1)
 	wrongShape := &model.Batch{Rows: 1, NumFloat: 1, Floats: []float64{1}}
-	for name, j := range map[string]*worker.Job{
-		"nil model": {Rows: good, Done: func(*worker.Job) {}},
-		"no rows":   {Model: mdl, Rows: &model.Batch{}, Done: func(*worker.Job) {}},
+	for name, j := range map[string]*ingest.Job{
+		"nil model": {Rows: good, Done: func(*ingest.Job) {}},
+		"no rows":   {Model: mdl, Rows: &model.Batch{}, Done: func(*ingest.Job) {}},
 		"no Done":   {Model: mdl, Rows: good},
-		"shape":     {Model: mdl, Rows: wrongShape, Done: func(*worker.Job) {}},
+		"shape":     {Model: mdl, Rows: wrongShape, Done: func(*ingest.Job) {}},
 	} {
 		if err := b.TrySubmit(j); !errors.Is(err, worker.ErrBadJob) {
 			t.Errorf("%s: TrySubmit = %v, want ErrBadJob", name, err)
@@ -375,14 +382,15 @@ func TestBatcherRejectsBadJobs(t *testing.T) {
 // TestBatcherPredictError: a batch the backend refuses (here a prediction
 // type the model cannot produce) fails its jobs with the backend's error.
 func TestBatcherPredictError(t *testing.T) {
+	t.Parallel()
 	mdl := testModel(t)
 	bad := *mdl
 	bad.Prediction = model.PredictionType(99)
 	b := worker.NewBatcher(worker.DefaultConfig(), 1, nil)
 	startBatcher(t, b)
 	errc := make(chan error, 1)
-	j := &worker.Job{Model: &bad, Rows: randomRows(rand.New(rand.NewPCG(1, 1)), bad.Schema(), 2),
-		Done: func(j *worker.Job) { errc <- j.Err }}
+	j := &ingest.Job{Model: &bad, Rows: randomRows(rand.New(rand.NewPCG(1, 1)), bad.Schema(), 2),
+		Done: func(j *ingest.Job) { errc <- j.Err }}
 	if err := b.TrySubmit(j); err != nil {
 		t.Fatal(err)
 	}
@@ -397,6 +405,7 @@ func TestBatcherPredictError(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := worker.DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -408,22 +417,6 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil", c)
 		}
-	}
-}
-
-func TestHolderSwap(t *testing.T) {
-	a := testModel(t)
-	b := *a
-	b.Version = "other@000000000000"
-	h := worker.NewHolder(a)
-	if h.Load() != a {
-		t.Fatal("Load after NewHolder")
-	}
-	if old := h.Swap(&b); old != a || h.Load() != &b {
-		t.Fatal("Swap")
-	}
-	if got := worker.Version("loan-demo", []byte("abc")); got != "loan-demo@ba7816bf8f01" {
-		t.Fatalf("Version = %q", got) // sha256("abc") = ba7816bf8f01cfea...
 	}
 }
 
@@ -440,7 +433,7 @@ func BenchmarkBatcher(b *testing.B) {
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
 		done := make(chan struct{}, 1)
-		j := &worker.Job{Model: mdl, Rows: rows, Done: func(*worker.Job) { done <- struct{}{} }}
+		j := &ingest.Job{Model: mdl, Rows: rows, Done: func(*ingest.Job) { done <- struct{}{} }}
 		for pb.Next() {
 			if err := bt.Submit(ctx, j); err != nil {
 				b.Error(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/demo"
@@ -17,7 +18,7 @@ func ExampleBatcher() {
 	if err != nil {
 		panic(err)
 	}
-	mdl := worker.NewModel(cb, demo.Name, demo.Bytes(), true)
+	mdl := model.NewLoaded(cb, model.Version(demo.Name, demo.Bytes()), true)
 
 	b := worker.NewBatcher(worker.DefaultConfig(), 2, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -34,7 +35,7 @@ func ExampleBatcher() {
 		cats[i] = "Other"
 	}
 	answered := make(chan struct{})
-	job := &worker.Job{Model: mdl, Rows: rows, Done: func(j *worker.Job) {
+	job := &ingest.Job{Model: mdl, Rows: rows, Done: func(j *ingest.Job) {
 		p := j.Out[0]
 		fmt.Println("scored:", j.Err == nil, "probability in (0,1):", p > 0 && p < 1)
 		close(answered)

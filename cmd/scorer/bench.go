@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/loadtest"
 )
 
@@ -35,9 +36,10 @@ type benchTarget struct {
 func (b *benchTarget) add(fs *pflag.FlagSet, targets string) {
 	fs.StringVar(&b.target, "target", "http", "what to measure: "+targets)
 	fs.StringVar(&b.url, "url", "http://127.0.0.1:8989/predict", "HTTP target: the /predict URL (a bare host:port URL gets /predict)")
-	fs.StringVar(&b.sync, "subject", "loans.score.sync", "nats target: the sync request subject")
-	fs.StringVar(&b.async, "async-subject", "loans.score", "async target: the JetStream input subject")
-	fs.StringVar(&b.results, "results", "loans.scored", "async target: the results base subject (results arrive on <results>.<id>)")
+	subjects := ingest.DefaultTopology().Subjects
+	fs.StringVar(&b.sync, "subject", subjects.Sync, "nats target: the sync request subject")
+	fs.StringVar(&b.async, "async-subject", subjects.Score, "async target: the JetStream input subject")
+	fs.StringVar(&b.results, "results", subjects.Results, "async target: the results base subject (results arrive on <results>.<id>)")
 	fs.DurationVar(&b.timeout, "timeout", 10*time.Second, "bound of one request; later counts as a failure")
 	fs.StringVar(&b.bodies, "bodies", "generated", "request bodies: generated (loan applications from --seed) or seed (the seed's two examples)")
 	fs.Uint64Var(&b.seed, "seed", 1, "generator seed of --bodies generated")

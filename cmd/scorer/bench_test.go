@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/loan-scorer/loan-scorer/internal/loadtest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // benchScorer runs the service in-process (demo model, loaded as scorer
@@ -25,7 +25,7 @@ import (
 // URL and the HTTP address.
 func benchScorer(t *testing.T) (natsURL, httpAddr string) {
 	t.Helper()
-	srv := natstest.StartWith(t, natstest.Options(t.TempDir()))
+	srv := testkit.StartNATSWith(t, testkit.NATSOptions(t.TempDir()))
 	cfg := service.DefaultConfig()
 	cfg.NATS.URL = srv.ClientURL()
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -51,8 +51,8 @@ func benchScorer(t *testing.T) (natsURL, httpAddr string) {
 	}
 	// Started may run before the micro service's subscription has reached
 	// the server: wait until the sync subject answers another connection.
-	nc := natstest.Connect(t, srv)
-	natstest.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
+	nc := testkit.Connect(t, srv)
+	testkit.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
 		_, err := nc.Request("loans.score.sync", loadtest.SeedExamples()[0], 2*time.Second)
 		return err == nil
 	})
@@ -88,6 +88,7 @@ func latencyLine(t *testing.T, out, name string) float64 {
 }
 
 func TestBenchLatency(t *testing.T) {
+	t.Parallel()
 	natsURL, httpAddr := benchScorer(t)
 	for _, args := range [][]string{
 		{"latency", "--target", "http", "--n", "200", "--url", "http://" + httpAddr},
@@ -110,6 +111,7 @@ func TestBenchLatency(t *testing.T) {
 }
 
 func TestBenchLatencyFailsLoudly(t *testing.T) {
+	t.Parallel()
 	_, httpAddr := benchScorer(t)
 	// Nothing listens on port 1: every request fails, the command errs.
 	if out, err := runBenchCmd(t, "latency", "--n", "3", "--url", "http://127.0.0.1:1"); err == nil {
@@ -130,6 +132,7 @@ func TestBenchLatencyFailsLoudly(t *testing.T) {
 }
 
 func TestBenchLoadWritesReports(t *testing.T) {
+	t.Parallel()
 	_, httpAddr := benchScorer(t)
 	dir := t.TempDir()
 	csvPath, htmlPath, jsonPath := filepath.Join(dir, "l.csv"), filepath.Join(dir, "l.html"), filepath.Join(dir, "l.json")
@@ -192,6 +195,7 @@ type summaryJSON struct {
 }
 
 func TestBenchAsync(t *testing.T) {
+	t.Parallel()
 	natsURL, _ := benchScorer(t)
 	out, err := runBenchCmd(t, "async", "--n", "400", "--nats-url", natsURL, "--in-flight", "64", "--timeout", "1m")
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/loan-scorer/loan-scorer/internal/service"
-	"github.com/loan-scorer/loan-scorer/sink"
 )
 
 // envPrefix prefixes every environment variable of the configuration:
@@ -131,7 +130,7 @@ func checkEnv(environ []string, keys map[string]any) error {
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if name == sink.FailpointEnv {
+		if name == failpointEnv {
 			continue // test-only crash point of the Parquet sink, not a key
 		}
 		if strings.HasPrefix(name, envPrefix+"_") && !known[name] {

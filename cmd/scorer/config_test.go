@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/internal/repo"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -61,7 +61,7 @@ func TestConfigDefaults(t *testing.T) {
 // The shipped configs/scorer.yaml is the code's defaults, key for key.
 func TestShippedConfigIsTheDefaults(t *testing.T) {
 	clearEnv(t)
-	path := filepath.Join(repoRoot(t), "configs", "scorer.yaml")
+	path := filepath.Join(testkit.RepoRoot(t), "configs", "scorer.yaml")
 	cfg, err := loadConfig(flags(t, "--config", path))
 	if err != nil {
 		t.Fatal(err)
@@ -159,16 +159,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			}
 		})
 	}
-}
-
-// repoRoot walks up from the package directory to go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // sameConfig compares two configurations, a nil list equal to an empty one

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,9 +20,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/internal/service"
-	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
@@ -41,18 +39,12 @@ var (
 	buildDir  string
 )
 
-// scorerBinary builds the scorer once per test run.
-func scorerBinary(t *testing.T) string {
+// scorerBinary builds the scorer once per test run (TestMain removes it).
+func scorerBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "scorer-e2e-")
-		if buildErr != nil {
-			return
-		}
-		buildPath = filepath.Join(buildDir, "scorer")
-		out, err := exec.Command("go", "build", "-o", buildPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		if buildDir, buildErr = os.MkdirTemp("", "scorer-e2e-"); buildErr == nil {
+			buildPath, buildErr = testkit.BuildScorer(buildDir)
 		}
 	})
 	if buildErr != nil {
@@ -69,77 +61,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a running `scorer serve`.
-type proc struct {
-	cmd    *exec.Cmd
-	stderr *syncbuf.Buffer
-	done   chan error
-}
-
-// startServe runs the binary with args and waits for /readyz.
-func startServe(t *testing.T, httpAddr string, args ...string) *proc {
+// startServe runs `scorer serve` with args and waits for /readyz.
+func startServe(t *testing.T, httpAddr string, args ...string) *testkit.Proc {
 	t.Helper()
-	cmd := exec.Command(scorerBinary(t), append([]string{"serve"}, args...)...)
-	cmd.Env = withoutScorerEnv()
-	p := &proc{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	cmd.Stdout = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("scorer output:\n%s", p.stderr)
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("scorer serve exited before ready: %v\n%s", err, p.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("scorer serve not ready within 60s\n%s", p.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop sends sig and returns the exit code.
-func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("scorer did not exit after %v\n%s", sig, p.stderr)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-func withoutScorerEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SCORER_") {
-			env = append(env, kv)
-		}
-	}
-	return env
+	p := testkit.StartProc(t, "scorer serve", scorerBinary(t), append([]string{"serve"}, args...), nil)
+	testkit.WaitHTTPReady(t, p, httpAddr, 60*time.Second)
+	return p
 }
 
 func writeConfig(t *testing.T, dir, content string) string {
@@ -174,8 +101,9 @@ func demoPredictions(t *testing.T) ([]float64, string) {
 }
 
 func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
+	natsPort, httpAddr := testkit.FreePort(t), "127.0.0.1:"+strconv.Itoa(testkit.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\nshutdown:\n  timeout: 20s\n",
 		natsPort, filepath.Join(dir, "data"), httpAddr))
 	p := startServe(t, httpAddr, "--config", cfg)
@@ -224,7 +152,7 @@ func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
 	if string(reply.Data) != wantBody {
 		t.Errorf("async reply %s, want %s", reply.Data, wantBody)
 	}
-	natstest.Eventually(t, 10*time.Second, "result stored", func() bool {
+	testkit.Eventually(t, 10*time.Second, "result stored", func() bool {
 		s, err := js.Stream(context.Background(), "LOANS_SCORED")
 		if err != nil {
 			return false
@@ -245,10 +173,10 @@ func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
 	}
 	nc.Close()
 
-	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+	if code := p.Stop(t, syscall.SIGTERM, 60*time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
-	out := p.stderr.String()
+	out := p.Output()
 	for _, want := range []string{"started embedded nats-server", filepath.Join(dir, "data"), "demo model", "stopped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q", want)
@@ -260,8 +188,9 @@ func TestBinaryServesOverNATSAndHTTP(t *testing.T) {
 // naks the rest, so nothing stays unacked, and a restarted scorer gets the
 // remainder at once, long before the 60s ack wait could redeliver it.
 func TestBinarySIGTERMLeavesNothingUnacked(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
+	natsPort, httpAddr := testkit.FreePort(t), "127.0.0.1:"+strconv.Itoa(testkit.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf(`nats:
   embedded:
     port: %d
@@ -315,9 +244,9 @@ shutdown:
 		return info.State.Msgs
 	}
 	// Stop as soon as scoring has started, with most of the work pending.
-	natstest.Eventually(t, 30*time.Second, "first results", func() bool { return count(scored) > 0 })
+	testkit.Eventually(t, 30*time.Second, "first results", func() bool { return count(scored) > 0 })
 	t.Logf("SIGTERM at %d results", count(scored))
-	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+	if code := p.Stop(t, syscall.SIGTERM, 60*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 
@@ -363,7 +292,7 @@ shutdown:
 		t.Errorf("%d messages still unacked", ci.NumAckPending)
 	}
 	nc2.Close()
-	if code := p2.stop(t, syscall.SIGTERM); code != 0 {
+	if code := p2.Stop(t, syscall.SIGTERM, 60*time.Second); code != 0 {
 		t.Errorf("restarted scorer exit code %d", code)
 	}
 }
@@ -371,8 +300,9 @@ shutdown:
 // SIGHUP reloads model.path: results name the new version; a broken file
 // keeps the current model.
 func TestBinaryReloadsOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	orig, err := os.ReadFile(filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json"))
+	orig, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +310,7 @@ func TestBinaryReloadsOnSIGHUP(t *testing.T) {
 	if err := os.WriteFile(modelPath, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
+	natsPort, httpAddr := testkit.FreePort(t), "127.0.0.1:"+strconv.Itoa(testkit.FreePort(t))
 	cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\n",
 		natsPort, filepath.Join(dir, "data"), httpAddr))
 	p := startServe(t, httpAddr, "--config", cfg, "--model", modelPath)
@@ -411,11 +341,9 @@ func TestBinaryReloadsOnSIGHUP(t *testing.T) {
 	if err := os.WriteFile(modelPath, append(orig, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	p.Signal(t, syscall.SIGHUP)
 	var v2 string
-	natstest.Eventually(t, 20*time.Second, "new version served", func() bool { v2 = version(); return v2 != v1 })
+	testkit.Eventually(t, 20*time.Second, "new version served", func() bool { v2 = version(); return v2 != v1 })
 	if !strings.HasPrefix(v2, "risk@") {
 		t.Errorf("reloaded version %q", v2)
 	}
@@ -423,15 +351,13 @@ func TestBinaryReloadsOnSIGHUP(t *testing.T) {
 	if err := os.WriteFile(modelPath, []byte(`{"learner":{`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	natstest.Eventually(t, 20*time.Second, "failed reload logged", func() bool { return strings.Contains(p.stderr.String(), "reload failed") })
+	p.Signal(t, syscall.SIGHUP)
+	testkit.Eventually(t, 20*time.Second, "failed reload logged", func() bool { return strings.Contains(p.Output(), "reload failed") })
 	if v := version(); v != v2 {
 		t.Errorf("after a bad file: version %q, want the previous %q", v, v2)
 	}
 	nc.Close()
-	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+	if code := p.Stop(t, syscall.SIGTERM, 60*time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
 }
@@ -454,6 +380,7 @@ func holdHTTPRequest(t *testing.T, httpAddr string) net.Conn {
 // A shutdown that cannot finish within shutdown.timeout exits non-zero
 // (2); a second SIGTERM during a shutdown exits at once (130).
 func TestBinaryShutdownExitCodes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		timeout   string
@@ -466,7 +393,7 @@ func TestBinaryShutdownExitCodes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			natsPort, httpAddr := natstest.FreePort(t), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(t))
+			natsPort, httpAddr := testkit.FreePort(t), "127.0.0.1:"+strconv.Itoa(testkit.FreePort(t))
 			cfg := writeConfig(t, dir, fmt.Sprintf("nats:\n  embedded:\n    port: %d\n    store_dir: %s\nhttp:\n  addr: %s\n  read_timeout: 60s\n  write_timeout: 60s\nshutdown:\n  timeout: %s\n",
 				natsPort, filepath.Join(dir, "data"), httpAddr, tc.timeout))
 			p := startServe(t, httpAddr, "--config", cfg)
@@ -474,24 +401,15 @@ func TestBinaryShutdownExitCodes(t *testing.T) {
 			// The request is active once the server has read its headers;
 			// a probe on another connection orders after it.
 			_ = get(t, "http://"+httpAddr+"/healthz")
-			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
+			p.Signal(t, syscall.SIGTERM)
 			if tc.second {
-				natstest.Eventually(t, 30*time.Second, "shutdown started", func() bool { return strings.Contains(p.stderr.String(), "shutting down") })
-				if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-					t.Fatal(err)
-				}
+				testkit.Eventually(t, 30*time.Second, "shutdown started", func() bool { return strings.Contains(p.Output(), "shutting down") })
+				p.Signal(t, syscall.SIGTERM)
 			}
-			select {
-			case <-p.done:
-			case <-time.After(90 * time.Second):
-				t.Fatal("scorer did not exit")
-			}
-			if code := p.cmd.ProcessState.ExitCode(); code != tc.wantCode {
+			if code := p.Wait(t, 90*time.Second); code != tc.wantCode {
 				t.Errorf("exit code %d, want %d", code, tc.wantCode)
 			}
-			if !strings.Contains(p.stderr.String(), tc.wantInLog) {
+			if !strings.Contains(p.Output(), tc.wantInLog) {
 				t.Errorf("log lacks %q", tc.wantInLog)
 			}
 		})

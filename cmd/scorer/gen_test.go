@@ -33,6 +33,7 @@ func runGen(t *testing.T, args ...string) (string, error) {
 }
 
 func TestGenJSONLines(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, labels := range []bool{false, true} {
 		path := filepath.Join(dir, "loans.ndjson")
@@ -83,6 +84,7 @@ func b2i(b bool) int {
 }
 
 func TestGenStdoutDeterministic(t *testing.T) {
+	t.Parallel()
 	a, err := runGen(t, "--n", "50", "-o", "-", "--seed", "9")
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +110,7 @@ func TestGenStdoutDeterministic(t *testing.T) {
 }
 
 func TestGenParquet(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "loans.parquet")
 	if _, err := runGen(t, "--n", "3000", "-o", path, "--labels"); err != nil {
 		t.Fatal(err)
@@ -137,6 +140,7 @@ func TestGenParquet(t *testing.T) {
 }
 
 func TestGenRejects(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cases := [][]string{
 		{"--n", "10", "-o", filepath.Join(dir, "loans.csv")},
@@ -160,6 +164,7 @@ func TestGenRejects(t *testing.T) {
 // equal those of the generator's own field mapping: what gen writes is what
 // the scorer reads (names, types, booleans as "True"/"False", nulls).
 func TestGenFeedsTheService(t *testing.T) {
+	t.Parallel()
 	out, err := runGen(t, "--n", "300", "-o", "-", "--seed", "4")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestHealth(t *testing.T) {
+	// Not parallel: the no-URL cases set SCORER_HTTP_ADDR (t.Setenv).
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	defer ok.Close()
 	unready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

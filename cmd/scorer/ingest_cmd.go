@@ -6,12 +6,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/ingest/filepub"
 	"github.com/loan-scorer/loan-scorer/internal/progress"
 )
 
 func newIngestCmd() *cobra.Command {
-	cfg := ingest.DefaultFilePublisherConfig()
+	cfg := filepub.DefaultConfig()
 	var nf natsFlags
 	cmd := &cobra.Command{
 		Use:   "ingest IN.parquet",
@@ -19,7 +19,8 @@ func newIngestCmd() *cobra.Command {
 		Long: `ingest publishes each row of IN (.parquet, or .jsonl/.ndjson/.json) as one JSON application
 to loans.score, with Nats-Msg-Id "<basename>:<first 12 hex of sha256(IN)>:<row>" (rows from
 0), so a re-run inside the stream's dedup window (stream.duplicates) publishes nothing twice.
-Parquet rows become objects keyed by the top-level column names (nulls and NaN as null).
+Parquet rows become objects keyed by the top-level column names (nulls as null; NaN and the
+infinities as the strings "NaN", "Infinity", "-Infinity", which the scorer refuses as invalid_number).
 Publishes are async with at most --max-pending awaiting their acknowledgement; a progress bar
 shows on a terminal. --wait then waits for every row's result on LOANS_SCORED and reports
 the end-to-end rate. The summary line goes to stderr.`,
@@ -33,7 +34,7 @@ the end-to-end rate. The summary line goes to stderr.`,
 			defer nc.Close()
 			stderr := cmd.ErrOrStderr()
 			bar := progress.New(stderr, "publishing", "rows", 0)
-			st, err := ingest.PublishFile(cmd.Context(), nc, args[0], cfg, bar.Set)
+			st, err := filepub.Publish(cmd.Context(), nc, args[0], cfg, bar.Set)
 			bar.Done()
 			if err != nil {
 				return fmt.Errorf("ingest: %w", err)

@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 )
 
@@ -27,8 +27,9 @@ import (
 // probability `scorer score` computes for the same row; a second ingest of
 // the same file must publish nothing new.
 func TestIngestServeSinkEndToEnd(t *testing.T) {
-	bin := buildScorer(t)
-	srv, nc := natstest.Start(t)
+	t.Parallel()
+	bin := scorerBinary(t)
+	srv, nc := testkit.StartNATS(t)
 	dir := t.TempDir()
 	in, scored, sinkDir := filepath.Join(dir, "loans.parquet"), filepath.Join(dir, "scored.parquet"), filepath.Join(dir, "sink")
 	const n = 2000
@@ -53,7 +54,7 @@ func TestIngestServeSinkEndToEnd(t *testing.T) {
 	}
 	_, serveLog := start("serve", "--nats-url", srv.ClientURL(), "--http-addr", "127.0.0.1:0", "--log-level", "warn")
 	js, _ := jetstream.New(nc)
-	natstest.Eventually(t, 60*time.Second, "scorer serve created LOANS_SCORED", func() bool {
+	testkit.Eventually(t, 60*time.Second, "scorer serve created LOANS_SCORED", func() bool {
 		_, err := js.Stream(context.Background(), "LOANS_SCORED")
 		return err == nil
 	})
@@ -76,7 +77,7 @@ func TestIngestServeSinkEndToEnd(t *testing.T) {
 		t.Errorf("second ingest (same file, inside the dedup window): %s", second)
 	}
 
-	natstest.Eventually(t, 60*time.Second, "the sink wrote every result", func() bool { return committedRows(sinkDir) == n })
+	testkit.Eventually(t, 60*time.Second, "the sink wrote every result", func() bool { return committedRows(sinkDir) == n })
 	_ = sinkCmd.Process.Signal(syscall.SIGTERM)
 	if err := sinkCmd.Wait(); err != nil {
 		t.Fatalf("sink: %v\n%s", err, sinkLog)
@@ -114,8 +115,9 @@ func TestIngestServeSinkEndToEnd(t *testing.T) {
 // `scorer serve` then writes every result into the directory itself and
 // closes its open file on SIGTERM.
 func TestServeRunsParquetSink(t *testing.T) {
-	bin := buildScorer(t)
-	srv, nc := natstest.Start(t)
+	t.Parallel()
+	bin := scorerBinary(t)
+	srv, nc := testkit.StartNATS(t)
 	dir := t.TempDir()
 	in, sinkDir := filepath.Join(dir, "loans.jsonl"), filepath.Join(dir, "sink")
 	const n = 500
@@ -132,7 +134,7 @@ func TestServeRunsParquetSink(t *testing.T) {
 	}
 	defer func() { _ = serve.Process.Kill() }()
 	js, _ := jetstream.New(nc)
-	natstest.Eventually(t, 60*time.Second, "scorer serve created LOANS_SCORED", func() bool {
+	testkit.Eventually(t, 60*time.Second, "scorer serve created LOANS_SCORED", func() bool {
 		_, err := js.Stream(context.Background(), "LOANS_SCORED")
 		return err == nil
 	})
@@ -142,7 +144,7 @@ func TestServeRunsParquetSink(t *testing.T) {
 	}
 	// 500 results in files of 200: two are committed by count, the last
 	// 100 stay open (max_age 1h) until SIGTERM closes the file.
-	natstest.Eventually(t, 30*time.Second, "two full files", func() bool { return committedRows(sinkDir) == 400 })
+	testkit.Eventually(t, 30*time.Second, "two full files", func() bool { return committedRows(sinkDir) == 400 })
 	_ = serve.Process.Signal(syscall.SIGTERM)
 	if err := serve.Wait(); err != nil {
 		t.Fatalf("serve: %v\n%s", err, log.String())
@@ -166,7 +168,7 @@ func TestServeRunsParquetSink(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = again.Process.Kill() }()
-		natstest.Eventually(t, 60*time.Second, "the restarted sink commits the rest", func() bool { return committedRows(sinkDir) == n })
+		testkit.Eventually(t, 60*time.Second, "the restarted sink commits the rest", func() bool { return committedRows(sinkDir) == n })
 		_ = again.Process.Signal(syscall.SIGTERM)
 		if err := again.Wait(); err != nil {
 			t.Fatalf("second serve: %v\n%s", err, log.String())
@@ -191,7 +193,8 @@ func TestServeRunsParquetSink(t *testing.T) {
 // nothing and says so with sane figures: the end-to-end time of a run that
 // saw no result used to print as -9223372036.85s.
 func TestIngestEmptyFile(t *testing.T) {
-	srv, nc := natstest.Start(t)
+	t.Parallel()
+	srv, nc := testkit.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +43,7 @@ func newModelCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	cmd.PersistentFlags().StringVar(&mf.format, "format", "",
-		"force the model format: catboost-cbm, catboost-json, lightgbm, xgboost-json or xgboost-binary (default: detect)")
+		"force the model format, one of "+modelfile.FormatList()+" (default: detect)")
 	cmd.PersistentFlags().StringVar(&mf.features, "features", "",
 		"rename the model's features, comma-separated in flat order (for models without feature names)")
 	cmd.AddCommand(newModelInspectCmd(&mf), newModelPredictCmd(&mf), newModelExplainCmd(&mf), newModelBenchCmd(&mf))
@@ -284,7 +283,8 @@ func newModelPredictCmd(mf *modelFlags) *cobra.Command {
 		Long: "predict reads one application per line from stdin: a JSON object keyed by feature name\n" +
 			"(every feature required; the service's rules: numbers or numeric strings for float features,\n" +
 			"strings, integers or booleans (\"True\"/\"False\") for categorical ones, null = missing number),\n" +
-			"or a JSON array of values in flat feature order (see `scorer model inspect`).\n" +
+			"or a JSON array of values in flat feature order (see `scorer model inspect`) under the same\n" +
+			"rules. Blank lines and a byte-order mark before the first line are skipped.\n" +
 			"It writes one JSON array per line: every output dimension; binary Probability is\n" +
 			"[p(positive class)], Class is [label]. --prediction-type defaults to Probability for\n" +
 			"classifiers and RawFormulaVal for regressors. A bad line stops with an error naming the line\n" +
@@ -359,26 +359,40 @@ func batchLines(in io.Reader, out io.Writer, s *model.Schema, batchSize int, emi
 		b.Reset()
 		return nil
 	}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for n := 1; sc.Scan(); n++ {
-		if err := decodeLine(dec, s, sc.Bytes(), b); err != nil {
+	lines := ingest.NewLines(in, maxLine)
+	for {
+		line, n, err := lines.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		bad := false
+		switch {
+		case errors.Is(err, ingest.ErrLineTooLong):
+			bad = true
+		case err != nil:
+			err = fmt.Errorf("read input: %w", err)
+		default:
+			if err = decodeLine(dec, s, line, b); err != nil {
+				bad, err = true, fmt.Errorf("line %d: %w", n, err)
+			}
+		}
+		if err != nil {
 			if ferr := flush(); ferr != nil {
 				return ferr
 			}
 			if ferr := w.Flush(); ferr != nil {
 				return ferr
 			}
-			return exitError{code: badInputExitCode, err: fmt.Errorf("line %d: %w", n, err)}
+			if bad {
+				return exitError{code: badInputExitCode, err: err}
+			}
+			return err
 		}
 		if b.Rows == batchSize {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read input: %w", err)
 	}
 	if err := flush(); err != nil {
 		return err
@@ -409,28 +423,39 @@ func appendPrediction(dst []byte, vals []float64, p model.PredictionType, o mode
 	return append(dst, ']', '\n')
 }
 
-// decodeLine appends the row of one input line to b: an object goes through
-// the service's decoder; an array holds the values in flat feature order.
+// decodeLine appends the row of one input line to b with the service's
+// decoder: an object keyed by feature name, or an array of the values in
+// flat feature order (the same value rules). Its errors word the problem
+// for a person, naming the features.
 func decodeLine(dec *ingest.Decoder, s *model.Schema, line []byte, b *model.Batch) error {
-	text := bytes.TrimSpace(line)
-	if len(text) > 0 && text[0] == '[' {
-		return decodeArrayLine(s, text, b)
+	var err error
+	if line[0] == '[' {
+		err = dec.DecodeValues(line, b)
+	} else {
+		err = dec.DecodeOne(line, b)
 	}
-	err := dec.DecodeOne(text, b)
 	var ie *ingest.InputError
-	if errors.As(err, &ie) && len(ie.Fields) > 0 {
-		names := make([]string, 0, len(ie.Fields))
-		for k := range ie.Fields {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		parts := make([]string, len(names))
-		for i, k := range names {
-			parts[i] = fmt.Sprintf("feature %q: %s", k, fieldProblem(s, k, ie.Fields[k]))
-		}
-		return errors.New(strings.Join(parts, "; "))
+	if !errors.As(err, &ie) {
+		return err
 	}
-	return err
+	if line[0] == '[' {
+		// An array's message names the first value, its position and
+		// what it was.
+		return errors.New(ie.Message)
+	}
+	if len(ie.Fields) == 0 {
+		return err
+	}
+	names := make([]string, 0, len(ie.Fields))
+	for k := range ie.Fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("feature %q: %s", k, fieldProblem(s, k, ie.Fields[k]))
+	}
+	return errors.New(strings.Join(parts, "; "))
 }
 
 // fieldProblem words one of the decoder's field codes for a person.
@@ -449,89 +474,4 @@ func fieldProblem(s *model.Schema, name, code string) string {
 		return "not a feature of the model"
 	}
 	return code
-}
-
-// decodeArrayLine decodes a JSON array of values in flat feature order with
-// the same value rules as objects.
-func decodeArrayLine(s *model.Schema, text []byte, b *model.Batch) error {
-	jd := json.NewDecoder(bytes.NewReader(text))
-	jd.UseNumber()
-	var vals []any
-	if err := jd.Decode(&vals); err != nil {
-		return fmt.Errorf("malformed JSON array: %w", err)
-	}
-	if jd.More() {
-		return errors.New("trailing data after the JSON array")
-	}
-	if len(vals) != len(s.Features) {
-		return fmt.Errorf("array of %d values, the model has %d features", len(vals), len(s.Features))
-	}
-	floats, cats := b.AppendRow()
-	for _, f := range s.Features {
-		v := vals[f.FlatIndex]
-		var err error
-		if f.Kind == model.Categorical {
-			cats[f.Index], err = arrayCategory(v)
-		} else {
-			floats[f.Index], err = arrayNumber(v)
-		}
-		if err != nil {
-			b.Rows--
-			b.Floats = b.Floats[:b.Rows*b.NumFloat]
-			b.Cats = b.Cats[:b.Rows*b.NumCat]
-			return fmt.Errorf("feature %q (position %d): %w", f.Name, f.FlatIndex, err)
-		}
-	}
-	return nil
-}
-
-func arrayNumber(v any) (float64, error) {
-	switch x := v.(type) {
-	case nil:
-		return math.NaN(), nil
-	case json.Number:
-		return strconv.ParseFloat(string(x), 64)
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(x, "xXpP_") || strings.TrimSpace(x) == "" {
-			return 0, fmt.Errorf("want a number, got the string %q", x)
-		}
-		return f, nil
-	}
-	return 0, fmt.Errorf("want a number, got %s", jsonKind(v))
-}
-
-func arrayCategory(v any) (string, error) {
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case bool:
-		if x {
-			return "True", nil
-		}
-		return "False", nil
-	case json.Number:
-		i, err := strconv.ParseInt(string(x), 10, 64)
-		if err != nil || i > 1<<53 || i < -(1<<53) {
-			return "", fmt.Errorf("want a string, an integer or a boolean, got the number %s", x)
-		}
-		return strconv.FormatInt(i, 10), nil
-	}
-	return "", fmt.Errorf("want a string, an integer or a boolean, got %s", jsonKind(v))
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case []any:
-		return "an array"
-	}
-	return "an object"
 }

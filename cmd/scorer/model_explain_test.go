@@ -60,6 +60,7 @@ func fixtureLines(t *testing.T, dir, file, key string) (string, [][]float64) {
 // TestModelExplainCatBoost: `scorer model explain` writes what CatBoost's
 // own ShapValues are for the fixture rows.
 func TestModelExplainCatBoost(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ dir, file string }{
 		{"cbrs-shap-oblivious", "model.cbm"},
 		{"cbrs-shap-nonsym", "model.json"},
@@ -91,6 +92,7 @@ func TestModelExplainCatBoost(t *testing.T) {
 // TestModelExplainMulticlass: one array per class, each adding up to that
 // class's raw prediction (which the parity suite holds equal to CatBoost's).
 func TestModelExplainMulticlass(t *testing.T) {
+	t.Parallel()
 	path := catboostFixture(t, "gocb-multiclass-3", "model.cbm")
 	in, _ := fixtureLines(t, "gocb-multiclass-3", "model.cbm", "")
 	out, err := runModelCmd(t, in, "predict", path, "--prediction-type", "RawFormulaVal")
@@ -130,6 +132,7 @@ func TestModelExplainMulticlass(t *testing.T) {
 // demo model; its explanation of the README's application adds up to the
 // log-odds of its probability.
 func TestModelDemoByDefault(t *testing.T) {
+	t.Parallel()
 	app := `{"Term":84,"NoEmp":5,"CreateJob":0,"RetainedJob":5,"longitude":-77.9221,"latitude":35.3664,"GrAppv":1500000.0,"SBA_Appv":1275000.0,"is_new":true,"FranchiseCode":"0","UrbanRural":1,"City":"Other","State":"NC","Bank":"BBCN BANK","BankState":"CA","RevLineCr":"N","naics_first_two":"45","same_state":false}` + "\n"
 	out, err := runModelCmd(t, "", "inspect")
 	if err != nil || !strings.Contains(out, "(built-in demo model)") || !strings.Contains(out, "loan-demo@") {
@@ -169,6 +172,7 @@ func TestModelDemoByDefault(t *testing.T) {
 // TestModelExplainRefuses: a model that cannot be explained is refused
 // with the reason before any input is read.
 func TestModelExplainRefuses(t *testing.T) {
+	t.Parallel()
 	// kiwi-regression carries values in zero-weight leaves: CatBoost itself
 	// needs the training data to explain it.
 	_, err := runModelCmd(t, "[0,0,0,0,0,0,0,0]\n", "explain", catboostFixture(t, "kiwi-regression", "model.json"))

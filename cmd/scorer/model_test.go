@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 )
@@ -31,25 +32,8 @@ func runModelCmd(t *testing.T, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// modelTestRoot returns the repository root (the directory holding go.mod).
-func modelTestRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("go.mod not found")
-		}
-	}
-}
-
 func xgboostTestdata(t *testing.T, name string) string {
-	return filepath.Join(modelTestRoot(t), "model", "xgboost", "testdata", name)
+	return filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", name)
 }
 
 // catboostFixture returns a file of the real CatBoost fixtures; missing
@@ -58,7 +42,7 @@ func catboostFixture(t *testing.T, parts ...string) string {
 	t.Helper()
 	dir := os.Getenv("CATBOOST_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join(modelTestRoot(t), "..", "shared", "fixtures", "catboost")
+		dir = filepath.Join(testkit.RepoRoot(t), "..", "shared", "fixtures", "catboost")
 	}
 	path := filepath.Join(append([]string{dir}, parts...)...)
 	if _, err := os.Stat(path); err != nil {
@@ -94,6 +78,7 @@ func near(got, want, rel float64) bool {
 // applies its transformations in float32) and margins (exact: the float32
 // sums match bit for bit and print round-trippably).
 func TestModelPredictXGBoost(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(xgboostTestdata(t, "expected.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +153,7 @@ func TestModelPredictXGBoost(t *testing.T) {
 // numeric string and a null, and checks them against the same rows sent as
 // arrays.
 func TestModelPredictObjects(t *testing.T) {
+	t.Parallel()
 	path := xgboostTestdata(t, "regression_named.json")
 	objects := `{"Term":3,"NoEmp":-1.25,"GrAppv":"0.5","latitude":null}
 {"latitude":2,"GrAppv":-3,"NoEmp":0,"Term":-7,"extra":"ignored"}
@@ -186,9 +172,38 @@ func TestModelPredictObjects(t *testing.T) {
 	}
 }
 
+// TestModelPredictObjectAndArrayLinesShareTheRules: a value is refused in
+// an array line exactly when it is refused in an object line (issue 12:
+// " 1" was a number in an array and invalid_number in an object), and a
+// byte-order mark before the first line is skipped.
+func TestModelPredictObjectAndArrayLinesShareTheRules(t *testing.T) {
+	t.Parallel()
+	path := xgboostTestdata(t, "regression_named.json")
+	for _, v := range []string{`" 1"`, `"1 "`, `""`, `"0x10"`, `"NaN"`, `"Infinity"`, `true`} {
+		object := `{"Term":` + v + `,"NoEmp":2,"GrAppv":3,"latitude":4}` + "\n"
+		array := `[` + v + `,2,3,4]` + "\n"
+		for what, in := range map[string]string{"object": object, "array": array} {
+			_, err := runModelCmd(t, in, "predict", path)
+			var exit exitError
+			if !errors.As(err, &exit) || exit.code != badInputExitCode || !strings.Contains(err.Error(), `feature "Term"`) {
+				t.Errorf("%s line with Term %s: %v, want exit %d naming Term", what, v, err, badInputExitCode)
+			}
+		}
+	}
+	plain, err := runModelCmd(t, "[3,-1.25,0.5,null]\n", "predict", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBOM, err := runModelCmd(t, "\xEF\xBB\xBF[3,-1.25,0.5,null]\n", "predict", path)
+	if err != nil || withBOM != plain {
+		t.Errorf("a byte-order mark before the first line: %q, %v; want %q", withBOM, err, plain)
+	}
+}
+
 // TestModelPredictCatBoost checks predict on real CatBoost fixtures against
 // the predictions CatBoost made (manifest cases), with categorical features.
 func TestModelPredictCatBoost(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		dir, file, ptype, key string
 	}{
@@ -266,6 +281,7 @@ func TestModelPredictCatBoost(t *testing.T) {
 }
 
 func TestModelPredictClassLabels(t *testing.T) {
+	t.Parallel()
 	out, err := runModelCmd(t, "[0,0,0,0,0]\n[5,5,5,5,5]\n", "predict", xgboostTestdata(t, "multi_softprob.json"), "--prediction-type", "Class")
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +295,7 @@ func TestModelPredictClassLabels(t *testing.T) {
 }
 
 func TestModelPredictBadLine(t *testing.T) {
+	t.Parallel()
 	path := xgboostTestdata(t, "regression_named.json")
 	for _, tc := range []struct {
 		name, in, want string
@@ -307,6 +324,7 @@ func TestModelPredictBadLine(t *testing.T) {
 }
 
 func TestModelPredictRefusesPredictionType(t *testing.T) {
+	t.Parallel()
 	_, err := runModelCmd(t, "[1,2,3,4]\n", "predict", xgboostTestdata(t, "regression_named.json"), "--prediction-type", "Probability")
 	var exit exitError
 	if err == nil || errors.As(err, &exit) || !strings.Contains(err.Error(), "Probability") {
@@ -318,6 +336,7 @@ func TestModelPredictRefusesPredictionType(t *testing.T) {
 }
 
 func TestModelInspect(t *testing.T) {
+	t.Parallel()
 	path := xgboostTestdata(t, "regression_named.json")
 	out, err := runModelCmd(t, "", "inspect", path)
 	if err != nil {
@@ -363,6 +382,7 @@ func TestModelInspect(t *testing.T) {
 }
 
 func TestModelRefusesXGBoostUBJSON(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"binary_1_7.ubj", "binary_1_7.model"} {
 		_, err := runModelCmd(t, "", "inspect", xgboostTestdata(t, name))
 		if err == nil || !strings.Contains(err.Error(), "save it as JSON") {
@@ -372,6 +392,7 @@ func TestModelRefusesXGBoostUBJSON(t *testing.T) {
 }
 
 func TestModelBench(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{xgboostTestdata(t, "multi_softprob.json"), catboostFixture(t, "rwg-churn-mixed", "model.cbm")} {
 		out, err := runModelCmd(t, "", "bench", path, "--rows", "300", "--batch", "64")
 		if err != nil {
@@ -389,6 +410,7 @@ func TestModelBench(t *testing.T) {
 // module cache) through the command and compares with LightGBM's own
 // probabilities.
 func TestModelPredictLightGBM(t *testing.T) {
+	t.Parallel()
 	dirOut, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/dmitryikh/leaves").Output()
 	if err != nil || strings.TrimSpace(string(dirOut)) == "" {
 		t.Fatalf("locating github.com/dmitryikh/leaves: %v", err)

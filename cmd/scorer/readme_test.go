@@ -9,15 +9,17 @@ import (
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // TestReadmeDocumentsEveryKey keeps the README's configuration table true to
 // the code: every key the configuration struct has must appear there as a
 // `key` table cell, and the table must name no key the code lacks.
 func TestReadmeDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
 	keys := map[string]any{}
 	flattenDefaults(reflect.ValueOf(service.DefaultConfig()), "", keys)
-	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

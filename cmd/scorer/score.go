@@ -27,11 +27,14 @@ writes OUT in the same format (or Parquet from CSV: numeric features as doubles,
 as strings) and row order: every input column plus the model's output
 (default_proba for a binary classifier, prediction for a regressor, probabilities_<i> for a
 multiclass model). Columns match the model's features by name with the JSON rules: numbers
-from any integer or float column (null: missing), categories from string, boolean (as
---bool-as) or integer columns. A missing or mistyped column is an error naming it, before
-any output exists; a row the model cannot take (a null category) gets a null value and its
-reason in an "error" column. OUT is written under a temporary name and renamed when
-complete, so a failure (a corrupt input too) leaves no partial file.
+from any integer or float column (null: missing; NaN and infinities: invalid_number),
+categories from string, boolean (as --bool-as) or integer columns; CSV cells true/false in
+any case are booleans. A missing or mistyped column is an error naming it, before any output
+exists; a row the model cannot take gets a null value and its reason in an "error" column
+(a Parquet output has one when a nullable category can fail a row; without it a NaN stops
+the run naming the row). A byte-order mark before a JSON lines or CSV file's first line is
+skipped. OUT is written under a temporary name and renamed when complete, so a failure (a
+corrupt input too) leaves no partial file.
 
 On a terminal a progress bar shows rows/s; the summary line goes to stderr.`,
 		Example: "  scorer score loans.parquet -o scored.parquet\n" +

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 )
 
@@ -20,7 +20,8 @@ import (
 // the Parquet file, and every default_proba (read back with arrow-go)
 // must equal what `scorer model predict` says for the same line.
 func TestScoreMatchesModelPredict(t *testing.T) {
-	bin := buildScorer(t)
+	t.Parallel()
+	bin := scorerBinary(t)
 	dir := t.TempDir()
 	mpath := filepath.Join(dir, "loan-demo.json.gz")
 	if err := os.WriteFile(mpath, demo.Bytes(), 0o644); err != nil {
@@ -66,7 +67,8 @@ func TestScoreMatchesModelPredict(t *testing.T) {
 }
 
 func TestScoreMissingColumnNamesIt(t *testing.T) {
-	bin := buildScorer(t)
+	t.Parallel()
+	bin := scorerBinary(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.csv")
 	if err := os.WriteFile(in, []byte("Term,NoEmp\n84,5\n"), 0o644); err != nil {

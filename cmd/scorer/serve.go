@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // Exit codes of `scorer serve` besides 0 (clean shutdown) and 1 (could not
@@ -99,7 +99,18 @@ func serve(ctx context.Context, cfg service.Config, stderr io.Writer) error {
 	if cfg.Model.Path == "" {
 		log.Warn("no model.path: serving the demo model built into the binary", "model", demo.Name, "notice", demo.Notice)
 	}
-	err := service.Run(ctx, cfg, service.Options{Load: modelLoader(cfg.Model), Reload: reload, Log: log})
+	var crash func(point string)
+	if cfg.Sink.Parquet.Dir != "" { // the failpoints are the Parquet sink's
+		var failpoint string
+		var err error
+		if crash, failpoint, err = failpointFromEnv(); err != nil {
+			return err
+		}
+		if crash != nil {
+			log.Warn("test-only failpoint armed: the process will exit there", "failpoint", failpoint)
+		}
+	}
+	err := service.Run(ctx, cfg, service.Options{Load: modelLoader(cfg.Model), Reload: reload, Log: log, SinkCrash: crash})
 	if errors.Is(err, service.ErrLate) {
 		return exitError{code: exitLate, err: err}
 	}
@@ -109,7 +120,7 @@ func serve(ctx context.Context, cfg service.Config, stderr io.Writer) error {
 // modelLoader loads model.path through package modelfile, or the demo
 // model when no path is configured.
 func modelLoader(mc service.ModelConfig) service.Loader {
-	return func() (*worker.Model, error) {
+	return func() (*model.Loaded, error) {
 		format, err := modelfile.ParseFormat(mc.Format)
 		if err != nil {
 			return nil, fmt.Errorf("model.format: %w", err)
@@ -124,7 +135,7 @@ func modelLoader(mc service.ModelConfig) service.Loader {
 		if err != nil {
 			return nil, err
 		}
-		return worker.NewVersionedModel(f.Model, f.Version(), mc.Path == ""), nil
+		return model.NewLoaded(f.Model, f.Version(), mc.Path == ""), nil
 	}
 }
 

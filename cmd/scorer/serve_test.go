@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
 )
 
 func TestModelLoaderDemoAndFile(t *testing.T) {
+	t.Parallel()
 	demoModel, err := modelLoader(service.ModelConfig{})()
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +34,7 @@ func TestModelLoaderDemoAndFile(t *testing.T) {
 		t.Errorf("demo model self-check: %v", err)
 	}
 
-	path := filepath.Join(repoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
+	path := filepath.Join(testkit.RepoRoot(t), "model", "xgboost", "testdata", "binary_logistic.json")
 	m, err := modelLoader(service.ModelConfig{Path: path, Features: []string{"a", "b", "c", "d", "e", "f"}})()
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +55,7 @@ func TestModelLoaderDemoAndFile(t *testing.T) {
 }
 
 func TestServeRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
 	clearEnv(t)
 	path := writeFile(t, "batch:\n  max_sise: 3\n")
 	root := newRootCmd()

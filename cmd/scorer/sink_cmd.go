@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -49,7 +50,7 @@ kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null 
 		Example: "  scorer sink parquet --dir /data/scores --nats-url nats://127.0.0.1:4222",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fp, err := sink.FailpointFromEnv()
+			crash, failpoint, err := failpointFromEnv()
 			if err != nil {
 				return err
 			}
@@ -58,8 +59,8 @@ kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null 
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			if fp.Enabled() {
-				log.Warn("test-only failpoint armed: the process will exit there", "failpoint", fp.String())
+			if crash != nil {
+				log.Warn("test-only failpoint armed: the process will exit there", "failpoint", failpoint)
 			}
 			nc, err := nf.connect("loan-scorer parquet sink")
 			if err != nil {
@@ -70,7 +71,7 @@ kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null 
 			if err != nil {
 				return fmt.Errorf("jetstream: %w", err)
 			}
-			s, err := sink.NewParquet(js, cfg, sink.ParquetOptions{Log: log, Failpoint: fp})
+			s, err := sink.NewParquet(js, cfg, sink.ParquetOptions{Log: log, Crash: crash})
 			if err != nil {
 				return err
 			}
@@ -82,7 +83,7 @@ kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null 
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Dir, "dir", "", "directory of the Parquet files (created if missing)")
-	f.StringVar(&cfg.Stream, "stream", sink.DefaultResultsStream, "results stream")
+	f.StringVar(&cfg.Stream, "stream", ingest.DefaultTopology().Results.Stream, "results stream")
 	f.StringVar(&cfg.Consumer, "consumer", "", "durable consumer name (default: derived from the directory)")
 	f.IntVar(&cfg.MaxRows, "max-rows", cfg.MaxRows, "close a file after this many results")
 	f.DurationVar(&cfg.MaxAge, "max-age", cfg.MaxAge, "close a file this long after its first result")

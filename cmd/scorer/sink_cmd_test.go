@@ -15,21 +15,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
-
-// buildScorer builds the real binary into a temporary directory.
-func buildScorer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "scorer")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // publishScored publishes n results to loans.scored with ids r-0.., the
 // way the results publisher does.
@@ -69,22 +58,24 @@ func committedRows(dir string) int {
 // step of a commit, restarts it without the failpoint, and checks that the
 // files (read with arrow-go) hold every id exactly once.
 func TestSinkParquetCrashAtEachFailpoint(t *testing.T) {
-	bin := buildScorer(t)
+	t.Parallel()
+	testkit.NeedFull(t, "crashes and restarts the real binary at each failpoint")
+	bin := scorerBinary(t)
 	const n = 50
 	for _, point := range []string{sink.FailAfterWrite, sink.FailAfterFsync, sink.FailAfterRename} {
 		t.Run(point, func(t *testing.T) {
-			srv, nc := natstest.Start(t)
+			srv, nc := testkit.StartNATS(t)
 			js, _ := jetstream.New(nc)
 			publishScored(t, js, n)
 			dir := t.TempDir()
 			args := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.ClientURL(), "--max-rows", "20", "--max-age", "300ms", "--ack-wait", "1m"}
 
 			crash := exec.Command(bin, args...)
-			crash.Env = append(os.Environ(), sink.FailpointEnv+"="+point)
+			crash.Env = append(os.Environ(), failpointEnv+"="+point)
 			out, err := crash.CombinedOutput()
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != sink.FailpointExitCode() {
-				t.Fatalf("want exit %d at %s, got %v\n%s", sink.FailpointExitCode(), point, err, out)
+			if !errors.As(err, &exit) || exit.ExitCode() != failpointExitCode {
+				t.Fatalf("want exit %d at %s, got %v\n%s", failpointExitCode, point, err, out)
 			}
 			// What the crash left: before the rename only a temporary file;
 			// after it, the first file, committed but not acknowledged.
@@ -106,7 +97,7 @@ func TestSinkParquetCrashAtEachFailpoint(t *testing.T) {
 			if err := restart.Start(); err != nil {
 				t.Fatal(err)
 			}
-			natstest.Eventually(t, 30*time.Second, "all results committed after the restart", func() bool { return committedRows(dir) == n })
+			testkit.Eventually(t, 30*time.Second, "all results committed after the restart", func() bool { return committedRows(dir) == n })
 			_ = restart.Process.Signal(syscall.SIGTERM)
 			if err := restart.Wait(); err != nil {
 				t.Fatalf("restarted sink: %v\n%s", err, log.String())

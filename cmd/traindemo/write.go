@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/loan-scorer/loan-scorer/internal/train"
+	"github.com/loan-scorer/loan-scorer/model/catboost/cbjson"
 )
 
 // write stores the model at o.out as gzipped CatBoost JSON: a gzip header
@@ -20,7 +21,7 @@ func write(m *train.Model, o options, stdout io.Writer) error {
 		return fmt.Errorf("build definition: %w", err)
 	}
 	var js bytes.Buffer
-	if err := def.WriteJSON(&js); err != nil {
+	if err := cbjson.Write(&js, def); err != nil {
 		return err
 	}
 	var gz bytes.Buffer

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -17,13 +16,12 @@ import (
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/sink"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // Options configure one bulk run.
 type Options struct {
 	// Model scores the rows (its Prediction is what is written).
-	Model *worker.Model
+	Model *model.Loaded
 	// Schema holds the category rules (bool_as); zero uses the defaults.
 	Schema ingest.SchemaConfig
 	// Limits bound one JSON line; zero uses the defaults.
@@ -72,32 +70,11 @@ func (s Stats) RowsPerSecond() float64 {
 	return float64(s.Rows) / s.Elapsed.Seconds()
 }
 
-// Format is a file format, told by the file's extension.
-type Format string
-
-// The formats.
 const (
-	Parquet    Format = "parquet"
-	CSV        Format = "csv"
-	JSONLines  Format = "jsonl"
-	defBatch          = 4096
-	maxBatch          = 1 << 20
-	tmpPattern        = ".scored-*.tmp"
+	defBatch   = 4096
+	maxBatch   = 1 << 20
+	tmpPattern = ".scored-*.tmp"
 )
-
-// FormatOf tells a file's format from its extension: .parquet, .csv,
-// .jsonl / .ndjson / .json.
-func FormatOf(path string) (Format, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".parquet", ".pq":
-		return Parquet, nil
-	case ".csv":
-		return CSV, nil
-	case ".jsonl", ".ndjson", ".json":
-		return JSONLines, nil
-	}
-	return "", fmt.Errorf("%s: %w (want .parquet, .csv, .jsonl, .ndjson or .json)", path, ErrFormat)
-}
 
 // ScoreFile scores the file in into out. The output format is the input's
 // (Parquet, CSV or JSON lines), or Parquet from a CSV input: the model's
@@ -110,15 +87,15 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	if o.Model == nil {
 		return Stats{}, errors.New("bulk: no model")
 	}
-	inFmt, err := FormatOf(in)
+	inFmt, err := ingest.FileFormatOf(in)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	outFmt, err := FormatOf(out)
+	outFmt, err := ingest.FileFormatOf(out)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	if inFmt != outFmt && (inFmt != CSV || outFmt != Parquet) {
+	if inFmt != outFmt && (inFmt != ingest.CSV || outFmt != ingest.Parquet) {
 		return Stats{}, fmt.Errorf("%s input writes %s output (or Parquet from CSV): name the output %s: %w", inFmt, inFmt, "*."+string(inFmt), ErrFormat)
 	}
 	if abs(in) == abs(out) {
@@ -131,10 +108,10 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	defer src.Close()
 	var f format
 	switch inFmt {
-	case Parquet:
+	case ingest.Parquet:
 		f, err = openParquet(src, o)
-	case CSV:
-		f, err = openCSV(src, o, outFmt == Parquet)
+	case ingest.CSV:
+		f, err = openCSV(src, o, outFmt == ingest.Parquet)
 	default:
 		f, err = openJSONL(src, o)
 	}
@@ -223,7 +200,7 @@ func (o Options) withDefaults() Options {
 
 // valueColumns returns the names of the output value columns: the result
 // body's field for a one-value model, <field>_<i> per value otherwise.
-func valueColumns(m *worker.Model) []string {
+func valueColumns(m *model.Loaded) []string {
 	name, _ := sink.ValueField(m)
 	w := m.Width()
 	if w == 1 {

@@ -16,21 +16,20 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
-func demoModel(t testing.TB) *worker.Model {
+func demoModel(t testing.TB) *model.Loaded {
 	t.Helper()
 	f, err := modelfile.Parse(demo.Name, demo.Bytes(), modelfile.Options{})
 	if err != nil {
 		t.Fatalf("demo model: %v", err)
 	}
-	return worker.NewModel(f.Model, demo.Name, demo.Bytes(), true)
+	return model.NewLoaded(f.Model, model.Version(demo.Name, demo.Bytes()), true)
 }
 
 func apps(n int) []loan.Application {
@@ -44,7 +43,7 @@ func apps(n int) []loan.Application {
 
 // expected scores apps through the JSON path (ingest.Decoder on each
 // application's JSON): an independent route to the same features.
-func expected(t testing.TB, m *worker.Model, as []loan.Application) []float64 {
+func expected(t testing.TB, m *model.Loaded, as []loan.Application) []float64 {
 	t.Helper()
 	dec := ingest.NewDecoder(m.Schema(), ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
 	b := model.NewBatch(m.Schema(), len(as))
@@ -459,13 +458,8 @@ func TestScoreCopyThroughWritesTheConstant(t *testing.T) {
 	}
 }
 
-func TestFormatOf(t *testing.T) {
-	for path, want := range map[string]Format{"a.parquet": Parquet, "b.CSV": CSV, "c.jsonl": JSONLines, "d.ndjson": JSONLines} {
-		if got, err := FormatOf(path); got != want || err != nil {
-			t.Errorf("FormatOf(%s) = %v, %v", path, got, err)
-		}
-	}
-	if _, err := FormatOf("x.xlsx"); !errors.Is(err, ErrFormat) {
+func TestScoreFileFormats(t *testing.T) {
+	if _, err := ScoreFile(context.Background(), "x.xlsx", "y.xlsx", Options{Model: demoModel(t)}); !errors.Is(err, ErrFormat) {
 		t.Errorf("xlsx: %v", err)
 	}
 	if _, err := ScoreFile(context.Background(), "a.parquet", "b.csv", Options{Model: demoModel(t)}); !errors.Is(err, ErrFormat) {

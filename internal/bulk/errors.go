@@ -11,4 +11,7 @@ var (
 	ErrCorrupt = errors.New("corrupt input")
 	// ErrTooWide: the input has more columns than Options.MaxColumns.
 	ErrTooWide = errors.New("input too wide")
+	// ErrUnscorableRow: a row cannot be scored (a NaN or an infinity in a
+	// float column) and the output has no error column to say so.
+	ErrUnscorableRow = errors.New("row cannot be scored")
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 )
 
 // FuzzScoreParquet feeds arbitrary bytes to `scorer score` as a Parquet

@@ -18,8 +18,10 @@ import (
 )
 
 // errorColumn is the output column holding why a row could not be scored
-// (null when it was); it exists only when the input can make a row fail
-// (a nullable categorical column).
+// (null when it was). A Parquet output has it only when the input's schema
+// can make a row fail (a nullable categorical column); without it, a row
+// that cannot be scored all the same (a NaN in a float column) stops the
+// run with ErrUnscorableRow, naming the row, and no output appears.
 const errorColumn = "error"
 
 // parquetRows is a chunk's storage for Parquet rows: the rows parquet-go
@@ -44,7 +46,8 @@ type parquetFormat struct {
 	valCols  []string
 	optional bool // value columns nullable (rows can fail)
 	errCol   bool
-	w        *parquet.Writer
+	w        *parquet.GenericWriter[any]
+	written  int64 // rows written so far
 }
 
 func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
@@ -111,7 +114,7 @@ func (f *parquetFormat) start(w *os.File) error {
 		return err
 	}
 	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns())), f.schema)
-	f.w = parquet.NewWriter(w, opts...)
+	f.w = parquet.NewGenericWriter[any](w, opts...)
 	return nil
 }
 
@@ -254,6 +257,12 @@ func (f *parquetFormat) write(c *chunk) error {
 		def = 1
 	}
 	for r := range c.n {
+		if p := c.problems[r]; p != "" && !f.errCol {
+			return fmt.Errorf("%w: row %d: %s (the output has no error column: write missing numbers as nulls)",
+				ErrUnscorableRow, f.written+int64(r), p)
+		}
+	}
+	for r := range c.n {
 		row := c.pq.rows[r]
 		col := f.nInCols
 		for j := range width {
@@ -277,6 +286,7 @@ func (f *parquetFormat) write(c *chunk) error {
 	if _, err := f.w.WriteRows(c.pq.rows[:c.n]); err != nil {
 		return err
 	}
+	f.written += int64(c.n)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -40,12 +41,16 @@ type csvFormat struct {
 	// feature (a double column); pw writes the rows.
 	toParquet bool
 	numeric   []bool
-	pw        *parquet.Writer
+	pw        *parquet.GenericWriter[any]
 	rows      []parquet.Row
 }
 
 func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
-	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
+	br := bufio.NewReaderSize(src, 1<<20)
+	if err := ingest.SkipBOM(br); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	r := csv.NewReader(br)
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
 	if err != nil {
@@ -56,7 +61,7 @@ func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 	}
 	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model), opts: o, toParquet: toParquet}
 	if !o.CopyThrough {
-		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema()); err != nil {
+		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema(), o.Schema); err != nil {
 			return nil, err
 		}
 	}
@@ -151,11 +156,12 @@ func (f *csvFormat) finish() error {
 	return f.bw.Flush()
 }
 
-// jsonlFormat reads JSON lines (one application per line, decoded by the
-// JSON path's own decoder) and writes each object back with the value
-// field added, or with "error" for a line that could not be scored.
+// jsonlFormat reads JSON lines (ingest.Lines: one application per line,
+// decoded by the JSON path's own decoder) and writes each object back with
+// the value field added, or with "error" for a line that could not be
+// scored.
 type jsonlFormat struct {
-	r       *bufio.Reader
+	lines   *ingest.Lines
 	dec     *ingest.Decoder
 	valCols []string
 	bw      *bufio.Writer
@@ -164,7 +170,7 @@ type jsonlFormat struct {
 
 func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
 	return &jsonlFormat{
-		r:       bufio.NewReaderSize(src, 1<<20),
+		lines:   ingest.NewLines(src, 0),
 		dec:     ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
 		valCols: valueColumns(o.Model),
 	}, nil
@@ -187,28 +193,16 @@ func (f *jsonlFormat) read(c *chunk, lim chunkLimits) error {
 	t.arena = t.arena[:0]
 	var starts []int
 	for c.n < lim.rows && len(t.arena) < lim.bytes {
-		line, err := f.r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line longer than the buffer: collect it whole.
-			long := slices.Clone(line)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = f.r.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read line: %w", err)
-		}
-		trimmed := trimSpace(line)
-		if len(trimmed) > 0 {
-			starts = append(starts, len(t.arena))
-			t.arena = append(t.arena, trimmed...)
-			c.n++
-		}
+		line, _, err := f.lines.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if err != nil {
+			return err
+		}
+		starts = append(starts, len(t.arena))
+		t.arena = append(t.arena, line...)
+		c.n++
 	}
 	for i, s := range starts {
 		end := len(t.arena)
@@ -221,16 +215,6 @@ func (f *jsonlFormat) read(c *chunk, lim chunkLimits) error {
 		return io.EOF
 	}
 	return nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	return b
 }
 
 func (f *jsonlFormat) decode(c *chunk, r int, b *model.Batch) string {
@@ -263,7 +247,7 @@ func (f *jsonlFormat) write(c *chunk) error {
 		isObject := len(line) >= 2 && line[0] == '{' && line[len(line)-1] == '}'
 		if isObject {
 			buf = append(buf, line[:len(line)-1]...)
-			if len(trimSpace(line[1:len(line)-1])) > 0 {
+			if len(bytes.TrimSpace(line[1:len(line)-1])) > 0 {
 				buf = append(buf, ',')
 			}
 		} else {
@@ -318,7 +302,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
 	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields)), schema)
-	f.pw = parquet.NewWriter(w, opts...)
+	f.pw = parquet.NewGenericWriter[any](w, opts...)
 	return nil
 }
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/race"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 )
 
@@ -102,7 +102,7 @@ func TestScoreWideFileInBoundedMemory(t *testing.T) {
 	peak := kb << 10
 	t.Logf("%d columns, %d rows, %.2f MB file: peak RSS %.0f MiB", len(cols), rows, float64(st.Size())/1e6, float64(peak)/(1<<20))
 	switch {
-	case race.Enabled:
+	case testkit.RaceEnabled:
 		t.Log("the race detector's shadow memory inflates RSS: the bound is checked without -race (scripts/test.sh)")
 	case peak > 400<<20:
 		t.Errorf("peak RSS %d MiB scoring a %d-column file, want under 400 MiB", peak>>20, len(cols))

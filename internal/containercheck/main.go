@@ -33,8 +33,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/faulttest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 )
 
 // Stream and subject names: the defaults the compose stack runs with.
@@ -77,7 +77,7 @@ func cmdPorts(args []string) error {
 	}
 	n, err := strconv.Atoi(args[0])
 	if err != nil || n < 1 || n > 100 {
-		return fmt.Errorf("N: want 1..100, got %q", args[0])
+		return fmt.Errorf("ports: N wants 1..100, got %q", args[0])
 	}
 	seen := map[int]bool{}
 	for tries := 0; len(seen) < n; tries++ {
@@ -151,7 +151,7 @@ func cmdScore(args []string) error {
 
 	start := time.Now()
 	if *publish {
-		pub := &faulttest.Publisher{JS: js, Subject: scoreSubject, Prefix: *prefix, Parallel: 32}
+		pub := &testkit.Publisher{JS: js, Subject: scoreSubject, Prefix: *prefix, Parallel: 32}
 		if err := pub.Run(ctx, *n); err != nil {
 			return fmt.Errorf("publish: %d of %d acknowledged: %w", pub.Published(), *n, err)
 		}
@@ -161,8 +161,8 @@ func cmdScore(args []string) error {
 		return nil
 	}
 	for {
-		scored := faulttest.StreamMsgs(js, resultsStream)
-		left := faulttest.StreamMsgs(js, inputStream)
+		scored := testkit.StreamMsgs(js, resultsStream)
+		left := testkit.StreamMsgs(js, inputStream)
 		if scored >= int64(*n) && left == 0 {
 			break
 		}
@@ -173,7 +173,7 @@ func cmdScore(args []string) error {
 		}
 	}
 	waited := time.Since(start)
-	tally, err := faulttest.ReadStream(ctx, js, resultsStream, false)
+	tally, err := testkit.ReadStream(ctx, js, resultsStream, false)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func cmdScore(args []string) error {
 	if err != nil {
 		return err
 	}
-	if dl := faulttest.StreamMsgs(js, dlqStream); dl != 0 {
+	if dl := testkit.StreamMsgs(js, dlqStream); dl != 0 {
 		return fmt.Errorf("%s holds %d dead letters, want 0", dlqStream, dl)
 	}
 	if *out != "" {
@@ -198,7 +198,7 @@ func cmdScore(args []string) error {
 		rate = fmt.Sprintf(" (%.0f/s end to end)", float64(*n)/waited.Seconds())
 	}
 	fmt.Printf("%d results in %s after %.2fs%s: each id once, all scored by %s; %s empty, no dead letter\n",
-		len(results), resultsStream, waited.Seconds(), rate, results[faulttest.ID(*prefix, 0)].Model, inputStream)
+		len(results), resultsStream, waited.Seconds(), rate, results[testkit.ID(*prefix, 0)].Model, inputStream)
 	return nil
 }
 
@@ -219,7 +219,7 @@ func cmdResults(args []string) error {
 	defer nc.Close()
 	deadline := time.Now().Add(*timeout)
 	for {
-		got := faulttest.StreamMsgs(js, resultsStream)
+		got := testkit.StreamMsgs(js, resultsStream)
 		if got >= *atLeast {
 			fmt.Println(got)
 			return nil
@@ -234,7 +234,7 @@ func cmdResults(args []string) error {
 // checkResults checks that the results stream holds exactly one scored
 // result for each id prefix-0..prefix-(n-1), with a probability and a
 // Model header, and nothing else.
-func checkResults(prefix string, n int, t faulttest.Tally) (map[string]result, error) {
+func checkResults(prefix string, n int, t testkit.Tally) (map[string]result, error) {
 	var errs []error
 	if t.Total != n {
 		errs = append(errs, fmt.Errorf("%s holds %d messages, want %d", resultsStream, t.Total, n))
@@ -245,7 +245,7 @@ func checkResults(prefix string, n int, t faulttest.Tally) (map[string]result, e
 	}
 	want := make(map[string]bool, n)
 	for i := range n {
-		want[faulttest.ID(prefix, i)] = true
+		want[testkit.ID(prefix, i)] = true
 	}
 	var missing, extra, failed []string
 	for id := range want {

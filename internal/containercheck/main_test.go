@@ -9,43 +9,43 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/nats-io/nats.go"
 
-	"github.com/loan-scorer/loan-scorer/internal/arrowtest"
-	"github.com/loan-scorer/loan-scorer/internal/faulttest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 )
 
 // tally builds what ReadStream returns for results with the given ids and
 // probabilities, each stored once, scored by model m.
-func tally(ids []string, probas []float64) faulttest.Tally {
-	t := faulttest.Tally{Count: map[string]int{}, Results: map[string]faulttest.Result{}, Headers: map[string]nats.Header{}}
+func tally(ids []string, probas []float64) testkit.Tally {
+	t := testkit.Tally{Count: map[string]int{}, Results: map[string]testkit.Result{}, Headers: map[string]nats.Header{}}
 	for i, id := range ids {
 		p := probas[i]
 		t.Count[id]++
 		t.Total++
-		t.Results[id] = faulttest.Result{ID: id, Proba: &p}
+		t.Results[id] = testkit.Result{ID: id, Proba: &p}
 		t.Headers[id] = nats.Header{"Model": []string{"m@1"}}
 	}
 	return t
 }
 
 func TestCheckResults(t *testing.T) {
-	good := func() faulttest.Tally { return tally([]string{"p-0", "p-1", "p-2"}, []float64{0.1, 0.2, 0.3}) }
+	good := func() testkit.Tally { return tally([]string{"p-0", "p-1", "p-2"}, []float64{0.1, 0.2, 0.3}) }
 	if got, err := checkResults("p", 3, good()); err != nil || len(got) != 3 || got["p-1"] != (result{0.2, "m@1"}) {
 		t.Fatalf("checkResults(good) = %v, %v", got, err)
 	}
 	for _, c := range []struct {
 		name    string
-		breakIt func(*faulttest.Tally)
+		breakIt func(*testkit.Tally)
 		want    string
 	}{
-		{"missing", func(t *faulttest.Tally) { delete(t.Count, "p-2"); delete(t.Results, "p-2"); t.Total-- }, "ids missing"},
-		{"duplicate", func(t *faulttest.Tally) { t.Count["p-1"]++; t.Total++ }, "more than once"},
-		{"extra", func(t *faulttest.Tally) {
+		{"missing", func(t *testkit.Tally) { delete(t.Count, "p-2"); delete(t.Results, "p-2"); t.Total-- }, "ids missing"},
+		{"duplicate", func(t *testkit.Tally) { t.Count["p-1"]++; t.Total++ }, "more than once"},
+		{"extra", func(t *testkit.Tally) {
 			p := 0.5
 			t.Count["q-9"]++
 			t.Total++
-			t.Results["q-9"] = faulttest.Result{ID: "q-9", Proba: &p}
+			t.Results["q-9"] = testkit.Result{ID: "q-9", Proba: &p}
 		}, "not published by this run"},
-		{"error result", func(t *faulttest.Tally) {
+		{"error result", func(t *testkit.Tally) {
 			r := t.Results["p-0"]
 			r.Proba = nil
 			r.Error = &struct {
@@ -54,10 +54,10 @@ func TestCheckResults(t *testing.T) {
 			}{Code: "invalid_input"}
 			t.Results["p-0"] = r
 		}, "not scored"},
-		{"no model header", func(t *faulttest.Tally) { t.Headers["p-0"] = nats.Header{} }, "no Model header"},
-		{"probability out of range", func(t *faulttest.Tally) {
+		{"no model header", func(t *testkit.Tally) { t.Headers["p-0"] = nats.Header{} }, "no Model header"},
+		{"probability out of range", func(t *testkit.Tally) {
 			p := 1.5
-			t.Results["p-0"] = faulttest.Result{ID: "p-0", Proba: &p}
+			t.Results["p-0"] = testkit.Result{ID: "p-0", Proba: &p}
 		}, "not scored"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

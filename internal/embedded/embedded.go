@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -51,9 +52,11 @@ func (c Config) Validate() error {
 
 // Server is a running embedded server, or a joined external one.
 type Server struct {
-	srv    *server.Server // nil when joined
-	url    string
-	joined bool
+	srv      *server.Server // nil when joined
+	url      string
+	joined   bool
+	stop     sync.Once
+	stopping chan struct{} // closed by Shutdown
 }
 
 // URL returns the client URL to connect to.
@@ -69,11 +72,35 @@ func (s *Server) NATS() *server.Server { return s.srv }
 // Shutdown stops the embedded server and waits until it is down. It does
 // nothing for a joined server.
 func (s *Server) Shutdown() {
+	s.stop.Do(func() { close(s.stopping) })
 	if s.srv == nil {
 		return
 	}
 	s.srv.Shutdown()
 	s.srv.WaitForShutdown()
+}
+
+// Run returns once the server is down: nil after Stop (or Shutdown), an
+// error when it went down on its own. For a joined server it returns once
+// Stop is called.
+func (s *Server) Run(context.Context) error {
+	if s.srv == nil {
+		<-s.stopping
+		return nil
+	}
+	s.srv.WaitForShutdown()
+	select {
+	case <-s.stopping:
+		return nil
+	default:
+		return ErrDown
+	}
+}
+
+// Stop shuts the server down (Shutdown); the service stops it last.
+func (s *Server) Stop(context.Context) error {
+	s.Shutdown()
+	return nil
 }
 
 // Start joins a JetStream server already answering on cfg's address, or
@@ -87,7 +114,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		url := "nats://" + net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 		if probeJetStream(ctx, url) {
 			log.Info("joined the JetStream server already running", "url", url)
-			return &Server{url: url, joined: true}, nil
+			return &Server{url: url, joined: true, stopping: make(chan struct{})}, nil
 		}
 	}
 	if !isLoopback(cfg.Host) {
@@ -124,7 +151,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	url := srv.ClientURL()
 	log.Info("started embedded nats-server with JetStream", "url", url, "store_dir", store, "sync_always", cfg.SyncAlways)
-	return &Server{srv: srv, url: url}, nil
+	return &Server{srv: srv, url: url, stopping: make(chan struct{})}, nil
 }
 
 // isLoopback reports whether host names only this machine: "localhost" or

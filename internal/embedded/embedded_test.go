@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 func TestStartThenJoin(t *testing.T) {
@@ -89,7 +89,7 @@ func TestIsLoopback(t *testing.T) {
 // interface here, so binding it fails without a packet sent.
 func TestStartWarnsOffLoopback(t *testing.T) {
 	ctx := context.Background()
-	var logs syncbuf.Buffer
+	var logs testkit.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	_, err := Start(ctx, Config{Host: "192.0.2.1", Port: -1, StoreDir: t.TempDir()}, log)
 	if err == nil || !strings.Contains(err.Error(), "nats.embedded.host 192.0.2.1") || !strings.Contains(err.Error(), "cannot listen") {
@@ -99,7 +99,7 @@ func TestStartWarnsOffLoopback(t *testing.T) {
 		t.Errorf("no loud warning for a non-loopback host:\n%s", logs.String())
 	}
 
-	var loopLogs syncbuf.Buffer
+	var loopLogs testkit.Buffer
 	srv, err := Start(ctx, Config{Host: "127.0.0.1", Port: -1, StoreDir: t.TempDir()}, slog.New(slog.NewTextHandler(&loopLogs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // runChecked waits until every application [0, n) of prefix has exactly
@@ -17,7 +19,7 @@ func runChecked(t *testing.T, js jetstream.JetStream, prefix string, n int, pub 
 	}
 	WaitStream(t, js, "LOANS_SCORED", int64(n), 3*time.Minute)
 	elapsed := time.Since(start)
-	Eventually(t, time.Minute, "LOANS empty and nothing pending", func() bool {
+	testkit.Eventually(t, time.Minute, "LOANS empty and nothing pending", func() bool {
 		pending, ack, err := ConsumerState(js, "LOANS", "scorer")
 		return err == nil && pending == 0 && ack == 0 && StreamMsgs(js, "LOANS") == 0
 	})
@@ -52,8 +54,8 @@ func runChecked(t *testing.T, js jetstream.JetStream, prefix string, n int, pub 
 func TestRestartNATSServer(t *testing.T) {
 	n := size(5000, 50000)
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
-	StartScorer(t, bins.Scorer, "worker-1", ScorerSettings(t, srv.URL()))
-	StartScorer(t, bins.Scorer, "worker-2", ScorerSettings(t, srv.URL()))
+	testkit.StartScorer(t, bins.Scorer, "worker-1", ScorerSettings(t, srv.URL()))
+	testkit.StartScorer(t, bins.Scorer, "worker-2", ScorerSettings(t, srv.URL()))
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -62,22 +64,22 @@ func TestRestartNATSServer(t *testing.T) {
 	start := time.Now()
 	go func() { pubErr <- pub.Run(ctx, n) }()
 
-	Eventually(t, 2*time.Minute, "a third of the results stored", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "a third of the results stored", func() bool {
 		return StreamMsgs(js, "LOANS_SCORED") >= int64(n/3)
 	})
 	srv.Stop(t)
 	stopped := time.Now()
 	before := pub.Published()
 	// Down long enough for every client to notice and start reconnecting.
-	Eventually(t, 10*time.Second, "the producer sees the outage", func() bool { return pub.Retries() > 0 })
+	testkit.Eventually(t, 10*time.Second, "the producer sees the outage", func() bool { return pub.Retries() > 0 })
 	srv.Restart(t)
 	restarted := time.Now()
 	var atRestart int64
-	Eventually(t, time.Minute, "JetStream answers after the restart", func() bool {
+	testkit.Eventually(t, time.Minute, "JetStream answers after the restart", func() bool {
 		atRestart = StreamMsgs(js, "LOANS_SCORED")
 		return atRestart >= 0
 	})
-	Eventually(t, time.Minute, "a new result after the restart", func() bool {
+	testkit.Eventually(t, time.Minute, "a new result after the restart", func() bool {
 		return StreamMsgs(js, "LOANS_SCORED") > atRestart
 	})
 	t.Logf("nats-server down %v (%d applications published before); first new result %v after the restart",
@@ -96,7 +98,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	for _, name := range []string{"worker-1", "worker-2"} {
 		s := ScorerSettings(t, url)
 		s["stream.replicas"] = "3"
-		StartScorer(t, bins.Scorer, name, s)
+		testkit.StartScorer(t, bins.Scorer, name, s)
 	}
 	// The test's own connection avoids the node it stops.
 	js := ConnectJS(t, nodes[1].URL()+","+nodes[2].URL())
@@ -107,7 +109,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	start := time.Now()
 	go func() { pubErr <- pub.Run(ctx, n) }()
 
-	Eventually(t, 2*time.Minute, "a third of the results stored", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "a third of the results stored", func() bool {
 		return StreamMsgs(js, "LOANS_SCORED") >= int64(n/3)
 	})
 	nodes[0].Stop(t)
@@ -117,7 +119,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	nodes[0].Restart(t)
 	restarted := time.Now()
 	for _, stream := range []string{"LOANS", "LOANS_SCORED", "LOANS_DLQ"} {
-		Eventually(t, 2*time.Minute, stream+" replicas current on all three nodes", func() bool {
+		testkit.Eventually(t, 2*time.Minute, stream+" replicas current on all three nodes", func() bool {
 			cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 			defer ccancel()
 			s, err := js.Stream(cctx, stream)
@@ -139,5 +141,5 @@ func TestClusterNodeLoss(t *testing.T) {
 	t.Logf("n1 restarted; every stream's replicas current after %v", time.Since(restarted).Round(time.Millisecond))
 	// A client of the restarted node alone sees every result.
 	js1 := ConnectJS(t, nodes[0].URL())
-	Eventually(t, time.Minute, "LOANS_SCORED through n1 holds every result", func() bool { return StreamMsgs(js1, "LOANS_SCORED") == int64(n) })
+	testkit.Eventually(t, time.Minute, "LOANS_SCORED through n1 holds every result", func() bool { return StreamMsgs(js1, "LOANS_SCORED") == int64(n) })
 }

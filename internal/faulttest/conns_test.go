@@ -13,19 +13,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // startScorerWithFileLimit starts `scorer serve` under `ulimit -n limit`
 // (soft and hard: Go cannot raise it) with settings.
-func startScorerWithFileLimit(t *testing.T, limit int, settings Settings) *Scorer {
+func startScorerWithFileLimit(t *testing.T, limit int, settings testkit.Settings) *testkit.Scorer {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "scorer.yaml")
 	if err := os.WriteFile(path, []byte(settings.YAML()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	script := fmt.Sprintf(`ulimit -n %d && exec "$0" serve --config "$1"`, limit)
-	p := StartProc(t, "scorer", "/bin/sh", []string{"-c", script, bins.Scorer, path}, nil)
-	return &Scorer{Proc: p, HTTPAddr: strings.Trim(settings["http.addr"], `"`), ConfigPath: path}
+	p := testkit.StartProc(t, "scorer", "/bin/sh", []string{"-c", script, bins.Scorer, path}, nil)
+	return &testkit.Scorer{Proc: p, HTTPAddr: strings.Trim(settings["http.addr"], `"`), ConfigPath: path}
 }
 
 // acceptedConns counts the descriptors process pid holds for TCP
@@ -125,7 +127,7 @@ func TestIdleHTTPClientsCannotStarveNATS(t *testing.T) {
 	settings = embeddedSettings(t)
 	settings["http.max_conns"] = fmt.Sprint(fileLimit/2 + 1)
 	refused := startScorerWithFileLimit(t, fileLimit, settings)
-	Eventually(t, time.Minute, "a start with http.max_conns over half the file limit refused", refused.Exited)
+	testkit.Eventually(t, time.Minute, "a start with http.max_conns over half the file limit refused", refused.Exited)
 	if out := refused.Output(); !strings.Contains(out, "http.max_conns") || !strings.Contains(out, "RLIMIT_NOFILE") {
 		t.Errorf("the refusal does not name the key and the limit:\n%s", out)
 	}

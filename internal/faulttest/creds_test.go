@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // operatorSetup is a decentralized-auth (JWT) setup made in the test: an
@@ -85,7 +87,7 @@ func TestCredsOperatorMode(t *testing.T) {
 	settings := ScorerSettings(t, srv.URL())
 	settings["nats.creds"] = fmt.Sprintf("%q", op.credsFile)
 	settings["log.level"] = "debug"
-	w := StartScorer(t, bins.Scorer, "scorer creds", settings)
+	w := testkit.StartScorer(t, bins.Scorer, "scorer creds", settings)
 	nc := Connect(t, srv.URL(), nats.UserCredentials(op.credsFile))
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // TestHostileHeadersDoNotStall sends thousands of applications whose
@@ -32,12 +34,12 @@ func TestHostileHeadersDoNotStall(t *testing.T) {
 
 	// drain starts a worker on the backlog in LOANS and returns how long
 	// it took to store want results in all, and the worker's peak RSS.
-	drain := func(name string, want int64) (time.Duration, int64, *Scorer) {
+	drain := func(name string, want int64) (time.Duration, int64, *testkit.Scorer) {
 		start := time.Now()
-		w := StartScorer(t, bins.Scorer, name, settings)
+		w := testkit.StartScorer(t, bins.Scorer, name, settings)
 		WaitStream(t, js, "LOANS_SCORED", want, 5*time.Minute)
 		took := time.Since(start)
-		Eventually(t, time.Minute, "LOANS empty and nothing pending", func() bool {
+		testkit.Eventually(t, time.Minute, "LOANS empty and nothing pending", func() bool {
 			pending, ack, err := ConsumerState(js, "LOANS", "scorer")
 			return err == nil && pending == 0 && ack == 0 && StreamMsgs(js, "LOANS") == 0
 		})
@@ -50,7 +52,7 @@ func TestHostileHeadersDoNotStall(t *testing.T) {
 
 	// A first start creates the streams and the consumer; the backlogs are
 	// published with no worker running.
-	StartScorer(t, bins.Scorer, "setup", settings).Stop(t, syscall.SIGTERM, 30*time.Second)
+	testkit.StartScorer(t, bins.Scorer, "setup", settings).Stop(t, syscall.SIGTERM, 30*time.Second)
 
 	// Baseline in the same run: a backlog of valid applications alone.
 	base := &Publisher{JS: js, Subject: "loans.score", Prefix: "alone", Parallel: 32}
@@ -137,7 +139,7 @@ func TestHostileHeadersDoNotStall(t *testing.T) {
 // LOANS:1, the id-less message its score under LOANS:2.
 func TestSpoofedMadeUpID(t *testing.T) {
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
-	StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
+	testkit.StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -205,7 +207,7 @@ func TestWorkerDownLongerThanTheDedupWindow(t *testing.T) {
 	settings["consumer.ack_wait"] = "20s"
 	settings["consumer.max_ack_pending"] = "65536" // every message unacked at once
 	settings["nats.user"] = "acklost"
-	w := StartScorer(t, bins.Scorer, "worker-acks-lost", settings, "SCORER_NATS_PASSWORD=acklost-pw")
+	w := testkit.StartScorer(t, bins.Scorer, "worker-acks-lost", settings, "SCORER_NATS_PASSWORD=acklost-pw")
 	js := ConnectJS(t, srv.URL(), nats.UserInfo("admin", "admin-pw"))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -223,8 +225,8 @@ func TestWorkerDownLongerThanTheDedupWindow(t *testing.T) {
 	t.Logf("every result stored, %d messages unacked; killed the worker (kill -9), down for %v (stream.duplicates %v)", ackPending, down, window)
 	time.Sleep(down)
 	settings["nats.user"] = "admin"
-	w2 := StartScorer(t, bins.Scorer, "worker-again", settings, "SCORER_NATS_PASSWORD=admin-pw")
-	Eventually(t, 5*time.Minute, "LOANS empty and nothing pending", func() bool {
+	w2 := testkit.StartScorer(t, bins.Scorer, "worker-again", settings, "SCORER_NATS_PASSWORD=admin-pw")
+	testkit.Eventually(t, 5*time.Minute, "LOANS empty and nothing pending", func() bool {
 		pending, ack, err := ConsumerState(js, "LOANS", "scorer")
 		return err == nil && pending == 0 && ack == 0 && StreamMsgs(js, "LOANS") == 0
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // TestKillWorkerMidRun kill -9s one of two workers in the middle of a run.
@@ -15,10 +17,10 @@ import (
 func TestKillWorkerMidRun(t *testing.T) {
 	n := size(5000, 50000)
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
-	w1 := StartScorer(t, bins.Scorer, "worker-1", ScorerSettings(t, srv.URL()))
-	w2 := StartScorer(t, bins.Scorer, "worker-2", ScorerSettings(t, srv.URL()))
+	w1 := testkit.StartScorer(t, bins.Scorer, "worker-1", ScorerSettings(t, srv.URL()))
+	w2 := testkit.StartScorer(t, bins.Scorer, "worker-2", ScorerSettings(t, srv.URL()))
 	sinkDir := t.TempDir()
-	StartProc(t, "parquet sink", bins.Scorer, []string{"sink", "parquet", "--dir", sinkDir, "--nats-url", srv.URL(), "--max-rows", "2000", "--max-age", "1s"}, nil)
+	testkit.StartProc(t, "parquet sink", bins.Scorer, []string{"sink", "parquet", "--dir", sinkDir, "--nats-url", srv.URL(), "--max-rows", "2000", "--max-age", "1s"}, nil)
 
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -30,13 +32,13 @@ func TestKillWorkerMidRun(t *testing.T) {
 	start := time.Now()
 	go func() { pubErr <- pub.Run(ctx, n) }()
 
-	Eventually(t, 2*time.Minute, "a third of the results stored", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "a third of the results stored", func() bool {
 		return StreamMsgs(js, "LOANS_SCORED") >= int64(n/3)
 	})
 	// Kill while messages are unacked (delivered, not yet settled), so
 	// the kill lands mid-batch rather than between two.
 	var ackPending int
-	Eventually(t, time.Minute, "unacked messages in flight", func() bool {
+	testkit.Eventually(t, time.Minute, "unacked messages in flight", func() bool {
 		var err error
 		_, ackPending, err = ConsumerState(js, "LOANS", "scorer")
 		return err == nil && ackPending > 0
@@ -51,7 +53,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 	}
 	WaitStream(t, js, "LOANS_SCORED", int64(n), 3*time.Minute)
 	elapsed := time.Since(start)
-	Eventually(t, time.Minute, "LOANS empty and nothing pending", func() bool {
+	testkit.Eventually(t, time.Minute, "LOANS empty and nothing pending", func() bool {
 		pending, ack, err := ConsumerState(js, "LOANS", "scorer")
 		return err == nil && pending == 0 && ack == 0 && StreamMsgs(js, "LOANS") == 0
 	})
@@ -82,7 +84,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 
 	var ids map[string]int
 	var rows int
-	Eventually(t, 2*time.Minute, "Parquet files hold every result", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "Parquet files hold every result", func() bool {
 		ids, rows, err = ParquetIDs(sinkDir)
 		if err != nil {
 			t.Fatal(err)

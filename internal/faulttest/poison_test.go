@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // poison is one hostile input and the error code it must end with.
@@ -58,7 +60,7 @@ func poisons() []poison {
 func TestPoisonMessages(t *testing.T) {
 	valid := size(2000, 20000)
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
-	w := StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
+	w := testkit.StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
 	nc := Connect(t, srv.URL())
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -107,7 +109,7 @@ func TestPoisonMessages(t *testing.T) {
 	total := int64(valid + len(ps) + 1)
 	WaitStream(t, js, "LOANS_SCORED", total, 2*time.Minute)
 	WaitStream(t, js, "LOANS_DLQ", int64(len(ps)), time.Minute)
-	Eventually(t, time.Minute, "LOANS empty", func() bool { return StreamMsgs(js, "LOANS") == 0 })
+	testkit.Eventually(t, time.Minute, "LOANS empty", func() bool { return StreamMsgs(js, "LOANS") == 0 })
 
 	results, err := ReadStream(ctx, js, "LOANS_SCORED", false)
 	if err != nil {

@@ -9,17 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // embeddedSettings are the settings of a scorer on its own embedded NATS
 // server (a free loopback port, a store under the test's directory).
-func embeddedSettings(t testing.TB) Settings {
+func embeddedSettings(t testing.TB) testkit.Settings {
 	t.Helper()
-	return Settings{
-		"nats.embedded.port":      fmt.Sprint(natstest.FreePort(t)),
+	return testkit.Settings{
+		"nats.embedded.port":      fmt.Sprint(testkit.FreePort(t)),
 		"nats.embedded.store_dir": fmt.Sprintf("%q", filepath.Join(t.TempDir(), "data")),
-		"http.addr":               fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
+		"http.addr":               fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)),
 		"shutdown.timeout":        "10s",
 		"log.level":               "info",
 		"workers":                 "2",
@@ -45,14 +45,6 @@ func modelCopy(t *testing.T, dir string) string {
 	return path
 }
 
-// signal sends sig to p.
-func signal(t *testing.T, p *Proc, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %s to %s: %v", sig, p.Name, err)
-	}
-}
-
 // The case: model.path turned into a FIFO (a read that blocks),
 // SIGHUP, then SIGTERM. The FIFO is refused at once, the old model keeps
 // serving, and a SIGTERM right after another SIGHUP still drains and exits
@@ -62,7 +54,7 @@ func TestReloadOfAFIFOThenSIGTERM(t *testing.T) {
 	path := modelCopy(t, dir)
 	settings := embeddedSettings(t)
 	settings["model.path"] = fmt.Sprintf("%q", path)
-	s := StartScorer(t, bins.Scorer, "scorer", settings)
+	s := testkit.StartScorer(t, bins.Scorer, "scorer", settings)
 
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -70,13 +62,13 @@ func TestReloadOfAFIFOThenSIGTERM(t *testing.T) {
 	if err := syscall.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	signal(t, s.Proc, syscall.SIGHUP)
-	Eventually(t, 30*time.Second, "the FIFO refused", func() bool {
+	s.Signal(t, syscall.SIGHUP)
+	testkit.Eventually(t, 30*time.Second, "the FIFO refused", func() bool {
 		return strings.Contains(s.Output(), "reload failed") && strings.Contains(s.Output(), "named pipe")
 	})
 	s.WaitReady(t, 10*time.Second)
 
-	signal(t, s.Proc, syscall.SIGHUP)
+	s.Signal(t, syscall.SIGHUP)
 	if code := s.Stop(t, syscall.SIGTERM, time.Minute); code != 0 {
 		t.Errorf("SIGHUP then SIGTERM: exit code %d, want 0", code)
 	}
@@ -94,7 +86,7 @@ func TestReloadRefusesDevicesAndDirectories(t *testing.T) {
 	path := modelCopy(t, dir)
 	settings := embeddedSettings(t)
 	settings["model.path"] = fmt.Sprintf("%q", path)
-	s := StartScorer(t, bins.Scorer, "scorer", settings)
+	s := testkit.StartScorer(t, bins.Scorer, "scorer", settings)
 
 	for i, step := range []struct {
 		make func() error
@@ -109,8 +101,8 @@ func TestReloadRefusesDevicesAndDirectories(t *testing.T) {
 		if err := step.make(); err != nil {
 			t.Fatal(err)
 		}
-		signal(t, s.Proc, syscall.SIGHUP)
-		Eventually(t, 30*time.Second, "refused: "+step.says, func() bool {
+		s.Signal(t, syscall.SIGHUP)
+		testkit.Eventually(t, 30*time.Second, "refused: "+step.says, func() bool {
 			return strings.Count(s.Output(), "reload failed") == i+1 && strings.Contains(s.Output(), step.says)
 		})
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -64,7 +64,7 @@ func scoreOne(t *testing.T, js jetstream.JetStream, id string) Result {
 		t.Fatalf("publish %s: %v", id, err)
 	}
 	var r Result
-	Eventually(t, 30*time.Second, "result "+id, func() bool {
+	testkit.Eventually(t, 30*time.Second, "result "+id, func() bool {
 		st, err := js.Stream(ctx, "LOANS_SCORED")
 		if err != nil {
 			return false
@@ -137,7 +137,7 @@ func TestLeastPrivilegeScorer(t *testing.T) {
 	delete(settings, "consumer.ack_wait") // the admin created the consumer with the defaults
 	settings["nats.user"] = "scorer"
 	settings["log.level"] = "debug"
-	w := StartScorer(t, bins.Scorer, "least-privilege scorer", settings, "SCORER_NATS_PASSWORD="+scorerPass)
+	w := testkit.StartScorer(t, bins.Scorer, "least-privilege scorer", settings, "SCORER_NATS_PASSWORD="+scorerPass)
 	scoreOne(t, ajs, "lp-1")
 	syncScore(t, admin)
 
@@ -145,11 +145,11 @@ func TestLeastPrivilegeScorer(t *testing.T) {
 	if _, err := ajs.PublishMsg(ctx, &nats.Msg{Subject: "loans.score", Data: []byte("{"), Header: nats.Header{"Nats-Msg-Id": []string{"lp-bad"}}}); err != nil {
 		t.Fatal(err)
 	}
-	Eventually(t, 30*time.Second, "dead letter of lp-bad", func() bool { return StreamMsgs(ajs, "LOANS_DLQ") == 1 })
+	testkit.Eventually(t, 30*time.Second, "dead letter of lp-bad", func() bool { return StreamMsgs(ajs, "LOANS_DLQ") == 1 })
 
 	// Checked before the test's own refused delete below: the server logs
 	// "Publish Violation", the scorer "permissions violation".
-	for _, p := range []*Proc{w.Proc, srv.Proc()} {
+	for _, p := range []*testkit.Proc{w.Proc, srv.Proc()} {
 		if out := p.Output(); strings.Contains(strings.ToLower(out), "violation") {
 			t.Errorf("%s reports a permissions violation:\n%s", p.Name, grepLines(strings.ToLower(out), "violation"))
 		}
@@ -168,7 +168,7 @@ func TestLeastPrivilegeScorer(t *testing.T) {
 	if _, err := ajs.Stream(ctx, "LOANS"); err != nil {
 		t.Errorf("stream LOANS: %v", err)
 	}
-	Eventually(t, 10*time.Second, "the server logs the refused delete", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the server logs the refused delete", func() bool {
 		return strings.Contains(srv.Proc().Output(), "Publish Violation")
 	})
 	for _, word := range []string{"created stream", "updated stream", "created consumer", "updated consumer"} {
@@ -209,7 +209,7 @@ func TestAuthMethods(t *testing.T) {
 	cases := []struct {
 		name     string
 		server   string
-		settings Settings
+		settings testkit.Settings
 		env      []string
 		client   []nats.Option
 		secrets  []string
@@ -227,7 +227,7 @@ func TestAuthMethods(t *testing.T) {
 		{
 			name:     "user-password",
 			server:   "authorization: { users: [ {user: scorer, password: \"pw-1f4c9e2a\"} ] }\n",
-			settings: Settings{"nats.user": "scorer"},
+			settings: testkit.Settings{"nats.user": "scorer"},
 			env:      []string{"SCORER_NATS_PASSWORD=pw-1f4c9e2a"},
 			client:   []nats.Option{nats.UserInfo("scorer", "pw-1f4c9e2a")},
 			secrets:  []string{"pw-1f4c9e2a", "pw-wrong-77aa"},
@@ -236,7 +236,7 @@ func TestAuthMethods(t *testing.T) {
 		{
 			name:     "nkey",
 			server:   fmt.Sprintf("authorization: { users: [ {nkey: %q} ] }\n", pub),
-			settings: Settings{"nats.nkey": fmt.Sprintf("%q", seedFile)},
+			settings: testkit.Settings{"nats.nkey": fmt.Sprintf("%q", seedFile)},
 			client:   []nats.Option{nkeyOption(t, seedFile)},
 			secrets:  []string{string(seed)},
 		},
@@ -244,7 +244,7 @@ func TestAuthMethods(t *testing.T) {
 			name: "tls-client-certificate",
 			server: fmt.Sprintf("tls: {\n  cert_file: %q\n  key_file: %q\n  ca_file: %q\n  verify: true\n  timeout: 5\n}\n",
 				pki.ServerCert, pki.ServerKey, pki.CA),
-			settings: Settings{"nats.tls.ca": fmt.Sprintf("%q", pki.CA), "nats.tls.cert": fmt.Sprintf("%q", pki.ClientCert), "nats.tls.key": fmt.Sprintf("%q", pki.ClientKey)},
+			settings: testkit.Settings{"nats.tls.ca": fmt.Sprintf("%q", pki.CA), "nats.tls.cert": fmt.Sprintf("%q", pki.ClientCert), "nats.tls.key": fmt.Sprintf("%q", pki.ClientKey)},
 			client:   []nats.Option{nats.RootCAs(pki.CA), nats.ClientCert(pki.ClientCert, pki.ClientKey)},
 			secrets:  []string{keyBody},
 			scheme:   "tls",
@@ -262,7 +262,7 @@ func TestAuthMethods(t *testing.T) {
 			for k, v := range tc.settings {
 				settings[k] = v
 			}
-			w := StartScorer(t, bins.Scorer, "scorer "+tc.name, settings, tc.env...)
+			w := testkit.StartScorer(t, bins.Scorer, "scorer "+tc.name, settings, tc.env...)
 			nc := Connect(t, url, tc.client...)
 			js, err := jetstream.New(nc)
 			if err != nil {
@@ -276,10 +276,10 @@ func TestAuthMethods(t *testing.T) {
 			assertNoSecret(t, w.Name, w.Output(), tc.secrets...)
 
 			if tc.badEnv != nil {
-				bad := StartScorerNoWait(t, bins.Scorer, "scorer "+tc.name+" wrong secret", settings, tc.badEnv...)
-				Eventually(t, time.Minute, "the start with a wrong secret fails", bad.Exited)
+				bad := testkit.StartScorerNoWait(t, bins.Scorer, "scorer "+tc.name+" wrong secret", settings, tc.badEnv...)
+				testkit.Eventually(t, time.Minute, "the start with a wrong secret fails", bad.Exited)
 				if !strings.Contains(strings.ToLower(bad.Output()), "authorization") {
-					t.Errorf("a wrong secret should fail naming the authorization error:\n%s", tail(bad.Output(), 2048))
+					t.Errorf("a wrong secret should fail naming the authorization error:\n%s", testkit.Tail(bad.Output(), 2048))
 				}
 				assertNoSecret(t, bad.Name, bad.Output(), tc.secrets...)
 			}
@@ -340,12 +340,12 @@ func TestEmbeddedServerLoopbackOnly(t *testing.T) {
 	if len(external) == 0 {
 		t.Skip("no non-loopback IPv4 address on this machine")
 	}
-	port := natstest.FreePort(t)
+	port := testkit.FreePort(t)
 	settings := ScorerSettings(t, "")
 	delete(settings, "nats.url")
 	settings["nats.embedded.port"] = fmt.Sprint(port)
 	settings["nats.embedded.store_dir"] = fmt.Sprintf("%q", t.TempDir())
-	StartScorer(t, bins.Scorer, "embedded scorer", settings)
+	testkit.StartScorer(t, bins.Scorer, "embedded scorer", settings)
 	local := fmt.Sprintf("127.0.0.1:%d", port)
 	c, err := net.DialTimeout("tcp", local, 2*time.Second)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -50,10 +51,10 @@ func brokerCrashRun(t *testing.T, inServe bool) {
 		settings["sink.parquet.dir"] = fmt.Sprintf("%q", dir)
 		settings["sink.parquet.max_age"] = "3s"
 	}
-	worker := StartScorer(t, bins.Scorer, "worker", settings)
+	worker := testkit.StartScorer(t, bins.Scorer, "worker", settings)
 	sinkProc := worker.Proc
 	if !inServe {
-		sinkProc = StartProc(t, "parquet sink", bins.Scorer,
+		sinkProc = testkit.StartProc(t, "parquet sink", bins.Scorer,
 			[]string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--max-age", "3s"}, nil)
 	}
 	js := ConnectJS(t, srv.URL())
@@ -81,7 +82,7 @@ func brokerCrashRun(t *testing.T, inServe bool) {
 		t.Fatal(err)
 	}
 	WaitStream(t, js, "LOANS_SCORED", int64(n), 3*time.Minute)
-	Eventually(t, 2*time.Minute, "LOANS empty and nothing pending", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "LOANS empty and nothing pending", func() bool {
 		pending, ack, err := ConsumerState(js, "LOANS", "scorer")
 		return err == nil && pending == 0 && ack == 0 && StreamMsgs(js, "LOANS") == 0
 	})
@@ -96,7 +97,7 @@ func brokerCrashRun(t *testing.T, inServe bool) {
 		}
 	}
 	last := streamLastSeq(t, js, "LOANS_SCORED")
-	Eventually(t, 2*time.Minute, fmt.Sprintf("Parquet files through sequence %d", last), func() bool {
+	testkit.Eventually(t, 2*time.Minute, fmt.Sprintf("Parquet files through sequence %d", last), func() bool {
 		through, err := CommittedThrough(dir)
 		return err == nil && through >= last
 	})
@@ -139,9 +140,9 @@ func brokerCrashRun(t *testing.T, inServe bool) {
 func TestStandaloneSinkRidesOutPauses(t *testing.T) {
 	pause := sizeDuration(8*time.Second, 35*time.Second)
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
-	StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
+	testkit.StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
 	dir := filepath.Join(t.TempDir(), "scores")
-	sinkProc := StartProc(t, "parquet sink", bins.Scorer,
+	sinkProc := testkit.StartProc(t, "parquet sink", bins.Scorer,
 		[]string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--max-age", "1s"}, nil)
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -156,9 +157,9 @@ func TestStandaloneSinkRidesOutPauses(t *testing.T) {
 		if err := (&Publisher{JS: js, Subject: "loans.score", Prefix: prefix}).Run(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
-		Eventually(t, 2*time.Minute, prefix+": every result scored and in the files", func() bool {
+		testkit.Eventually(t, 2*time.Minute, prefix+": every result scored and in the files", func() bool {
 			if sinkProc.Exited() {
-				t.Fatalf("the sink exited (status %d) %s:\n%s", sinkProc.ExitCode(), prefix, tail(sinkProc.Output(), 2048))
+				t.Fatalf("the sink exited (status %d) %s:\n%s", sinkProc.ExitCode(), prefix, testkit.Tail(sinkProc.Output(), 2048))
 			}
 			pending, ack, err := ConsumerState(js, "LOANS", "scorer")
 			if err != nil || pending != 0 || ack != 0 || StreamMsgs(js, "LOANS") != 0 {
@@ -183,7 +184,7 @@ func TestStandaloneSinkRidesOutPauses(t *testing.T) {
 	failed := strings.Index(out, "level=ERROR msg=\"parquet sink failed")
 	back := strings.LastIndex(out, "level=INFO msg=\"parquet sink reading again")
 	if failed < 0 || back < failed {
-		t.Errorf("after a %v broker pause the sink logged no error, or no recovery after it:\n%s", pause, tail(out, 2048))
+		t.Errorf("after a %v broker pause the sink logged no error, or no recovery after it:\n%s", pause, testkit.Tail(out, 2048))
 	}
 
 	sinkProc.Signal(t, syscall.SIGSTOP)
@@ -195,7 +196,7 @@ func TestStandaloneSinkRidesOutPauses(t *testing.T) {
 	srv.Restart(t)
 	publishAndSink("after-broker-restart")
 	if sinkProc.Exited() {
-		t.Fatalf("the sink exited (status %d):\n%s", sinkProc.ExitCode(), tail(sinkProc.Output(), 2048))
+		t.Fatalf("the sink exited (status %d):\n%s", sinkProc.ExitCode(), testkit.Tail(sinkProc.Output(), 2048))
 	}
 
 	if code := sinkProc.Stop(t, syscall.SIGTERM, 30*time.Second); code != 0 {
@@ -234,7 +235,7 @@ func lastSeq(js jetstream.JetStream, stream string) (uint64, error) {
 func streamLastSeq(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
 	var last uint64
-	Eventually(t, time.Minute, stream+" info", func() bool {
+	testkit.Eventually(t, time.Minute, stream+" info", func() bool {
 		var err error
 		last, err = lastSeq(js, stream)
 		return err == nil

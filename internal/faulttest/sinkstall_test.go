@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // TestParquetDirectoryUnwritable takes the Parquet sink's directory away
@@ -21,10 +23,10 @@ import (
 func TestParquetDirectoryUnwritable(t *testing.T) {
 	n := size(4000, 40000)
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
-	StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
+	testkit.StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
 	dir := filepath.Join(t.TempDir(), "scores")
 	sinkArgs := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--max-rows", "500", "--max-age", "500ms"}
-	sink := StartProc(t, "parquet sink", bins.Scorer, sinkArgs, nil)
+	sink := testkit.StartProc(t, "parquet sink", bins.Scorer, sinkArgs, nil)
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -33,7 +35,7 @@ func TestParquetDirectoryUnwritable(t *testing.T) {
 	if err := first.Run(ctx, n/2); err != nil {
 		t.Fatal(err)
 	}
-	Eventually(t, 2*time.Minute, "the first half in Parquet files", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "the first half in Parquet files", func() bool {
 		_, rows, err := ParquetIDs(dir)
 		return err == nil && rows >= n/2
 	})
@@ -50,7 +52,7 @@ func TestParquetDirectoryUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	WaitStream(t, js, "LOANS_SCORED", int64(n/2*2), 2*time.Minute)
-	Eventually(t, time.Minute, "the sink fails on the unwritable directory", func() bool {
+	testkit.Eventually(t, time.Minute, "the sink fails on the unwritable directory", func() bool {
 		return strings.Contains(sink.Output(), "parquet sink failed")
 	})
 	if sink.Exited() {
@@ -70,7 +72,7 @@ func TestParquetDirectoryUnwritable(t *testing.T) {
 	back := time.Now()
 	var ids map[string]int
 	var rows int
-	Eventually(t, 2*time.Minute, "every result in Parquet files", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "every result in Parquet files", func() bool {
 		var err error
 		ids, rows, err = ParquetIDs(dir)
 		return err == nil && rows >= n/2*2

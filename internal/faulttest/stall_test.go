@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // TestStalledResultsPath fills the results stream to its limit (discard
@@ -31,7 +33,7 @@ func TestStalledResultsPath(t *testing.T) {
 	// max_deliver stays at its default (5): the worker holds messages whose
 	// result cannot be stored instead of naking them, so a stall of any
 	// length spends no deliveries.
-	w := StartScorer(t, bins.Scorer, "worker", settings)
+	w := testkit.StartScorer(t, bins.Scorer, "worker", settings)
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -43,11 +45,11 @@ func TestStalledResultsPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("published a backlog of %d in %v", backlog, time.Since(start).Round(time.Millisecond))
-	Eventually(t, time.Minute, "the results stream at its limit", func() bool { return StreamMsgs(js, "LOANS_SCORED") == room })
+	testkit.Eventually(t, time.Minute, "the results stream at its limit", func() bool { return StreamMsgs(js, "LOANS_SCORED") == room })
 
 	// The stall starts when consumption has stopped: every slot of
 	// max_ack_pending is taken by a message whose result cannot be stored.
-	Eventually(t, time.Minute, "max_ack_pending reached", func() bool {
+	testkit.Eventually(t, time.Minute, "max_ack_pending reached", func() bool {
 		_, ack, err := ConsumerState(js, "LOANS", "scorer")
 		return err == nil && ack >= maxAckPending
 	})
@@ -181,7 +183,7 @@ func TestResultsOutageSpendsNoDeliveries(t *testing.T) {
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
 	settings := ScorerSettings(t, srv.URL())
 	settings["consumer.nak_delay"] = "1s"
-	StartScorer(t, bins.Scorer, "worker", settings)
+	testkit.StartScorer(t, bins.Scorer, "worker", settings)
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -217,7 +219,7 @@ func TestResultsOutageSpendsNoDeliveries(t *testing.T) {
 		t.Errorf("%d dead letters for a transient outage", n)
 	}
 	// Acks follow the results by moments: give them time.
-	Eventually(t, 30*time.Second, "LOANS empty", func() bool { return StreamMsgs(js, "LOANS") == 0 })
+	testkit.Eventually(t, 30*time.Second, "LOANS empty", func() bool { return StreamMsgs(js, "LOANS") == 0 })
 	info, err := ConsumerInfo(js, "LOANS", "scorer")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -111,7 +112,7 @@ func storeResults(b *testing.B, n int, perID bool) {
 	srv.Restart(b)
 	nc = Connect(b, srv.URL())
 	js, _ = jetstream.New(nc)
-	Eventually(b, 5*time.Minute, "stream back after the restart", func() bool { return StreamMsgs(js, "LOANS_SCORED") == int64(n) })
+	testkit.Eventually(b, 5*time.Minute, "stream back after the restart", func() bool { return StreamMsgs(js, "LOANS_SCORED") == int64(n) })
 	rssRestart, _, err := srv.Proc().Memory()
 	if err != nil {
 		b.Fatal(err)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // TestSyncAnswersAlwaysArrive sends the real binary the requests that used
@@ -22,7 +24,7 @@ func TestSyncAnswersAlwaysArrive(t *testing.T) {
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
 	settings := ScorerSettings(t, srv.URL())
 	settings["limits.max_id"] = "1024"
-	w := StartScorer(t, bins.Scorer, "worker", settings)
+	w := testkit.StartScorer(t, bins.Scorer, "worker", settings)
 	nc := Connect(t, srv.URL())
 	_, peakBefore, err := w.Memory()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -31,10 +32,12 @@ type AsyncConfig struct {
 	Prefix string
 }
 
-// DefaultAsyncConfig returns 10,000 applications to loans.score, results
-// on loans.scored, 1024 publishes in flight, a 5-minute bound.
+// DefaultAsyncConfig returns 10,000 applications to the default topology's
+// async subject (loans.score), results on its results subject
+// (loans.scored), 1024 publishes in flight, a 5-minute bound.
 func DefaultAsyncConfig() AsyncConfig {
-	return AsyncConfig{N: 10000, Subject: "loans.score", Results: "loans.scored", InFlight: 1024, Timeout: 5 * time.Minute}
+	subjects := ingest.DefaultTopology().Subjects
+	return AsyncConfig{N: 10000, Subject: subjects.Score, Results: subjects.Results, InFlight: 1024, Timeout: 5 * time.Minute}
 }
 
 // Validate checks the configuration; errors wrap ErrConfig.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // sampleResult is a small run with a break, built by hand so every value
@@ -127,6 +129,7 @@ var (
 )
 
 func TestReportRendersInChromium(t *testing.T) {
+	testkit.NeedFull(t, "renders the load report in headless Chromium (about 40 s)")
 	bin := chromium(t)
 	// A real short run against the scorer, so the charts hold measured data.
 	s := startScorer(t, nil)

@@ -9,11 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
 	"github.com/loan-scorer/loan-scorer/internal/service"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
+	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/demo"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 // scorer is a real scorer service (demo model) on an embedded JetStream
@@ -27,7 +27,7 @@ type scorer struct {
 // changes the configuration first.
 func startScorer(t *testing.T, mutate func(*service.Config)) *scorer {
 	t.Helper()
-	srv, nc := natstest.Start(t)
+	srv, nc := testkit.StartNATS(t)
 	cfg := service.DefaultConfig()
 	cfg.NATS.URL = srv.ClientURL()
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -35,12 +35,12 @@ func startScorer(t *testing.T, mutate func(*service.Config)) *scorer {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	load := func() (*worker.Model, error) {
+	load := func() (*model.Loaded, error) {
 		f, err := modelfile.Parse(demo.Name, demo.Bytes(), modelfile.Options{})
 		if err != nil {
 			return nil, err
 		}
-		return worker.NewModel(f.Model, demo.Name, demo.Bytes(), true), nil
+		return model.NewLoaded(f.Model, model.Version(demo.Name, demo.Bytes()), true), nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -98,7 +98,7 @@ func (s *scorer) targets(t *testing.T) []Target {
 func waitSync(t *testing.T, request func(string, []byte, time.Duration) (*nats.Msg, error)) {
 	t.Helper()
 	body := SeedExamples()[0]
-	natstest.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
+	testkit.Eventually(t, 10*time.Second, "loans.score.sync has a responder", func() bool {
 		_, err := request("loans.score.sync", body, 2*time.Second)
 		return err == nil
 	})

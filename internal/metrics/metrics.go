@@ -27,6 +27,18 @@ const (
 	OutcomeNotReady = "not_ready"
 	// OutcomeError: scoring or answering failed (internal error).
 	OutcomeError = "error"
+
+	// Outcomes of async messages beyond those above, shared by the fetcher
+	// (package ingest) and the delivery policy (package worker).
+	//
+	// OutcomeDeadLetter: a dead letter was stored for the message.
+	OutcomeDeadLetter = "dead_letter"
+	// OutcomeNak: the message was nak'ed for a redelivery.
+	OutcomeNak = "nak"
+	// OutcomeTerm: the message was terminated (after its dead letter).
+	OutcomeTerm = "term"
+	// OutcomeRedelivered: a delivery that was not the message's first.
+	OutcomeRedelivered = "redelivered"
 )
 
 // Metrics holds every collector of the service. All fields are registered by

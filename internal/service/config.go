@@ -9,6 +9,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/embedded"
+	"github.com/loan-scorer/loan-scorer/model/modelfile"
 	"github.com/loan-scorer/loan-scorer/sink"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
@@ -119,10 +120,8 @@ func (c Config) Validate() error {
 	if c.NATS.URL == "" && c.Stream.Replicas > 1 {
 		errs = append(errs, fmt.Errorf("stream.replicas: %d needs a cluster, but nats.url is empty (the embedded server is a single node)", c.Stream.Replicas))
 	}
-	switch c.Model.Format {
-	case "", "catboost-cbm", "catboost-json", "lightgbm", "xgboost-json", "xgboost-binary":
-	default:
-		errs = append(errs, fmt.Errorf("model.format: %q: want empty (detect), catboost-cbm, catboost-json, lightgbm, xgboost-json or xgboost-binary", c.Model.Format))
+	if _, err := modelfile.ParseFormat(c.Model.Format); err != nil {
+		errs = append(errs, fmt.Errorf("model.format: %w", err))
 	}
 	if c.Model.MaxBytes <= 0 {
 		errs = append(errs, fmt.Errorf("model.max_bytes: %d, want a positive size in bytes", c.Model.MaxBytes))

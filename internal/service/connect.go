@@ -1,11 +1,13 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -173,4 +175,60 @@ func (c NATSConfig) options(log *slog.Logger) ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
 	}
 	return opts, nil
+}
+
+// conn is the service's NATS connection as a component: Run returns an
+// error when the connection closes for good on its own (credentials
+// revoked, the server refusing it); Stop drains it (replies and publishes
+// in flight go out, subscriptions end) and closes it when ctx ends first.
+type conn struct {
+	nc       *nats.Conn
+	closed   chan struct{} // closed by the connection's ClosedHandler
+	draining atomic.Bool
+}
+
+// dial connects to url with opts, watching for the connection's close.
+func dial(url string, opts []nats.Option) (*conn, error) {
+	c := &conn{closed: make(chan struct{})}
+	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }))
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(url), err)
+	}
+	c.nc = nc
+	return c, nil
+}
+
+// Run returns nil once Stop has closed the connection, or an error when it
+// closed without Stop.
+func (c *conn) Run(ctx context.Context) error {
+	select {
+	case <-c.closed:
+	case <-ctx.Done():
+		return nil
+	}
+	if c.draining.Load() {
+		return nil
+	}
+	if err := c.nc.LastError(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConnectionClosed, err)
+	}
+	return ErrConnectionClosed
+}
+
+// Stop drains the connection and waits until it is closed, closing it at
+// once when ctx ends first.
+func (c *conn) Stop(ctx context.Context) error {
+	c.draining.Store(true)
+	if err := c.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		c.nc.Close()
+		return fmt.Errorf("drain NATS connection: %w", err)
+	}
+	select {
+	case <-c.closed:
+		return nil
+	case <-ctx.Done():
+		c.nc.Close()
+		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
+	}
 }

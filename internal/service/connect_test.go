@@ -8,13 +8,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 func TestServeAuthenticatesWithUserPassword(t *testing.T) {
-	opts := natstest.Options(t.TempDir())
+	t.Parallel()
+	opts := testkit.NATSOptions(t.TempDir())
 	opts.Username, opts.Password = "scorer", "pw-s3cret"
-	srv := natstest.StartWith(t, opts)
+	srv := testkit.StartNATSWith(t, opts)
 	path := xgbModel
 	var mu sync.Mutex
 
@@ -39,6 +40,7 @@ func TestServeAuthenticatesWithUserPassword(t *testing.T) {
 }
 
 func TestNATSConfigValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		c    NATSConfig

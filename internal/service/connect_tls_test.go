@@ -19,7 +19,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // pemFiles writes a CA, a server certificate for 127.0.0.1 and a client
@@ -68,14 +68,15 @@ func pemFiles(t *testing.T) (ca, srvCert, srvKey, cliCert, cliKey string) {
 
 // nats.tls.{ca,cert,key}: a server that verifies client certificates.
 func TestServeOverMutualTLS(t *testing.T) {
+	t.Parallel()
 	ca, srvCert, srvKey, cliCert, cliKey := pemFiles(t)
-	opts := natstest.Options(t.TempDir())
+	opts := testkit.NATSOptions(t.TempDir())
 	tc, err := natsserver.GenTLSConfig(&natsserver.TLSConfigOpts{CertFile: srvCert, KeyFile: srvKey, CaFile: ca, Verify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts.TLSConfig, opts.TLS, opts.TLSVerify = tc, true, true
-	srv := natstest.StartWith(t, opts)
+	srv := testkit.StartNATSWith(t, opts)
 	url := strings.Replace(srv.ClientURL(), "nats://", "tls://", 1)
 	path := xgbModel
 	var mu sync.Mutex
@@ -94,6 +95,7 @@ func TestServeOverMutualTLS(t *testing.T) {
 
 // nats.nkey: a seed file authenticates; the seed never reaches the log.
 func TestServeWithNKey(t *testing.T) {
+	t.Parallel()
 	user, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)
@@ -104,9 +106,9 @@ func TestServeWithNKey(t *testing.T) {
 	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts := natstest.Options(t.TempDir())
+	opts := testkit.NATSOptions(t.TempDir())
 	opts.Nkeys = []*natsserver.NkeyUser{{Nkey: pub}}
-	srv := natstest.StartWith(t, opts)
+	srv := testkit.StartNATSWith(t, opts)
 	path := xgbModel
 	var mu sync.Mutex
 	cfg := testConfig(srv.ClientURL())

@@ -14,3 +14,8 @@ var ErrSelfCheck = errors.New("model self-check failed")
 // model.load_timeout (a read blocked on a hung mount, say); the load is
 // abandoned.
 var ErrLoadTimeout = errors.New("model load did not finish within model.load_timeout")
+
+// ErrConnectionClosed is returned by Run when the NATS connection closed
+// for good without being stopped (the scorer reconnects forever otherwise:
+// credentials revoked, the server refusing it).
+var ErrConnectionClosed = errors.New("NATS connection closed")

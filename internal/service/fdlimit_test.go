@@ -6,6 +6,7 @@ import (
 )
 
 func TestCheckFileLimit(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		maxConns int
 		limit    uint64

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/loan-scorer/loan-scorer/worker"
+	"github.com/loan-scorer/loan-scorer/model"
 )
 
 // maxStuckLoads is how many abandoned model loads may still be blocked
@@ -29,7 +30,7 @@ type modelLoad struct {
 }
 
 type loadResult struct {
-	mdl *worker.Model
+	mdl *model.Loaded
 	err error
 }
 
@@ -66,7 +67,7 @@ func (l *modelLoad) abandon(stuck *atomic.Int32) bool {
 // loadFirst loads the model at start without ever blocking past ctx or
 // timeout: the start is abandoned (the load left to finish or not in its
 // goroutine) when the process is told to stop or the load takes too long.
-func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*worker.Model, error) {
+func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*model.Loaded, error) {
 	var stuck atomic.Int32
 	l := startLoad(load, &stuck)
 	timer := time.NewTimer(timeout)
@@ -88,8 +89,9 @@ func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*worker
 }
 
 // reloader runs the reloads asked for by SIGHUP, one at a time, each in its
-// own goroutine, so the loop that waits for the shutdown signal never waits
-// for a file. Its methods are called from that loop only.
+// own goroutine, so its loop (Run) never waits for a file and a shutdown
+// never waits for a reload. Its other methods are called from that loop
+// only.
 //
 // At most one reload is in flight. A request during one is coalesced: one
 // more reload runs when the current one ends (so the newest file wins),
@@ -103,13 +105,50 @@ type reloader struct {
 	path    string // for the log
 	log     *slog.Logger
 	// swap installs a loaded model and returns the one it replaces.
-	swap    func(*worker.Model) *worker.Model
+	swap    func(*model.Loaded) *model.Loaded
 	current func() string // the serving model's version, for the log
+
+	requests <-chan struct{} // Options.Reload
+	quit     chan struct{}   // closed by Stop
+	exited   chan struct{}   // closed when Run has returned
+	quitOnce sync.Once
 
 	inFlight *modelLoad
 	timer    *time.Timer
 	pending  bool
 	stuck    atomic.Int32
+}
+
+// Run takes reload requests until Stop, then abandons the load in flight,
+// if any, and returns nil.
+func (r *reloader) Run(ctx context.Context) error {
+	defer close(r.exited)
+	defer r.stop()
+	for {
+		select {
+		case <-r.quit:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-r.requests:
+			r.request()
+		case res := <-r.done():
+			r.finish(res)
+		case <-r.expired():
+			r.timedOut()
+		}
+	}
+}
+
+// Stop ends Run and waits for it, until ctx ends.
+func (r *reloader) Stop(ctx context.Context) error {
+	r.quitOnce.Do(func() { close(r.quit) })
+	select {
+	case <-r.exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop model reloads: %w", ctx.Err())
+	}
 }
 
 // request starts a reload, or coalesces it into the next one.

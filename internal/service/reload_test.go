@@ -16,8 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
-	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // stuckFile makes a FIFO: fileLoader's os.ReadFile of it blocks in open(2)
@@ -55,7 +54,7 @@ func (r *running) requestReload(t *testing.T) {
 }
 
 // countLogs counts the log lines holding msg.
-func countLogs(logs *syncbuf.Buffer, msg string) int {
+func countLogs(logs *testkit.Buffer, msg string) int {
 	return strings.Count(logs.String(), `"msg":"`+msg)
 }
 
@@ -85,7 +84,8 @@ func servingVersion(t *testing.T, natsURL string) string {
 // serving the current model, and cancelling the context (what SIGTERM
 // does) shuts it down cleanly within shutdown.timeout.
 func TestStuckReloadDoesNotBlockShutdown(t *testing.T) {
-	srv, _ := natstest.Start(t)
+	t.Parallel()
+	srv, _ := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
 	cfg := testConfig(srv.ClientURL())
@@ -99,7 +99,7 @@ func TestStuckReloadDoesNotBlockShutdown(t *testing.T) {
 	r.requestReload(t)
 	r.requestReload(t) // the loop took the first: a load is in flight
 	r.requestReload(t)
-	natstest.Eventually(t, 10*time.Second, "the second request coalesced", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the second request coalesced", func() bool {
 		return countLogs(r.logs, "reload requested while another is in progress") == 1
 	})
 	if v := servingVersion(t, r.natsURL); v != before {
@@ -118,7 +118,9 @@ func TestStuckReloadDoesNotBlockShutdown(t *testing.T) {
 // once maxStuckLoads abandoned loads are still blocked, reloads are refused
 // with a log line instead of piling up threads.
 func TestStuckReloadIsAbandonedAfterLoadTimeout(t *testing.T) {
-	srv, _ := natstest.Start(t)
+	t.Parallel()
+	testkit.NeedFull(t, "waits out model.load_timeout several times")
+	srv, _ := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
 	cfg := testConfig(srv.ClientURL())
@@ -133,7 +135,7 @@ func TestStuckReloadIsAbandonedAfterLoadTimeout(t *testing.T) {
 
 	setPath(stuck)
 	r.requestReload(t)
-	natstest.Eventually(t, 30*time.Second, "the stuck reload abandoned", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the stuck reload abandoned", func() bool {
 		return countLogs(r.logs, "reload abandoned") == 1
 	})
 
@@ -147,7 +149,7 @@ func TestStuckReloadIsAbandonedAfterLoadTimeout(t *testing.T) {
 	}
 	setPath(v2)
 	r.requestReload(t)
-	natstest.Eventually(t, 30*time.Second, "the next reload done", func() bool { return countLogs(r.logs, "model reloaded") == 1 })
+	testkit.Eventually(t, 30*time.Second, "the next reload done", func() bool { return countLogs(r.logs, "model reloaded") == 1 })
 	if v := servingVersion(t, r.natsURL); !strings.HasPrefix(v, "binary_logistic@") || countLogs(r.logs, "reload failed") != 0 {
 		t.Errorf("after the reload: serving %q\n%s", v, r.logs)
 	}
@@ -155,12 +157,12 @@ func TestStuckReloadIsAbandonedAfterLoadTimeout(t *testing.T) {
 	setPath(stuck)
 	for i := 2; i <= maxStuckLoads; i++ {
 		r.requestReload(t)
-		natstest.Eventually(t, 30*time.Second, "another stuck reload abandoned", func() bool {
+		testkit.Eventually(t, 30*time.Second, "another stuck reload abandoned", func() bool {
 			return countLogs(r.logs, "reload abandoned") == i
 		})
 	}
 	r.requestReload(t)
-	natstest.Eventually(t, 10*time.Second, "a reload refused", func() bool {
+	testkit.Eventually(t, 10*time.Second, "a reload refused", func() bool {
 		return countLogs(r.logs, "reload refused") == 1
 	})
 	if err := r.stop(t); err != nil {
@@ -171,7 +173,8 @@ func TestStuckReloadIsAbandonedAfterLoadTimeout(t *testing.T) {
 // A start whose model load blocks ends when the context does, and after
 // model.load_timeout otherwise, instead of never serving nor stopping.
 func TestStartWithStuckModelLoad(t *testing.T) {
-	srv, _ := natstest.Start(t)
+	t.Parallel()
+	srv, _ := testkit.StartNATS(t)
 	path := stuckFile(t)
 	var mu sync.Mutex
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -2,18 +2,13 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
-	"net/http"
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -27,7 +22,7 @@ import (
 
 // Loader loads the configured model; Run calls it at start and on every
 // reload.
-type Loader func() (*worker.Model, error)
+type Loader func() (*model.Loaded, error)
 
 // Options are what Run needs beyond the configuration.
 type Options struct {
@@ -42,17 +37,19 @@ type Options struct {
 	// Started, when set, is called once the service is ready, with the
 	// NATS URL and the HTTP address it listens on (tests, tools).
 	Started func(natsURL, httpAddr string)
+	// SinkCrash, when set, is handed to the Parquet sink as its crash hook
+	// (sink.ParquetOptions.Crash): test-only, cmd/scorer sets it from
+	// SCORER_FAILPOINT.
+	SinkCrash func(point string)
 }
 
-// Run serves until ctx ends, then shuts down in DESIGN.md's order:
-// /readyz false; the consumer drains (buffered messages are scored and
-// acked, or nak'ed when shutdown.timeout would pass); pending publishes
-// complete; the max-deliveries listener and the micro service stop; the
-// HTTP server shuts down; the batcher finishes; nc.Drain(); the embedded
-// server stops last. It returns nil after a clean shutdown within
-// shutdown.timeout, an error wrapping ErrLate after a late one, or the
-// error that stopped it (the HTTP listener failing, or the Parquet sink
-// failing in a way no restart can mend: see sink.Parquet.Serve).
+// Run serves until ctx ends, then shuts down in DESIGN.md's order
+// (stopOrder). Every component runs under one errgroup (serve): when one
+// fails for good (the batcher, the consumer, the NATS connection closing,
+// the HTTP listener, the Parquet sink with a failure no restart can mend),
+// the others are stopped in the same order and Run returns its error. It
+// returns nil after a clean shutdown within shutdown.timeout, or an error
+// wrapping ErrLate after a late one.
 func Run(ctx context.Context, cfg Config, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -71,111 +68,68 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	log.Info("model loaded", "version", mdl.Version, "task", mdl.Output().Task.String(), "prediction", mdl.Prediction.String(),
 		"features", len(mdl.Schema().Features), "demo", mdl.Demo)
 
-	s := &server{cfg: cfg, log: log}
-	defer s.cleanup()
-	if err := s.connect(ctx); err != nil {
-		return err
-	}
-	if err := s.build(ctx, mdl); err != nil {
+	s := &server{cfg: cfg, log: log, sinkCrash: opts.SinkCrash}
+	if err := s.build(ctx, mdl, opts); err != nil {
+		s.abandon()
 		return err
 	}
 	if opts.Started != nil {
-		opts.Started(s.natsURL, s.ln.Addr().String())
+		opts.Started(s.natsURL, s.http.Listener.Addr().String())
 	}
-	// Reloads read the file in goroutines of their own: this loop must see
-	// ctx end (SIGTERM) however long a read blocks.
-	reloads := &reloader{load: opts.Load, timeout: cfg.Model.LoadTimeout, path: cfg.Model.Path, log: log,
-		swap: s.swapModel, current: func() string { return s.models.Load().Version }}
-	defer reloads.stop()
-	for {
-		select {
-		case <-ctx.Done():
-			reloads.stop()
-			log.Info("shutting down", "timeout", cfg.Shutdown.Timeout)
-			return s.shutdown(ctx)
-		case err := <-s.httpErr:
-			log.Error("HTTP server stopped", "error", err)
-			reloads.stop()
-			if serr := s.shutdown(ctx); serr != nil {
-				log.Error("shutdown", "error", serr)
-			}
-			return fmt.Errorf("http server on %s: %w", cfg.HTTP.Addr, err)
-		case err := <-s.sinkErr:
-			if serr := s.shutdown(ctx); serr != nil {
-				log.Error("shutdown", "error", serr)
-			}
-			return err
-		case <-opts.Reload:
-			reloads.request()
-		case res := <-reloads.done():
-			reloads.finish(res)
-		case <-reloads.expired():
-			reloads.timedOut()
-		}
-	}
+	return s.serve(ctx)
 }
 
-// server is one running service.
+// server is one running service: its components, built by build and run
+// by serve.
 type server struct {
 	cfg Config
 	log *slog.Logger
 
-	emb     *embedded.Server
-	nc      *nats.Conn
-	closed  chan struct{} // closed when nc is closed
+	emb     *embedded.Server // nil with nats.url
+	conn    *conn
 	natsURL string
 
-	reg      *prometheus.Registry
-	m        *metrics.Metrics
-	models   *worker.Holder
-	batcher  *worker.Batcher
-	batchErr chan error
-	hardStop context.CancelFunc
-	pub      *sink.Publisher
-	async    *ingest.Async
-	reaper   *ingest.Reaper
-	svc      micro.Service
-	http     *http.Server
-	ln       net.Listener
-	httpErr  chan error
-	ready    atomic.Bool
-	// sinkStop, sinkDone and sinkErr run the Parquet sink (parquet_sink.go).
-	sinkStop context.CancelFunc
-	sinkDone chan struct{}
-	sinkErr  chan error
+	reg     *prometheus.Registry
+	m       *metrics.Metrics
+	models  *model.Holder
+	batcher *worker.Batcher
+	pub     *sink.Publisher
+	async   *worker.Async
+	reaper  *worker.Reaper
+	sync    *ingest.SyncService
+	http    ingest.HTTPDoor
+	sink    *sink.Parquet // nil without sink.parquet.dir
+	reloads *reloader
+	ready   atomic.Bool
+	// sinkCrash is the sink's test-only crash hook (Options.SinkCrash).
+	sinkCrash func(point string)
 }
 
-// connect starts or joins the embedded server, or dials nats.url.
-func (s *server) connect(ctx context.Context) error {
-	url := s.cfg.NATS.URL
+// build starts or joins NATS, sets up the streams and builds every
+// component (the one place they are wired), none of them running yet.
+func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) error {
+	cfg := s.cfg
+	url := cfg.NATS.URL
 	if url == "" {
-		emb, err := embedded.Start(ctx, s.cfg.NATS.Embedded, s.log)
+		emb, err := embedded.Start(ctx, cfg.NATS.Embedded, s.log)
 		if err != nil {
 			return err
 		}
 		s.emb = emb
 		url = emb.URL()
 	}
-	nopts, err := s.cfg.NATS.options(s.log)
+	nopts, err := cfg.NATS.options(s.log)
 	if err != nil {
 		return err
 	}
-	s.closed = make(chan struct{})
-	nopts = append(nopts, nats.ClosedHandler(func(*nats.Conn) { close(s.closed) }))
-	nc, err := nats.Connect(url, nopts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", RedactURL(url), err)
+	if s.conn, err = dial(url, nopts); err != nil {
+		return err
 	}
-	s.nc = nc
+	nc := s.conn.nc
 	s.natsURL = nc.ConnectedUrlRedacted()
-	s.log.Info("connected to NATS", "url", s.natsURL, "auth", s.cfg.NATS.AuthMethod(), "embedded", s.emb != nil && !s.emb.Joined())
-	return nil
-}
+	s.log.Info("connected to NATS", "url", s.natsURL, "auth", cfg.NATS.AuthMethod(), "embedded", s.emb != nil && !s.emb.Joined())
 
-// build sets up streams, metrics, the batcher and the three front doors.
-func (s *server) build(ctx context.Context, mdl *worker.Model) error {
-	cfg := s.cfg
-	js, err := jetstream.New(s.nc)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
@@ -190,14 +144,9 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.m = metrics.New(s.reg)
 	s.m.SetModel(mdl.Version)
-	s.models = worker.NewHolder(mdl)
+	s.models = model.NewHolder(mdl)
 	dec := ingest.NewDecoderCache(cfg.Schema, cfg.Limits)
-
 	s.batcher = worker.NewBatcher(cfg.Batch, cfg.workers(), s.m)
-	var hard context.Context
-	hard, s.hardStop = context.WithCancel(context.WithoutCancel(ctx))
-	s.batchErr = make(chan error, 1)
-	go func() { s.batchErr <- s.batcher.Run(hard) }()
 
 	pcfg := sink.DefaultPublisherConfig()
 	pcfg.Results, pcfg.DLQ = cfg.Subjects.Results, cfg.Subjects.DLQ
@@ -206,51 +155,61 @@ func (s *server) build(ctx context.Context, mdl *worker.Model) error {
 	// a dead letter for bad input): this bound never stalls the pipeline,
 	// max_ack_pending is the backpressure.
 	pcfg.MaxPending = 2 * cfg.Consumer.MaxAckPending
-	if s.pub, err = sink.NewPublisher(s.nc, pcfg, s.log); err != nil {
+	if s.pub, err = sink.NewPublisher(nc, pcfg, s.log); err != nil {
 		return err
 	}
 	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "scorer_results_already_stored_total",
 		Help: "Result and dead-letter publishes that found their id's message stored already (redeliveries after a lost ack); not stored again.",
 	}, func() float64 { return float64(s.pub.AlreadyStored()) }))
-	s.async, err = ingest.NewAsync(ingest.AsyncParams{
-		Consumer: cons, Config: cfg.Consumer, Reply: cfg.Reply, Models: s.models, Decoders: dec.Get,
-		Batcher: s.batcher, Publisher: s.pub, MaxPayload: s.nc.MaxPayload(), MaxID: cfg.Limits.MaxID, Metrics: s.m, Log: s.log,
+	fetcher := ingest.NewFetcher(cons, cfg.Consumer, nc.MaxPayload(), s.m, s.log)
+	s.async, err = worker.NewAsync(worker.AsyncParams{
+		Fetcher: fetcher, Config: cfg.Consumer, Reply: cfg.Reply, Models: s.models, Decoders: dec.Get,
+		Batcher: s.batcher, Publisher: s.pub, MaxPayload: nc.MaxPayload(), MaxID: cfg.Limits.MaxID, Metrics: s.m, Log: s.log,
 	})
 	if err != nil {
 		return err
 	}
-	if s.reaper, err = ingest.ListenMaxDeliveries(setupCtx, s.nc, js, cfg.Topology, s.pub, cfg.Limits.MaxID, s.m, s.log); err != nil {
+	if s.reaper, err = worker.ListenMaxDeliveries(setupCtx, nc, js, cfg.Topology, s.pub, cfg.Limits.MaxID, s.m, s.log); err != nil {
 		return err
 	}
 
+	door := ingest.FrontDoor{Models: s.models, Decoders: dec.Get, Scorer: s.batcher, Bodies: sink.Bodies{}, Metrics: s.m, Log: s.log}
 	scfg := ingest.DefaultSyncConfig()
 	scfg.Subject = cfg.Subjects.Sync
-	if s.svc, err = ingest.NewSyncService(s.nc, scfg, s.models, dec.Get, s.batcher, s.m, s.log); err != nil {
+	if s.sync, err = ingest.NewSyncService(nc, scfg, door); err != nil {
 		return fmt.Errorf("sync service on %s: %w", cfg.Subjects.Sync, err)
 	}
+	srv := ingest.NewHTTPServer(cfg.HTTP, door, s.ready.Load, s.info, s.reg)
+	ln, err := ingest.ListenHTTP(srv, cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	s.http = ingest.HTTPDoor{Server: srv, Listener: ln}
 
-	s.http = ingest.NewHTTPServer(cfg.HTTP, s.models, dec.Get, s.batcher, s.ready.Load, s.info, s.reg, s.m)
-	if s.ln, err = ingest.ListenHTTP(s.http, cfg.HTTP); err != nil {
+	if err := s.buildSink(js); err != nil {
 		return err
 	}
-	s.httpErr = make(chan error, 1)
-	go func() {
-		if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
-			s.httpErr <- err
-		}
-	}()
-
-	if err := s.async.Start(hard); err != nil {
-		return err
-	}
-	if err := s.startSink(ctx, js); err != nil {
-		return err
-	}
+	s.reloads = &reloader{load: opts.Load, timeout: cfg.Model.LoadTimeout, path: cfg.Model.Path, log: s.log,
+		swap: s.swapModel, current: func() string { return s.models.Load().Version },
+		requests: opts.Reload, quit: make(chan struct{}), exited: make(chan struct{})}
 	s.ready.Store(true)
 	s.log.Info("serving", "async", cfg.Subjects.Score, "sync", cfg.Subjects.Sync, "results", cfg.Subjects.Results,
-		"http", s.ln.Addr().String(), "consumer", cfg.Consumer.Name, "workers", cfg.workers())
+		"http", ln.Addr().String(), "consumer", cfg.Consumer.Name, "workers", cfg.workers())
 	return nil
+}
+
+// abandon releases what a failed build left behind; nothing runs yet.
+func (s *server) abandon() {
+	if s.http.Listener != nil {
+		_ = s.http.Listener.Close()
+	}
+	if s.conn != nil {
+		s.conn.nc.Close()
+	}
+	if s.emb != nil {
+		s.emb.Shutdown()
+	}
 }
 
 // info is GET /'s "service" section.
@@ -266,116 +225,15 @@ func (s *server) info() any {
 }
 
 // swapModel serves mdl from now on and returns the model it replaces.
-func (s *server) swapModel(mdl *worker.Model) *worker.Model {
+func (s *server) swapModel(mdl *model.Loaded) *model.Loaded {
 	old := s.models.Swap(mdl)
 	s.m.SetModel(mdl.Version)
 	return old
 }
 
-// shutdown stops everything in order within shutdown.timeout.
-func (s *server) shutdown(ctx context.Context) error {
-	timeout := s.cfg.Shutdown.Timeout
-	deadline := time.Now().Add(timeout)
-	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	defer cancel()
-	// Keep a share of the budget for what follows the consumer (nak the
-	// leftovers, stop the doors, drain the connection, stop the server).
-	reserve := min(timeout/5, 2*time.Second)
-	actx, acancel := context.WithDeadline(sctx, deadline.Add(-reserve))
-	defer acancel()
-	var errs []error
-
-	s.ready.Store(false)
-	if err := s.async.Drain(actx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.async.Settle(actx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.pub.Wait(sctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.stopSink(sctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.reaper.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.svc.Stop(); err != nil {
-		errs = append(errs, fmt.Errorf("stop sync service: %w", err))
-	}
-	if err := s.http.Shutdown(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
-	}
-	s.batcher.Close()
-	select {
-	case <-s.batchErr:
-	case <-sctx.Done():
-		s.hardStop()
-		<-s.batchErr
-	}
-	s.hardStop()
-	if err := s.drainConn(sctx); err != nil {
-		errs = append(errs, err)
-	}
-	s.stopEmbedded()
-	late := time.Now().After(deadline)
-	if late {
-		errs = append(errs, fmt.Errorf("%w (%v)", ErrLate, timeout))
-	}
-	for _, err := range errs {
-		s.log.Warn("shutdown", "error", err)
-	}
-	if late {
-		return errors.Join(errs...)
-	}
-	s.log.Info("stopped")
-	return nil
-}
-
-func (s *server) drainConn(ctx context.Context) error {
-	if s.nc == nil {
-		return nil
-	}
-	nc := s.nc
-	s.nc = nil
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		nc.Close()
-		return fmt.Errorf("drain NATS connection: %w", err)
-	}
-	select {
-	case <-s.closed:
-		return nil
-	case <-ctx.Done():
-		nc.Close()
-		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
-	}
-}
-
-func (s *server) stopEmbedded() {
-	if s.emb != nil {
-		s.emb.Shutdown()
-		s.emb = nil
-	}
-}
-
-// cleanup releases what a failed start left behind.
-func (s *server) cleanup() {
-	if s.hardStop != nil {
-		s.hardStop()
-	}
-	if s.ln != nil && !s.ready.Load() {
-		_ = s.ln.Close()
-	}
-	if s.nc != nil {
-		s.nc.Close()
-	}
-	s.stopEmbedded()
-}
-
 // loadChecked loads a model and scores one row of missing values with it,
 // so a file that loads but cannot score is refused before it serves.
-func loadChecked(load Loader) (*worker.Model, error) {
+func loadChecked(load Loader) (*model.Loaded, error) {
 	mdl, err := load()
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
@@ -388,7 +246,7 @@ func loadChecked(load Loader) (*worker.Model, error) {
 
 // SelfCheck predicts one row whose floats are missing and whose categories
 // are empty, and checks the output is there and finite.
-func SelfCheck(m *worker.Model) error {
+func SelfCheck(m *model.Loaded) error {
 	b := model.NewBatch(m.Schema(), 1)
 	b.AppendRow()
 	out := make([]float64, m.Width())

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,11 +18,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loan-scorer/loan-scorer/internal/natstest"
-	"github.com/loan-scorer/loan-scorer/internal/syncbuf"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
-	"github.com/loan-scorer/loan-scorer/worker"
 )
 
 const xgbModel = "../../model/xgboost/testdata/binary_logistic.json"
@@ -31,7 +28,7 @@ const xgbModel = "../../model/xgboost/testdata/binary_logistic.json"
 // fileLoader loads an XGBoost JSON model from the path *path holds, as
 // model.path does (the real CLI goes through package modelfile).
 func fileLoader(path *string, mu *sync.Mutex) Loader {
-	return func() (*worker.Model, error) {
+	return func() (*model.Loaded, error) {
 		mu.Lock()
 		p := *path
 		mu.Unlock()
@@ -43,7 +40,7 @@ func fileLoader(path *string, mu *sync.Mutex) Loader {
 		if err != nil {
 			return nil, err
 		}
-		return worker.NewModel(m, "binary_logistic", data, false), nil
+		return model.NewLoaded(m, model.Version("binary_logistic", data), false), nil
 	}
 }
 
@@ -53,13 +50,13 @@ type running struct {
 	natsURL  string
 	httpAddr string
 	reload   chan struct{}
-	logs     *syncbuf.Buffer
+	logs     *testkit.Buffer
 }
 
 func startService(t *testing.T, cfg Config, load Loader) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}), logs: &syncbuf.Buffer{}}
+	r := &running{cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}), logs: &testkit.Buffer{}}
 	started := make(chan struct{})
 	go func() {
 		r.done <- Run(ctx, cfg, Options{
@@ -109,7 +106,8 @@ func testConfig(url string) Config {
 const app = `{"0":0.43,"1":0.99,"2":-1.16,"3":-1.58,"4":2.0,"5":2.02}`
 
 func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
-	srv, nc := natstest.Start(t)
+	t.Parallel()
+	srv, nc := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
 	load := fileLoader(&path, &mu)
@@ -179,7 +177,7 @@ func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
 	if second.Version == first.Version {
 		t.Fatal("test setup: the reloaded file has the same version")
 	}
-	natstest.Eventually(t, 10*time.Second, "reload logged", func() bool { return strings.Contains(r.logs.String(), "model reloaded") })
+	testkit.Eventually(t, 10*time.Second, "reload logged", func() bool { return strings.Contains(r.logs.String(), "model reloaded") })
 	if _, err := js.Publish(ctx, "loans.score", []byte(app), jetstream.WithMsgID("a-2")); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +194,7 @@ func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
 	path = bad
 	mu.Unlock()
 	r.reload <- struct{}{}
-	natstest.Eventually(t, 10*time.Second, "failed reload logged", func() bool { return strings.Contains(r.logs.String(), "reload failed") })
+	testkit.Eventually(t, 10*time.Second, "failed reload logged", func() bool { return strings.Contains(r.logs.String(), "reload failed") })
 	if _, err := js.Publish(ctx, "loans.score", []byte(app), jetstream.WithMsgID("a-3")); err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +223,7 @@ func TestServeAsyncSyncHTTPAndReload(t *testing.T) {
 }
 
 func TestServeEmbeddedByDefault(t *testing.T) {
+	t.Parallel()
 	path := xgbModel
 	var mu sync.Mutex
 	cfg := testConfig("")
@@ -258,7 +257,8 @@ func TestServeEmbeddedByDefault(t *testing.T) {
 }
 
 func TestSecretsNeverLogged(t *testing.T) {
-	srv, _ := natstest.Start(t)
+	t.Parallel()
+	srv, _ := testkit.StartNATS(t)
 	path := xgbModel
 	var mu sync.Mutex
 	// The test server has no auth; a token is still sent and ignored.
@@ -280,9 +280,10 @@ func TestSecretsNeverLogged(t *testing.T) {
 }
 
 func TestRunRefusesBadStarts(t *testing.T) {
+	t.Parallel()
 	path := "/does/not/exist.json"
 	var mu sync.Mutex
-	srv, _ := natstest.Start(t)
+	srv, _ := testkit.StartNATS(t)
 	err := Run(context.Background(), testConfig(srv.ClientURL()), Options{Load: fileLoader(&path, &mu), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || !strings.Contains(err.Error(), "load model") {
 		t.Errorf("missing model: %v", err)
@@ -295,7 +296,7 @@ func TestRunRefusesBadStarts(t *testing.T) {
 	}
 }
 
-func predictOne(t *testing.T, m *worker.Model, row []float64) float64 {
+func predictOne(t *testing.T, m *model.Loaded, row []float64) float64 {
 	t.Helper()
 	b := model.NewBatch(m.Schema(), 1)
 	f, _ := b.AppendRow()
@@ -315,7 +316,7 @@ func waitResult(t *testing.T, js jetstream.JetStream, id string) map[string]any 
 		t.Fatal(err)
 	}
 	var res map[string]any
-	natstest.Eventually(t, 10*time.Second, "result "+id, func() bool {
+	testkit.Eventually(t, 10*time.Second, "result "+id, func() bool {
 		info, err := s.Info(context.Background())
 		if err != nil {
 			return false
@@ -368,7 +369,7 @@ func msgData(m *nats.Msg) string {
 	if m == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s", m.Data)
+	return string(m.Data)
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

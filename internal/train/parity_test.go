@@ -8,6 +8,7 @@ import (
 	"github.com/loan-scorer/loan-scorer/loan"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
+	"github.com/loan-scorer/loan-scorer/model/catboost/cbjson"
 )
 
 // loanDataset draws n labelled applications in the seed's column order.
@@ -57,7 +58,7 @@ func TestWrittenModelMatchesTrainer(t *testing.T) {
 		t.Fatalf("model has %d CTRs and %d one-hot features; the test needs both", len(def.Ctrs), len(def.OneHotFeatures))
 	}
 	var buf bytes.Buffer
-	if err := def.WriteJSON(&buf); err != nil {
+	if err := cbjson.Write(&buf, def); err != nil {
 		t.Fatal(err)
 	}
 	cm, err := catboost.Load(buf.Bytes())

@@ -407,7 +407,7 @@ func TestDecodeSyntheticNonSymmetricCBM(t *testing.T) {
 	// Written as JSON, the missing left child becomes a leaf with the root's
 	// own value (what CatBoost's exporter does), and the function is kept.
 	var buf bytes.Buffer
-	if err := d.WriteJSON(&buf); err != nil {
+	if err := writeJSON(d, &buf); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), `{"left": {"value": 1.5}, "right": {"value": 2.5}, "split": {"border": 10`) {

@@ -523,7 +523,7 @@ func (j *jsonDecoder) scaleAndBias(raw []json.RawMessage, d *Definition) error {
 }
 
 // info keeps model_info strings as they are and other values (the *params
-// objects) as their canonical JSON text (see canonicalJSON).
+// objects) as their canonical JSON text (see CanonicalJSON).
 func (j *jsonDecoder) info(mi map[string]json.RawMessage) (map[string]string, error) {
 	if len(mi) == 0 {
 		return nil, nil
@@ -537,7 +537,7 @@ func (j *jsonDecoder) info(mi map[string]json.RawMessage) (map[string]string, er
 			}
 		} else {
 			var err error
-			if s, err = canonicalJSON(raw); err != nil {
+			if s, err = CanonicalJSON(raw); err != nil {
 				return nil, j.errf("model_info."+k, nil, "bad value").withErr(err)
 			}
 		}
@@ -546,10 +546,11 @@ func (j *jsonDecoder) info(mi map[string]json.RawMessage) (map[string]string, er
 	return info, nil
 }
 
-// canonicalJSON returns the compact text of a JSON value with object keys
+// CanonicalJSON returns the compact text of a JSON value with object keys
 // sorted at every level, numbers and strings kept as written: the form
-// CatBoost's writer (SortKeys) gives the *params values of model_info.
-func canonicalJSON(raw []byte) (string, error) {
+// CatBoost's writer (SortKeys) gives the *params values of model_info, in
+// which Definition.Info holds them.
+func CanonicalJSON(raw []byte) (string, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any

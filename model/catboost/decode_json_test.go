@@ -117,7 +117,7 @@ func TestDecodeJSONSmall(t *testing.T) {
 	}
 	// The string "note" stays a string when written; "params" is an object.
 	var buf bytes.Buffer
-	if err := d.WriteJSON(&buf); err != nil {
+	if err := writeJSON(d, &buf); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{`"note": "{\"kept\": true}"`, `"params": {"a":{"c":"x","d":2.50},"b":1}`,

@@ -22,6 +22,7 @@ const (
 // enum values.
 type CtrType uint8
 
+// The CTR types, in .cbm enum order; String gives CatBoost's names.
 const (
 	CtrBorders CtrType = iota
 	CtrBuckets

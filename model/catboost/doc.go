@@ -20,7 +20,9 @@
 // to their categorical features) and reports categorical values no table or
 // one-hot split of the model knows (unseen.go).
 //
-// Random generates random but valid definitions (LoanShapedConfig gives the
-// shape of the loan model) and RandomBatch matching input rows, for tests,
-// fuzz seeds and benchmarks.
+// The package reads models and never writes them: model/catboost/cbjson
+// writes a Definition as CatBoost JSON (the demo model's trainer uses it).
+// The tests' generator of random but valid definitions (Random,
+// LoanShapedConfig for the shape of the loan model) and of matching input
+// rows (RandomBatch) lives in a test file, generate_test.go.
 package catboost

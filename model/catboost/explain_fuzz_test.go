@@ -37,7 +37,7 @@ func FuzzExplain(f *testing.F) {
 		d := Random(rng, cfg)
 		withLeafWeights(rng, d)
 		var buf bytes.Buffer
-		if err := d.WriteJSON(&buf); err != nil {
+		if err := writeJSON(d, &buf); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(buf.Bytes())

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/race"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
@@ -230,7 +230,7 @@ func TestExplainConcurrent(t *testing.T) {
 // TestExplainAllocatesNothing: explanations of a prepared model, and
 // Unseen, take their scratch memory from pools.
 func TestExplainAllocatesNothing(t *testing.T) {
-	if race.Enabled {
+	if testkit.RaceEnabled {
 		t.Skip("pooled buffers are dropped at random under -race (scripts/test.sh runs this without)")
 	}
 	rng := rand.New(rand.NewPCG(13, 14))

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/repo"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
 // fixtureDir returns the directory of the real CatBoost fixture models:
@@ -31,7 +31,7 @@ func findFixtureDir() (dir, why string) {
 		}
 		return "", "$CATBOOST_FIXTURES=" + dir + " is not a directory"
 	}
-	root, err := repo.Root()
+	root, err := testkit.FindRepoRoot()
 	if err != nil {
 		return "", err.Error()
 	}

@@ -78,7 +78,7 @@ func FuzzLoadJSON(f *testing.F) {
 		cfg := DefaultRandomConfig()
 		cfg.Trees, cfg.Symmetric, cfg.Dimension = 3, seed%2 == 0, 1+int(seed)%3
 		var buf bytes.Buffer
-		if err := Random(rand.New(rand.NewPCG(seed, 1)), cfg).WriteJSON(&buf); err != nil {
+		if err := writeJSON(Random(rand.New(rand.NewPCG(seed, 1)), cfg), &buf); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(buf.Bytes())
@@ -98,7 +98,7 @@ func checkDecoded(t *testing.T, data []byte) {
 		t.Fatalf("Decode accepted a definition that fails Validate: %v", err)
 	}
 	var buf bytes.Buffer
-	if err := d.WriteJSON(&buf); err != nil {
+	if err := writeJSON(d, &buf); err != nil {
 		t.Fatalf("WriteJSON of a decoded definition: %v", err)
 	}
 	if _, err := Decode(buf.Bytes()); err != nil {

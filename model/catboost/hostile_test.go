@@ -380,7 +380,7 @@ func TestValidateRejects(t *testing.T) {
 			if !strings.Contains(err.Error(), c.text) {
 				t.Errorf("error %q does not say %q", err, c.text)
 			}
-			if err := d.WriteJSON(io.Discard); !errors.Is(err, ErrInvalid) {
+			if err := writeJSON(d, io.Discard); !errors.Is(err, ErrInvalid) {
 				t.Errorf("WriteJSON of an invalid definition: %v", err)
 			}
 		})

@@ -29,7 +29,7 @@ var ErrPredictionType = errors.New("prediction type not supported by the model")
 type Model struct {
 	def    *Definition
 	ev     *evaluator
-	tr     transform
+	tr     model.Transform
 	schema model.Schema
 	output model.Output
 	info   model.Info
@@ -115,7 +115,7 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 	if err := b.Check(&m.schema); err != nil {
 		return fmt.Errorf("catboost predict: %w: %w", ErrBatch, err)
 	}
-	if !m.tr.supports(p) {
+	if !m.tr.Supports(p) {
 		return fmt.Errorf("catboost predict %v for a %v model: %w", p, m.output.Task, ErrPredictionType)
 	}
 	w := m.output.Width(p)
@@ -150,7 +150,7 @@ func (m *Model) finish(ws *workspace, p model.PredictionType, n int, out []float
 		for k := range raw {
 			raw[k] = float64(ev.scale*s[k]) + ev.bias[k]
 		}
-		m.tr.apply(p, raw, out[r*w:r*w+w])
+		m.tr.Apply(p, raw, out[r*w:r*w+w])
 	}
 }
 
@@ -201,7 +201,7 @@ func lossName(info map[string]string) string {
 	return ""
 }
 
-func buildOutput(d *Definition) (model.Output, transform) {
+func buildOutput(d *Definition) (model.Output, model.Transform) {
 	dim := d.ApproxDimension
 	loss := lossName(d.Info)
 	labels := classLabels(d.Info)
@@ -250,7 +250,8 @@ func buildOutput(d *Definition) (model.Output, transform) {
 		threshold = v
 	}
 	out := model.Output{Dimension: dim, Task: task, Loss: loss, ClassLabels: labels, ProbabilityThreshold: threshold}
-	return out, transform{dim: dim, task: task, sigmoidEach: sigmoidEach, classBorder: math.Log(threshold / (1 - threshold))}
+	return out, model.Transform{Task: task, Dimension: dim, SigmoidEach: sigmoidEach, ClassBorder: math.Log(threshold / (1 - threshold)),
+		RegressionProbability: true}
 }
 
 // classLabels reads the class labels (spec §4.2, TFullModel::GetModelClassLabels):

@@ -245,7 +245,8 @@ func checkParity(m *Model, b *model.Batch, cases []parityCase, size int) error {
 		}
 		softmaxOf := func(raw []float64) []float64 {
 			out := make([]float64, len(raw))
-			softmax(raw, out)
+			tr := model.Transform{Task: model.MultiClassification, Dimension: len(raw)}
+			tr.Apply(model.Probability, raw, out)
 			return out
 		}
 		var class []float64

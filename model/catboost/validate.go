@@ -311,7 +311,7 @@ func validateTable(path string, t *CtrTable) error {
 
 // ctrBaseKey is CatBoost's identity of a CTR base: projection and type.
 func ctrBaseKey(b *CtrBase) string {
-	return ctrIdentifier(b)
+	return CtrIdentifier(b)
 }
 
 func (d *Definition) validateSplits() error {

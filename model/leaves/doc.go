@@ -18,9 +18,9 @@
 // 20-tree binary model were reproduced exactly that way). Linear trees
 // (is_linear=1), which leaves would silently score as constant leaves, are
 // refused. leaves' own transformations are not used:
-// the adapter loads raw scores and applies the objective itself (sigmoid with
-// LightGBM's sigmoid parameter, softmax, exp), which keeps Predict free of
-// per-row allocations.
+// the adapter loads raw scores and applies the objective through
+// model.Transform (sigmoid with LightGBM's sigmoid parameter, softmax, exp),
+// which keeps Predict free of per-row allocations.
 //
 // Every feature is a model.Float feature, named by the model's
 // feature_names (LightGBM) or by position ("0", "1", ...). A LightGBM

@@ -129,13 +129,11 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 	if err := b.Check(&m.schema); err != nil {
 		return fmt.Errorf("leaves: %w", err)
 	}
-	switch p {
-	case model.RawFormulaVal, model.Exponent, model.MultiProbability:
-	case model.Probability, model.Class:
-		if m.obj.task == model.Regression {
+	tr := m.transform()
+	if !tr.Supports(p) {
+		if p == model.Probability || p == model.Class {
 			return fmt.Errorf("%w: %s from a regression model", ErrPredictionType, p)
 		}
-	default:
 		return fmt.Errorf("%w: %s", ErrPredictionType, p)
 	}
 	w := model.Output{Dimension: m.dim, Task: m.obj.task}.Width(p)
@@ -178,7 +176,7 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 		}
 	}
 	for r := 0; r < b.Rows; r++ {
-		m.transform(p, raw[r*m.dim:(r+1)*m.dim], out[r*w:(r+1)*w])
+		tr.Apply(p, raw[r*m.dim:(r+1)*m.dim], out[r*w:(r+1)*w])
 	}
 	return nil
 }
@@ -197,61 +195,14 @@ func (m *Model) buffer(n int) *[]float64 {
 	return buf
 }
 
-// transform turns one row's raw scores into prediction type p. in and out
-// may be the same slice.
-func (m *Model) transform(p model.PredictionType, in, out []float64) {
-	switch p {
-	case model.RawFormulaVal:
-		copy(out, in)
-	case model.Exponent:
-		for i, v := range in {
-			out[i] = math.Exp(v)
-		}
-	case model.MultiProbability:
-		for i, v := range in {
-			out[i] = sigmoid(v)
-		}
-	case model.Probability:
-		if m.obj.task == model.BinaryClassification {
-			if m.obj.averageIsProbability {
-				out[0] = in[0]
-			} else {
-				out[0] = sigmoid(m.obj.sigmoid * in[0])
-			}
-			return
-		}
-		top := math.Inf(-1)
-		for _, v := range in {
-			top = max(top, v)
-		}
-		sum := 0.0
-		for i, v := range in {
-			out[i] = math.Exp(v - top)
-			sum += out[i]
-		}
-		for i := range in {
-			out[i] /= sum
-		}
-	case model.Class:
-		if m.obj.task == model.BinaryClassification {
-			c, cut := 0.0, 0.0
-			if m.obj.averageIsProbability {
-				cut = 0.5
-			}
-			if in[0] > cut {
-				c = 1
-			}
-			out[0] = c
-			return
-		}
-		best := 0
-		for i, v := range in {
-			if v > in[best] {
-				best = i
-			}
-		}
-		out[0] = float64(best)
+// transform describes how the model's raw scores become predictions:
+// LightGBM's sigmoid parameter scales a binary model's logit, and a binary
+// random forest's averaged raw score is the probability already (its class
+// border is then 0.5).
+func (m *Model) transform() model.Transform {
+	tr := model.Transform{Task: m.obj.task, Dimension: m.dim, Scale: m.obj.sigmoid}
+	if m.obj.averageIsProbability {
+		tr.RawIsProbability, tr.ClassBorder = true, 0.5
 	}
+	return tr
 }
-
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

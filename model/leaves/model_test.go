@@ -18,7 +18,7 @@ import (
 
 	"github.com/dmitryikh/leaves/mat"
 
-	"github.com/loan-scorer/loan-scorer/internal/race"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
@@ -364,7 +364,7 @@ func TestPredictAllocatesNothing(t *testing.T) {
 	}
 	in := readMatrix(t, "multiclass_test.tsv", "\t", true)
 	b := batchFrom(t, m, in.Values[:64*in.Cols], 64)
-	if race.Enabled {
+	if testkit.RaceEnabled {
 		t.Skip("the scratch pool drops buffers at random under -race; scripts/test.sh runs this without it")
 	}
 	for _, p := range []model.PredictionType{model.Probability, model.Class} {

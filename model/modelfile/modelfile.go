@@ -52,7 +52,17 @@ func ParseFormat(s string) (Format, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %q (want one of catboost-cbm, catboost-json, lightgbm, xgboost-json, xgboost-binary)", ErrUnknownFormat, s)
+	return "", fmt.Errorf("%w: %q (want empty to detect, or one of %s)", ErrUnknownFormat, s, FormatList())
+}
+
+// FormatList names every supported format for messages and help texts:
+// "catboost-cbm, catboost-json, lightgbm, xgboost-json, xgboost-binary".
+func FormatList() string {
+	names := make([]string, 0, len(Formats()))
+	for _, f := range Formats() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
 }
 
 // DefaultMaxSize is the largest model file Open reads unless Options say

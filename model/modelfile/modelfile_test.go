@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/race"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/leaves"
 	"github.com/loan-scorer/loan-scorer/model/xgboost"
@@ -26,25 +26,14 @@ func catboostFixtures(t testing.TB) string {
 	if dir := os.Getenv("CATBOOST_FIXTURES"); dir != "" {
 		return dir
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			fix := filepath.Join(dir, "..", "shared", "fixtures", "catboost")
-			if _, err := os.Stat(fix); err != nil {
-				if os.Getenv("CI") != "" {
-					t.Fatalf("CatBoost fixtures missing: %v", err)
-				}
-				t.Skipf("CatBoost fixtures missing: %v", err)
-			}
-			return fix
+	fix := filepath.Join(testkit.RepoRoot(t), "..", "shared", "fixtures", "catboost")
+	if _, err := os.Stat(fix); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CatBoost fixtures missing: %v", err)
 		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
+		t.Skipf("CatBoost fixtures missing: %v", err)
 	}
+	return fix
 }
 
 // leavesTestdata returns the leaves module's testdata in the module cache.
@@ -236,7 +225,7 @@ func TestRename(t *testing.T) {
 	}
 	// Under -race the evaluator's workspace pool drops items at random;
 	// scripts/test.sh runs this check without -race.
-	if !race.Enabled {
+	if !testkit.RaceEnabled {
 		if allocs := testing.AllocsPerRun(20, func() { _ = f.Model.Predict(b, model.Probability, got) }); allocs != 0 {
 			t.Errorf("renamed Predict allocates %v times", allocs)
 		}

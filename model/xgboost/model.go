@@ -2,7 +2,6 @@ package xgboost
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -109,21 +108,22 @@ func (m *Model) SplitThresholds() [][]float64 { return m.thresholds }
 func (m *Model) CategoricalCodes() []bool { return m.categorical }
 
 // Predict scores every row of b. RawFormulaVal is the margin
-// (predict(output_margin=True)); Probability is the sigmoid of the margin for
+// (predict(output_margin=True)); the other types are the margins through
+// the model's model.Transform: Probability is the sigmoid of the margin for
 // binary models and the softmax for multi-class ones; Class is the index of
 // the predicted class (binary: margin > 0); Exponent and MultiProbability
-// apply exp and the sigmoid to every dimension.
+// apply exp and the sigmoid to every dimension. Margins are summed in
+// float32 as XGBoost does and transformed in float64 (XGBoost transforms in
+// float32, so probabilities agree to about 1e-7).
 func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) error {
 	if err := b.Check(&m.schema); err != nil {
 		return fmt.Errorf("xgboost: %w", err)
 	}
-	switch p {
-	case model.RawFormulaVal, model.Exponent, model.MultiProbability:
-	case model.Probability, model.Class:
-		if m.task == model.Regression {
+	tr := m.transform()
+	if !tr.Supports(p) {
+		if p == model.Probability || p == model.Class {
 			return fmt.Errorf("%w: %s from objective %s", ErrPredictionType, p, m.objective)
 		}
-	default:
 		return fmt.Errorf("%w: %s", ErrPredictionType, p)
 	}
 	w := model.Output{Dimension: m.dim, Task: m.task}.Width(p) // without the labels Output allocates
@@ -131,24 +131,39 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 		return fmt.Errorf("xgboost: output slice holds %d values, want %d", len(out), b.Rows*w)
 	}
 	var stack [16]float32
-	acc := stack[:0]
+	var stack64 [16]float64
+	var acc []float32
+	var raw []float64
 	if m.dim <= len(stack) {
-		acc = stack[:m.dim]
+		acc, raw = stack[:m.dim], stack64[:m.dim]
 	} else {
-		buf, _ := m.wide.Get().(*[]float32)
+		buf, _ := m.wide.Get().(*margins)
 		if buf == nil {
-			buf = &[]float32{}
-			*buf = make([]float32, m.dim)
+			buf = &margins{acc: make([]float32, m.dim), raw: make([]float64, m.dim)}
 		}
 		defer m.wide.Put(buf)
-		acc = *buf
+		acc, raw = buf.acc, buf.raw
 	}
 	nf := m.schema.NumFloat
 	for r := 0; r < b.Rows; r++ {
 		m.margins(b.Floats[r*nf:(r+1)*nf], acc)
-		transform(p, m.task, acc, out[r*w:(r+1)*w])
+		for g, v := range acc {
+			raw[g] = float64(v)
+		}
+		tr.Apply(p, raw, out[r*w:(r+1)*w])
 	}
 	return nil
+}
+
+// margins is the scratch of a model with more than 16 output groups.
+type margins struct {
+	acc []float32
+	raw []float64
+}
+
+// transform describes how the model's margins become predictions.
+func (m *Model) transform() model.Transform {
+	return model.Transform{Task: m.task, Dimension: m.dim}
 }
 
 // margins sums the trees for one row into acc, in float32 and in model order
@@ -208,63 +223,4 @@ func inCategories(codes []int32, x float32) bool {
 		}
 	}
 	return lo < len(codes) && codes[lo] == c
-}
-
-// transform writes one row's output for prediction type p from its margins.
-// Transformations run in float64 on the float32 margins; XGBoost runs them in
-// float32, so probabilities agree to about 1e-7.
-func transform(p model.PredictionType, task model.Task, acc []float32, out []float64) {
-	switch p {
-	case model.RawFormulaVal:
-		for g, v := range acc {
-			out[g] = float64(v)
-		}
-	case model.Exponent:
-		for g, v := range acc {
-			out[g] = math.Exp(float64(v))
-		}
-	case model.MultiProbability:
-		for g, v := range acc {
-			out[g] = sigmoid(float64(v))
-		}
-	case model.Probability:
-		if task == model.BinaryClassification {
-			out[0] = sigmoid(float64(acc[0]))
-			return
-		}
-		softmax(acc, out)
-	case model.Class:
-		if task == model.BinaryClassification {
-			out[0] = 0
-			if acc[0] > 0 {
-				out[0] = 1
-			}
-			return
-		}
-		best := 0
-		for g, v := range acc {
-			if v > acc[best] {
-				best = g
-			}
-		}
-		out[0] = float64(best)
-	}
-}
-
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-
-// softmax writes the softmax of acc into out, subtracting the maximum first.
-func softmax(acc []float32, out []float64) {
-	top := math.Inf(-1)
-	for _, v := range acc {
-		top = max(top, float64(v))
-	}
-	sum := 0.0
-	for g, v := range acc {
-		out[g] = math.Exp(float64(v) - top)
-		sum += out[g]
-	}
-	for g := range acc {
-		out[g] /= sum
-	}
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/internal/race"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
@@ -331,7 +331,7 @@ func TestManyClasses(t *testing.T) {
 	if class[0] != 19 || class[1] != 19 {
 		t.Errorf("classes %v, want 19", class)
 	}
-	if race.Enabled {
+	if testkit.RaceEnabled {
 		t.Log("allocation check left out: the pooled margin buffer is dropped at random under -race (scripts/test.sh runs it without)")
 		return
 	}
