@@ -32,8 +32,10 @@ import (
 //     a zero-weight leaf (where the walk stops short): its values then add
 //     up to the prediction plus that mean, the same shift for every class,
 //     which leaves the probabilities as they are;
-//   - a model with a non-zero value in a zero-weight leaf is refused, as
-//     CatBoost refuses it without the training data.
+//   - a model with a non-zero value in a zero-weight leaf (weight ≤ 1e-13,
+//     which the walk treats as zero, treeshap.ZeroCover) is refused, as
+//     CatBoost refuses it without the training data: such a row's values
+//     would not add up to its prediction.
 // Beyond CatBoost: a scale other than 1 (which CatBoost refuses) multiplies
 // every value and the trees' part of the expected value, SHAP values being
 // linear in the leaf values.
@@ -166,21 +168,37 @@ func (p *shapPlan) checkWeights(t int, values, weights []float64) error {
 			return fmt.Errorf("tree %d: leaf %d has weight %v", t, l, w)
 		}
 		total += w
-		if w == 0 {
+		if treeshap.ZeroCover(w) { // the walk never reaches such a leaf
 			abs := 0.0
 			for _, v := range values[l*p.stride : (l+1)*p.stride] {
 				abs += math.Abs(v)
 			}
 			if abs >= 1e-9 {
-				return fmt.Errorf("tree %d: leaf %d has value %v but weight 0 (CatBoost needs the training data to explain such a model)", t, l, values[l*p.stride])
+				return fmt.Errorf("tree %d: leaf %d has value %v but weight %v, zero for the walk (CatBoost needs the training data to explain such a model)", t, l, values[l*p.stride], w)
 			}
 		}
 	}
 	if !(total > 0) || math.IsInf(total, 0) {
 		return fmt.Errorf("tree %d: leaf weights sum to %v", t, total)
 	}
+	// A weight that is a vanishing share of its tree's (real weights are
+	// document counts or sums of sample weights) makes the cover ratios of
+	// the path-dependent recursion underflow: the values would silently
+	// stop adding up to the prediction. CatBoost's doubles would do the
+	// same; refuse the model instead of explaining it wrongly.
+	for l, w := range weights {
+		if w > 0 && w < total*minWeightShare {
+			return fmt.Errorf("tree %d: leaf %d has weight %v, a share %.3g of the tree's %v (below %g, too small to compute with)", t, l, w, w/total, total, minWeightShare)
+		}
+	}
 	return nil
 }
+
+// minWeightShare is the smallest share of its tree's total weight a leaf
+// may have and still be explained. Along a path the cover ratios multiply
+// to the leaf's share, so shares above it keep every product of the
+// recursion a normal float64.
+const minWeightShare = 1e-30
 
 // treeMean returns the tree's weighted mean leaf value per dimension
 // (CalcMeanValueForTree).

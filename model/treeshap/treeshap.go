@@ -237,6 +237,12 @@ func unwind(path []element, k int) {
 	}
 }
 
+// ZeroCover reports whether a cover counts as zero, so that the walk does
+// not descend into its node: CatBoost's FuzzyEquals(1 + c, 1), zero up to
+// 1e-13. Callers that check a tree's leaves before explaining it use this
+// rule, the walk's own.
+func ZeroCover(c float64) bool { return fuzzyZero(c) }
+
 // fuzzyZero is CatBoost's FuzzyEquals(1 + x, 1): x is zero up to 1e-13.
 func fuzzyZero(x float64) bool {
 	a, b := 1+x, 1.0
