@@ -233,51 +233,99 @@ func (m *ParquetMapper) Fill(row parquet.Row, floats []float64, cats []string) s
 		if col >= len(m.byColumn) || m.byColumn[col] < 0 {
 			continue
 		}
-		src := &m.sources[m.byColumn[col]]
-		f := &src.feature
-		if v.IsNull() {
-			if f.Kind == model.Categorical && problem == "" {
-				problem = f.Name + ": " + FieldInvalidCategory + " (null; a category cannot be missing)"
-			}
-			continue // a missing number stays NaN
-		}
-		switch src.conv {
-		case numInt32:
-			floats[f.Index] = float64(v.Int32())
-		case numUint32:
-			floats[f.Index] = float64(v.Uint32())
-		case numInt64:
-			floats[f.Index] = float64(v.Int64())
-		case numUint64:
-			floats[f.Index] = float64(v.Uint64())
-		case numFloat, numDouble:
-			x := v.Double()
-			if src.conv == numFloat {
-				x = float64(v.Float())
-			}
-			if p := finite(x, &floats[f.Index]); p != "" && problem == "" {
-				problem = f.Name + ": " + p + " (NaN or infinite; only null means missing)"
-			}
-		case catBytes:
-			b := v.ByteArray()
-			if len(b) == 0 {
-				cats[f.Index] = ""
-			} else {
-				cats[f.Index] = unsafe.String(&b[0], len(b))
-			}
-		case catBool:
-			cats[f.Index] = m.rules.boolCategory(v.Boolean())
-		case catInt32:
-			cats[f.Index] = m.rules.intCategory(int64(v.Int32()))
-		case catUint32:
-			cats[f.Index] = m.rules.intCategory(int64(v.Uint32()))
-		case catInt64:
-			cats[f.Index] = m.rules.intCategory(v.Int64())
-		case catUint64:
-			cats[f.Index] = m.rules.uintCategory(v.Uint64())
+		if p := m.rules.parquetValue(&m.sources[m.byColumn[col]], v, floats, cats); p != "" && problem == "" {
+			problem = p
 		}
 	}
 	return problem
+}
+
+// Column returns the converter of leaf column col, or nil when the model
+// reads no feature from it: the columnar form of Fill, for readers that
+// decode a file column by column.
+func (m *ParquetMapper) Column(col int) *ColumnConverter {
+	if col < 0 || col >= len(m.byColumn) || m.byColumn[col] < 0 {
+		return nil
+	}
+	return &ColumnConverter{src: &m.sources[m.byColumn[col]], rules: &m.rules}
+}
+
+// ColumnConverter maps the values of one Parquet column onto its feature
+// with the value rules (the rules of Fill, one column at a time). It is
+// immutable and safe for concurrent use.
+type ColumnConverter struct {
+	src   *source
+	rules *valueRules
+}
+
+// SharesBytes reports whether Fill's categories share the bytes of the
+// values (a string column): they are valid only while those bytes are.
+func (c *ColumnConverter) SharesBytes() bool { return c.src.conv == catBytes }
+
+// Fill maps values, one per row (a non-repeated column, as a page yields
+// them), into rows first, first+1, ... of b (rows already appended, floats
+// preset to NaN). Where a row has no problem yet, problems[i] gets the
+// problem of row first+i, worded as ParquetMapper.Fill words it; filling
+// the columns in the file's order thus keeps the first problem of each row
+// in column order, as Fill does.
+func (c *ColumnConverter) Fill(values []parquet.Value, b *model.Batch, first int, problems []string) {
+	nf, nc := b.NumFloat, b.NumCat
+	for i, v := range values {
+		r := first + i
+		p := c.rules.parquetValue(c.src, v, b.Floats[r*nf:(r+1)*nf], b.Cats[r*nc:(r+1)*nc])
+		if p != "" && problems[i] == "" {
+			problems[i] = p
+		}
+	}
+}
+
+// parquetValue applies the value rules to one value of src's column,
+// writing the feature's slot in floats or cats. It returns "" or the
+// problem of the value, prefixed by the feature's name.
+func (r *valueRules) parquetValue(src *source, v parquet.Value, floats []float64, cats []string) string {
+	f := &src.feature
+	if v.IsNull() {
+		if f.Kind == model.Categorical {
+			return f.Name + ": " + FieldInvalidCategory + " (null; a category cannot be missing)"
+		}
+		return "" // a missing number stays NaN
+	}
+	switch src.conv {
+	case numInt32:
+		floats[f.Index] = float64(v.Int32())
+	case numUint32:
+		floats[f.Index] = float64(v.Uint32())
+	case numInt64:
+		floats[f.Index] = float64(v.Int64())
+	case numUint64:
+		floats[f.Index] = float64(v.Uint64())
+	case numFloat, numDouble:
+		x := v.Double()
+		if src.conv == numFloat {
+			x = float64(v.Float())
+		}
+		if p := finite(x, &floats[f.Index]); p != "" {
+			return f.Name + ": " + p + " (NaN or infinite; only null means missing)"
+		}
+	case catBytes:
+		b := v.ByteArray()
+		if len(b) == 0 {
+			cats[f.Index] = ""
+		} else {
+			cats[f.Index] = unsafe.String(&b[0], len(b))
+		}
+	case catBool:
+		cats[f.Index] = r.boolCategory(v.Boolean())
+	case catInt32:
+		cats[f.Index] = r.intCategory(int64(v.Int32()))
+	case catUint32:
+		cats[f.Index] = r.intCategory(int64(v.Uint32()))
+	case catInt64:
+		cats[f.Index] = r.intCategory(v.Int64())
+	case catUint64:
+		cats[f.Index] = r.uintCategory(v.Uint64())
+	}
+	return ""
 }
 
 // CSVMapper fills model.Batch rows from the text fields of a CSV file whose
