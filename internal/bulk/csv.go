@@ -244,7 +244,7 @@ func (w *csvWork) writeCSV(cw *csv.Writer) error {
 // nullable double (empty or unparsable cells are null), every other column
 // a nullable string, then the value columns and the error column.
 func (f *csvFormat) startParquet(w *os.File) error {
-	codec, err := sink.Codec(f.opts.Compression)
+	codec, err := sink.FastCodec(f.opts.Compression)
 	if err != nil {
 		return err
 	}

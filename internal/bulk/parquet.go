@@ -100,8 +100,9 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 	f.valCols = valueColumns(o.Model)
 	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+1)
 	taken := map[string]bool{}
+	dict := dictionaryFor(len(leaves) + len(f.valCols) + 1)
 	for _, fld := range file.Schema().Fields() {
-		fields = append(fields, plainField(fld))
+		fields = append(fields, plainField(fld, dict))
 		taken[fld.Name()] = true
 	}
 	var leaf parquet.Node = parquet.Leaf(parquet.DoubleType)
@@ -138,7 +139,7 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 func (f *parquetFormat) total() (int64, bool) { return f.file.NumRows(), true }
 
 func (f *parquetFormat) start(w *os.File) error {
-	codec, err := sink.Codec(f.opts.Compression)
+	codec, err := sink.FastCodec(f.opts.Compression)
 	if err != nil {
 		return err
 	}
@@ -248,12 +249,16 @@ func (f *field) Fields() []parquet.Field {
 }
 
 // plainField copies an input field (recursively for groups) without its
-// compression, keeping its type, repetition and encoding.
-func plainField(in parquet.Field) parquet.Field {
+// compression, keeping its type and repetition, and its encoding but for
+// byte arrays, which are dictionary-encoded when dict is set.
+func plainField(in parquet.Field, dict bool) parquet.Field {
 	out := &field{Node: in, name: in.Name()}
+	if dict && in.Leaf() && in.Type().Kind() == parquet.ByteArray {
+		out.Node = parquet.Encoded(in, &parquet.RLEDictionary)
+	}
 	if !in.Leaf() {
 		for _, child := range in.Fields() {
-			out.fields = append(out.fields, plainField(child))
+			out.fields = append(out.fields, plainField(child, dict))
 		}
 	}
 	return out
