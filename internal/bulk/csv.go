@@ -151,7 +151,11 @@ func (f *csvFormat) finish() error {
 type csvWork struct {
 	f       *csvFormat
 	rows    textRows
-	records [][]string
+	reader  csvRecords
+	fields  []string   // the batch's fields
+	ends    []int      // where each record's fields end
+	records [][]string // the batch's records, in fields
+	raws    [][]byte   // the batch's records as they were in the input
 	vals    []parquet.Value
 	// Parquet output: the unit's row group being filled, and its rows.
 	rg   *parquet.ConcurrentRowGroupWriter
@@ -159,34 +163,37 @@ type csvWork struct {
 }
 
 func (w *csvWork) process(ctx context.Context, u *unit) error {
-	r := csv.NewReader(bytes.NewReader(u.block))
-	r.FieldsPerRecord = -1
-	out := bytes.NewBuffer(u.text[:0])
-	cw := csv.NewWriter(out)
+	w.reader.reset(u.block, u.line)
+	out := u.text[:0]
 	w.rg, w.inRG = nil, 0
 	for done := false; !done; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		w.records = w.records[:0]
-		for len(w.records) < w.f.opts.Batch {
-			rec, err := r.Read()
+		w.fields, w.raws = w.fields[:0], w.raws[:0]
+		for len(w.raws) < w.f.opts.Batch {
+			fields, raw, err := w.reader.next(w.fields)
 			if errors.Is(err, io.EOF) {
 				done = true
 				break
 			}
 			if err != nil {
-				var pe *csv.ParseError
-				if errors.As(err, &pe) { // lines of the file, not of the block
-					pe.StartLine += u.line
-					pe.Line += u.line
-				}
-				return fmt.Errorf("%w: %w", ErrCorrupt, err)
+				return err
 			}
-			w.records = append(w.records, rec)
+			w.fields = fields
+			w.raws = append(w.raws, raw)
+			w.ends = append(w.ends[:len(w.raws)-1], len(w.fields))
 		}
-		if len(w.records) == 0 {
+		if len(w.raws) == 0 {
 			break
+		}
+		w.records = w.records[:0]
+		for i, end := range w.ends[:len(w.raws)] {
+			start := 0
+			if i > 0 {
+				start = w.ends[i-1]
+			}
+			w.records = append(w.records, w.fields[start:end:end])
 		}
 		err := w.rows.score(len(w.records), func(r int, b *model.Batch) string {
 			floats, cats := b.AppendRow()
@@ -200,44 +207,40 @@ func (w *csvWork) process(ctx context.Context, u *unit) error {
 			return err
 		}
 		if w.f.toParquet {
-			err = w.writeParquet(ctx, u)
+			if err := w.writeParquet(ctx, u); err != nil {
+				return err
+			}
 		} else {
-			err = w.writeCSV(cw)
-		}
-		if err != nil {
-			return err
+			out = w.writeCSV(out)
 		}
 		u.rows += int64(len(w.records))
 		u.errors += w.rows.failed
 	}
-	if w.f.toParquet {
-		if w.rg != nil {
-			return u.send(w.rg)
-		}
-		return nil
-	}
-	cw.Flush()
-	u.text = out.Bytes()
-	return cw.Error()
-}
-
-// writeCSV writes the batch's records with their values and problems.
-func (w *csvWork) writeCSV(cw *csv.Writer) error {
-	width := len(w.f.valCols)
-	for r, rec := range w.records {
-		for j := range width {
-			if w.rows.problems[r] != "" {
-				rec = append(rec, "")
-			} else {
-				rec = append(rec, strconv.FormatFloat(w.rows.out[r*width+j], 'g', -1, 64))
-			}
-		}
-		rec = append(rec, w.rows.problems[r])
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
+	u.text = out
+	if w.f.toParquet && w.rg != nil {
+		return u.send(w.rg)
 	}
 	return nil
+}
+
+// writeCSV appends the batch's records, as they were in the input, with
+// their values and problems.
+func (w *csvWork) writeCSV(buf []byte) []byte {
+	width := len(w.f.valCols)
+	for r, raw := range w.raws {
+		buf = append(buf, raw...)
+		p := w.rows.problems[r]
+		for j := range width {
+			buf = append(buf, ',')
+			if p == "" {
+				buf = strconv.AppendFloat(buf, w.rows.out[r*width+j], 'g', -1, 64)
+			}
+		}
+		buf = append(buf, ',')
+		buf = appendCSVField(buf, p)
+		buf = append(buf, '\n')
+	}
+	return buf
 }
 
 // startParquet types the output columns: a numeric feature's column is a

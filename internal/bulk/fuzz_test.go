@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +163,57 @@ func abs16(n int) int {
 		n = -n
 	}
 	return n
+}
+
+// FuzzCSVRecords reads arbitrary bytes as one block of CSV records: where
+// encoding/csv reads the whole input, csvRecords reads the same records
+// (split at commas without a quote in the block, encoding/csv with one),
+// and each record's bytes followed by an appended field, as the output
+// writes them, read as the record and that field.
+func FuzzCSVRecords(f *testing.F) {
+	f.Add([]byte("a,b\r\n\n,c\r\r\nx\r"))
+	f.Add([]byte("a,\"b\nc\",d\n\n\"\"\r\n"))
+	f.Add([]byte("\"a\"\"b\r\nc\",d\r\n\"x\"y,z\n"))
+	f.Add(csvWithQuotes(apps(3)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := csv.NewReader(bytes.NewReader(data))
+		r.FieldsPerRecord = -1
+		want, wantErr := r.ReadAll()
+		var c csvRecords
+		c.reset(data, 0)
+		if wantErr != nil { // refused here too, with encoding/csv's error
+			var err error
+			for fields := []string(nil); err == nil; {
+				fields, _, err = c.next(fields)
+			}
+			if errors.Is(err, io.EOF) || !strings.HasSuffix(err.Error(), wantErr.Error()) {
+				t.Fatalf("error %v, encoding/csv %v", err, wantErr)
+			}
+			return
+		}
+		var err error
+		var fields []string
+		var got [][]string
+		for {
+			start := len(fields)
+			var raw []byte
+			fields, raw, err = c.next(fields)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("record %d: %v", len(got), err)
+			}
+			rec := slices.Clone(fields[start:])
+			got = append(got, rec)
+			line := append(slices.Clone(raw), ",0.5\n"...)
+			again, err := csv.NewReader(bytes.NewReader(line)).Read()
+			if err != nil || !slices.Equal(again, append(slices.Clone(rec), "0.5")) {
+				t.Fatalf("record %d %q: its output %q reads %q (%v)", len(got)-1, rec, line, again, err)
+			}
+		}
+		if !slices.EqualFunc(got, want, slices.Equal[[]string]) {
+			t.Fatalf("records %q, encoding/csv %q", got, want)
+		}
+	})
 }
