@@ -49,12 +49,15 @@ const (
 	minPageBuffer     = 4 << 10
 	maxPageBuffer     = parquet.DefaultPageBufferSize
 	maxPageChunk      = 32 << 10
-	// dictionaryColumns is the most output columns for which string
-	// columns are dictionary-encoded (about 8 KiB of dictionary and its
-	// hash table per column and row group in flight; a dictionary over
-	// 1 MiB falls back to plain). Dictionaries make most string columns
-	// several times smaller, so there is less to compress.
-	dictionaryColumns = 1_000
+	// dictionaryBytes is what the dictionaries of all the row groups in
+	// flight may hold together: each column's share, up to 1 MiB, is its
+	// dictionary's limit, past which the rest of its row group is plain.
+	// Under 16 KiB a column, string columns stay plain. Dictionaries make
+	// most string columns several times smaller, so there is less to
+	// compress (and less to write).
+	dictionaryBytes    = 32 << 20
+	minDictionaryBytes = 16 << 10
+	maxDictionaryBytes = 1 << 20
 	// rowGroupValues bounds the values of one output row group, which
 	// the writer holds (encoded) until the group is complete: 2^22 values
 	// is 32 MiB of doubles, and still the full default of 128Ki rows for
@@ -80,14 +83,21 @@ func outputRowGroupRows(rowGroupRows, columns int) int {
 	return min(max(rowGroupValues/max(columns, 1), 1), rowGroupRows)
 }
 
-// dictionaryFor reports whether an output of columns columns has its
-// string columns dictionary-encoded.
-func dictionaryFor(columns int) bool { return columns <= dictionaryColumns }
+// dictionaryLimit returns the most bytes of one column's dictionary for
+// window row groups of columns columns in flight, 0 for none.
+func dictionaryLimit(columns, window int) int64 {
+	share := dictionaryBytes / max(columns*window, 1)
+	if share < minDictionaryBytes {
+		return 0
+	}
+	return int64(min(share, maxDictionaryBytes))
+}
 
 // outputOptions are the Parquet writer options of an output of columns
-// columns: sink.WriterOptions with the page buffer and the row group
-// bounded as the column count requires.
-func outputOptions(codec compress.Codec, rowGroupRows, columns int) []parquet.WriterOption {
+// columns, window row groups of which are in flight: sink.WriterOptions
+// with the page buffer, the row group and the dictionaries bounded as the
+// column count requires.
+func outputOptions(codec compress.Codec, rowGroupRows, columns, window int) []parquet.WriterOption {
 	share := max(outputPageBuffers/max(columns, 1), minPageBuffer)
 	opts := append(sink.WriterOptions(codec, outputRowGroupRows(rowGroupRows, columns), "loan-scorer score"),
 		parquet.PageBufferSize(min(share, maxPageBuffer)),
@@ -96,8 +106,8 @@ func outputOptions(codec compress.Codec, rowGroupRows, columns int) []parquet.Wr
 		// readers of the column index do not need, cost 7 % of the CPU.
 		parquet.DataPageStatistics(false),
 		parquet.ColumnPageBuffers(parquet.NewChunkBufferPool(min(share, maxPageChunk))))
-	if dictionaryFor(columns) {
-		opts = append(opts, parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.RLEDictionary), parquet.DictionaryMaxBytes(1<<20))
+	if limit := dictionaryLimit(columns, window); limit > 0 {
+		opts = append(opts, parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.RLEDictionary), parquet.DictionaryMaxBytes(limit))
 	}
 	return opts
 }

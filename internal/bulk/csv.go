@@ -267,7 +267,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	}
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields)), schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields), f.window), schema)
 	f.pw = parquet.NewWriter(w, opts...)
 	f.pool = make(chan *parquet.ConcurrentRowGroupWriter, f.window)
 	for range f.window {

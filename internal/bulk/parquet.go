@@ -100,7 +100,13 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 	f.valCols = valueColumns(o.Model)
 	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+1)
 	taken := map[string]bool{}
-	dict := dictionaryFor(len(leaves) + len(f.valCols) + 1)
+	outCols := len(leaves) + len(f.valCols)
+	if f.errCol {
+		outCols++
+	}
+	f.window = windowFor(f.workers, outCols)
+	f.workers = min(f.workers, f.window)
+	dict := dictionaryLimit(outCols, f.window) > 0
 	for _, fld := range file.Schema().Fields() {
 		fields = append(fields, plainField(fld, dict))
 		taken[fld.Name()] = true
@@ -122,10 +128,7 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 		fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	}
 	f.schema = parquet.NewSchema(file.Schema().Name(), &group{fields: fields})
-	outCols := len(f.schema.Columns())
-	f.outRows = int64(outputRowGroupRows(o.RowGroupRows, outCols))
-	f.window = windowFor(f.workers, outCols)
-	f.workers = min(f.workers, f.window)
+	f.outRows = int64(outputRowGroupRows(o.RowGroupRows, len(f.schema.Columns())))
 	for _, rg := range file.Metadata().RowGroups {
 		seekable := len(rg.Columns) > 0
 		for _, c := range rg.Columns {
@@ -143,7 +146,7 @@ func (f *parquetFormat) start(w *os.File) error {
 	if err != nil {
 		return err
 	}
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns())), f.schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns()), f.window), f.schema)
 	f.w = parquet.NewWriter(w, opts...)
 	f.pool = make(chan *parquet.ConcurrentRowGroupWriter, f.window)
 	for range f.window {
