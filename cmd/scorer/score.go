@@ -42,10 +42,10 @@ On a terminal a progress bar shows rows/s; the summary line goes to stderr.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if os.Getenv("GOGC") == "" {
-				// The pipeline's live memory is bounded (chunks in flight,
-				// one row group in the writer); GC at 1.5× rather than 2×
-				// of it keeps the peak close to that bound however long
-				// the file (docs/PERFORMANCE.md, "Parquet").
+				// The pipeline's live memory is bounded (a window of
+				// units and their row groups in flight); GC at 1.5× rather
+				// than 2× of it keeps the peak close to that bound however
+				// long the file (docs/PERFORMANCE.md, "Bulk files").
 				debug.SetGCPercent(50)
 			}
 			m, err := modelLoader(service.ModelConfig{Path: modelPath})()
