@@ -227,57 +227,147 @@ func (m *ParquetMapper) CanFail() bool { return m.canFail }
 // valid only while row's values are, which is all a Batch needs (Predict
 // never retains it).
 func (m *ParquetMapper) Fill(row parquet.Row, floats []float64, cats []string) string {
-	problem := ""
-	for _, v := range row {
+	problem := [1]string{}
+	for k, v := range row {
 		col := v.Column()
 		if col >= len(m.byColumn) || m.byColumn[col] < 0 {
 			continue
 		}
 		src := &m.sources[m.byColumn[col]]
-		f := &src.feature
-		if v.IsNull() {
-			if f.Kind == model.Categorical && problem == "" {
-				problem = f.Name + ": " + FieldInvalidCategory + " (null; a category cannot be missing)"
+		m.rules.fill(src, row[k:k+1], floats[src.feature.Index:], cats[src.feature.Index:], 0, problem[:])
+	}
+	return problem[0]
+}
+
+// Column returns the converter of leaf column col, or nil when the model
+// reads no feature from it: the columnar form of Fill, for readers that
+// decode a file column by column.
+func (m *ParquetMapper) Column(col int) *ColumnConverter {
+	if col < 0 || col >= len(m.byColumn) || m.byColumn[col] < 0 {
+		return nil
+	}
+	return &ColumnConverter{src: &m.sources[m.byColumn[col]], rules: &m.rules}
+}
+
+// ColumnConverter maps the values of one Parquet column onto its feature
+// with the value rules (the rules of Fill, one column at a time). It is
+// immutable and safe for concurrent use.
+type ColumnConverter struct {
+	src   *source
+	rules *valueRules
+}
+
+// Fill maps values, one per row (a non-repeated column, as a page yields
+// them), into rows first, first+1, ... of b (rows already appended, floats
+// preset to NaN). Where a row has no problem yet, problems[i] gets the
+// problem of row first+i, worded as ParquetMapper.Fill words it; filling
+// the columns in the file's order thus keeps the first problem of each row
+// in column order, as Fill does. Categories of a string column share the
+// values' bytes.
+func (c *ColumnConverter) Fill(values []parquet.Value, b *model.Batch, first int, problems []string) {
+	f := &c.src.feature
+	if f.Kind == model.Categorical {
+		c.rules.fill(c.src, values, nil, b.Cats[first*b.NumCat+f.Index:], b.NumCat, problems)
+	} else {
+		c.rules.fill(c.src, values, b.Floats[first*b.NumFloat+f.Index:], nil, b.NumFloat, problems)
+	}
+}
+
+// fill applies the value rules to values of src's column, one per row:
+// row i's slot is floats[i*stride] for a numeric feature, cats[i*stride]
+// for a categorical one, and its problem goes to problems[i] unless that
+// is set already. One loop per column type, so a column of thousands of
+// values costs no call per value.
+func (r *valueRules) fill(src *source, values []parquet.Value, floats []float64, cats []string, stride int, problems []string) {
+	f := &src.feature
+	if f.Kind == model.Categorical {
+		for i := range values {
+			if values[i].IsNull() && problems[i] == "" {
+				problems[i] = f.Name + ": " + FieldInvalidCategory + " (null; a category cannot be missing)"
 			}
-			continue // a missing number stays NaN
 		}
-		switch src.conv {
-		case numInt32:
-			floats[f.Index] = float64(v.Int32())
-		case numUint32:
-			floats[f.Index] = float64(v.Uint32())
-		case numInt64:
-			floats[f.Index] = float64(v.Int64())
-		case numUint64:
-			floats[f.Index] = float64(v.Uint64())
-		case numFloat, numDouble:
+	}
+	switch src.conv {
+	case numInt32:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				floats[i*stride] = float64(v.Int32())
+			}
+		}
+	case numUint32:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				floats[i*stride] = float64(v.Uint32())
+			}
+		}
+	case numInt64:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				floats[i*stride] = float64(v.Int64())
+			}
+		}
+	case numUint64:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				floats[i*stride] = float64(v.Uint64())
+			}
+		}
+	case numFloat, numDouble:
+		for i := range values {
+			v := &values[i]
+			if v.IsNull() {
+				continue // a missing number stays NaN
+			}
 			x := v.Double()
 			if src.conv == numFloat {
 				x = float64(v.Float())
 			}
-			if p := finite(x, &floats[f.Index]); p != "" && problem == "" {
-				problem = f.Name + ": " + p + " (NaN or infinite; only null means missing)"
+			if p := finite(x, &floats[i*stride]); p != "" && problems[i] == "" {
+				problems[i] = f.Name + ": " + p + " (NaN or infinite; only null means missing)"
 			}
-		case catBytes:
-			b := v.ByteArray()
-			if len(b) == 0 {
-				cats[f.Index] = ""
-			} else {
-				cats[f.Index] = unsafe.String(&b[0], len(b))
+		}
+	case catBytes:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				b := v.ByteArray()
+				if len(b) == 0 {
+					cats[i*stride] = ""
+				} else {
+					cats[i*stride] = unsafe.String(&b[0], len(b))
+				}
 			}
-		case catBool:
-			cats[f.Index] = m.rules.boolCategory(v.Boolean())
-		case catInt32:
-			cats[f.Index] = m.rules.intCategory(int64(v.Int32()))
-		case catUint32:
-			cats[f.Index] = m.rules.intCategory(int64(v.Uint32()))
-		case catInt64:
-			cats[f.Index] = m.rules.intCategory(v.Int64())
-		case catUint64:
-			cats[f.Index] = m.rules.uintCategory(v.Uint64())
+		}
+	case catBool:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				cats[i*stride] = r.boolCategory(v.Boolean())
+			}
+		}
+	case catInt32:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				cats[i*stride] = r.intCategory(int64(v.Int32()))
+			}
+		}
+	case catUint32:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				cats[i*stride] = r.intCategory(int64(v.Uint32()))
+			}
+		}
+	case catInt64:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				cats[i*stride] = r.intCategory(v.Int64())
+			}
+		}
+	case catUint64:
+		for i := range values {
+			if v := &values[i]; !v.IsNull() {
+				cats[i*stride] = r.uintCategory(v.Uint64())
+			}
 		}
 	}
-	return problem
 }
 
 // CSVMapper fills model.Batch rows from the text fields of a CSV file whose

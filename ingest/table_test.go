@@ -104,6 +104,17 @@ func TestParquetMapperValues(t *testing.T) {
 			}
 			floats, cats := []float64{math.NaN()}, []string{""}
 			p := m.Fill(tc.row, floats, cats)
+			// The columnar form, one column at a time in the file's
+			// order, gives the same values and the same first problem.
+			b := model.NewBatch(twoFeatures(), 1)
+			b.AppendRow()
+			problems := []string{""}
+			for _, v := range tc.row {
+				m.Column(v.Column()).Fill([]parquet.Value{v}, b, 0, problems)
+			}
+			if problems[0] != p || b.Cats[0] != cats[0] || !sameFloat(b.Floats[0], floats[0]) {
+				t.Errorf("columns: x=%v c=%q problem %q; rows: x=%v c=%q problem %q", b.Floats[0], b.Cats[0], problems[0], floats[0], cats[0], p)
+			}
 			if tc.problem != "" {
 				if !strings.Contains(p, tc.problem) {
 					t.Errorf("problem %q, want %q", p, tc.problem)

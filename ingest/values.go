@@ -106,6 +106,10 @@ func parseFinite[T text](s T, dst *float64) string {
 		*dst = v
 		return ""
 	}
+	if v, ok := smallDecimal(s); ok {
+		*dst = v
+		return ""
+	}
 	v, err := strconv.ParseFloat(string(s), 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
 		return FieldInvalidNumber
@@ -133,6 +137,46 @@ func smallInt[T text](s T) (float64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	v := float64(n)
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// pow10 holds the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// smallDecimal converts an optionally signed decimal fraction of at most
+// 15 digits without an exponent ("336000.0", "-86.5691") without strconv:
+// its digits and the power of ten are exact in a float64, so one division,
+// correctly rounded, gives the correctly rounded value strconv.ParseFloat
+// gives (the exact case of its own fast path).
+func smallDecimal[T text](s T) (float64, bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg || (len(s) > 0 && s[0] == '+') {
+		s = s[1:]
+	}
+	var m int64
+	digits, frac, dot := 0, 0, false
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + int64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	v := float64(m) / pow10[frac]
 	if neg {
 		v = -v
 	}

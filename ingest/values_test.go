@@ -4,6 +4,8 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -67,3 +69,36 @@ func TestDecodeValuesFollowTheObjectRules(t *testing.T) {
 func newBatch1(s *model.Schema) *model.Batch { return model.NewBatch(s, 1) }
 
 func sameFloat(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+
+// smallDecimal gives strconv.ParseFloat's value, bit for bit, for every
+// decimal it takes; it leaves the others (too many digits, exponents) to
+// strconv.
+func TestSmallDecimalIsStrconvExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := []string{"0.0", "-0.0", "+1.5", ".5", "5.", "-86.5691", "336000.0", "0.1", "0.3", "999999999999999", "99999999999999.9", "0.00000000000001", "123456789012345"}
+	for range 200_000 {
+		digits := 1 + r.IntN(15)
+		b := []byte(strconv.FormatUint(r.Uint64N(uint64(math.Pow10(digits))), 10))
+		for len(b) < digits {
+			b = append([]byte{'0'}, b...)
+		}
+		at := r.IntN(len(b) + 1)
+		s := string(b[:at]) + "." + string(b[at:])
+		if r.IntN(2) == 0 {
+			s = "-" + s
+		}
+		cases = append(cases, s)
+	}
+	for _, s := range cases {
+		got, ok := smallDecimal(s)
+		want, err := strconv.ParseFloat(s, 64)
+		if !ok || err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%q: smallDecimal %v (%v), strconv %v (%v)", s, got, ok, want, err)
+		}
+	}
+	for _, s := range []string{"", "-", ".", "1e5", "1.2.3", "1234567890123456", "0.1234567890123456", "1_0", " 1", "0x1"} {
+		if v, ok := smallDecimal(s); ok {
+			t.Errorf("%q: took it as %v, want it left to strconv", s, v)
+		}
+	}
+}

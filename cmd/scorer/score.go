@@ -42,10 +42,10 @@ On a terminal a progress bar shows rows/s; the summary line goes to stderr.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if os.Getenv("GOGC") == "" {
-				// The pipeline's live memory is bounded (chunks in flight,
-				// one row group in the writer); GC at 1.5× rather than 2×
-				// of it keeps the peak close to that bound however long
-				// the file (docs/PERFORMANCE.md, "Parquet").
+				// The pipeline's live memory is bounded (a window of
+				// units and their row groups in flight); GC at 1.5× rather
+				// than 2× of it keeps the peak close to that bound however
+				// long the file (docs/PERFORMANCE.md, "Bulk files").
 				debug.SetGCPercent(50)
 			}
 			m, err := modelLoader(service.ModelConfig{Path: modelPath})()
@@ -73,8 +73,8 @@ On a terminal a progress bar shows rows/s; the summary line goes to stderr.`,
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "output file: same format as IN, or .parquet for a CSV")
 	f.StringVar(&modelPath, "model", "", "model file (.cbm, CatBoost JSON, LightGBM text, XGBoost JSON); default: the demo model")
-	f.IntVar(&o.Batch, "batch", 4096, "rows per chunk handed to a scorer")
-	f.IntVar(&o.Workers, "workers", 0, "scoring goroutines (0: one per CPU)")
+	f.IntVar(&o.Batch, "batch", 4096, "rows a worker decodes and scores at once")
+	f.IntVar(&o.Workers, "workers", 0, "workers that decode, score and encode (0: one per CPU)")
 	f.StringVar(&o.Compression, "compression", "zstd", "Parquet output compression: zstd, snappy, gzip or none")
 	f.IntVar(&o.RowGroupRows, "row-group-rows", 128*1024, "rows per output row group at most")
 	f.IntVar(&o.MaxColumns, "max-columns", bulk.DefaultMaxColumns, "refuse an input with more columns (each costs about 50 KB while scoring)")

@@ -2,7 +2,6 @@ package bulk
 
 import (
 	"fmt"
-	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -11,18 +10,19 @@ import (
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
-// Memory bounds that hold however wide the input is. A chunk's rows cost
-// about one parquet.Value (or one CSV field) per column, and a Parquet
-// writer keeps one page buffer per column and a whole row group until it
-// flushes it: with thousands of columns, row counts chosen for twenty
-// columns cost gigabytes (a 0.9 MB file of 5,018 columns took 691 MB).
-// So rows per chunk, page buffers and output row groups shrink as the
-// column count grows, and a chunk of text rows also closes at a byte
-// budget. What is left grows with the column count (parquet-go's
-// per-column readers, writers and buffers: about 50 KB a column), which
-// DefaultMaxColumns bounds, and with the input's pages: reading rows holds
-// one decompressed page of every column at once, a size the file's writer
-// chose, which DefaultMaxPageBytes bounds (estimated from the footer).
+// Memory bounds that hold however long and however wide the input is.
+// At most a window of units is in flight: each holds its input (a block of
+// text, or nothing: a Parquet worker reads pages as it goes) and its
+// output until the committer writes it in order (a row group of at most
+// Options.RowGroupRows rows, encoded and compressed, or a block of text).
+// A Parquet worker holds one decompressed page of every column it reads
+// and a batch of rows; a row-group writer holds one page buffer per column
+// until the row group is written. Those per-column costs (about 50 KB a
+// column: parquet-go's readers, writers and buffers) are what grow with
+// the column count: DefaultMaxColumns bounds it, the window shrinks as
+// columns grow (inFlightColumns), and the input's pages, a size the file's
+// writer chose, are bounded by DefaultMaxPageBytes (estimated from the
+// footer) across the workers reading at once.
 const (
 	// DefaultMaxColumns is the most input columns ScoreFile takes unless
 	// Options.MaxColumns says otherwise: about 500 MB of per-column state
@@ -34,11 +34,12 @@ const (
 	// assumedPageSize is the page size taken for a column chunk larger
 	// than it: the default of Arrow, pyarrow and parquet-mr writers.
 	assumedPageSize = 1 << 20
-	// inFlightBytes is what all the chunks in flight may hold together:
-	// their row values and the bytes of their strings and lines.
-	inFlightBytes = 32 << 20
-	// valueSize is the memory of one parquet.Value.
-	valueSize = int(unsafe.Sizeof(parquet.Value{}))
+	// inFlightColumns bounds the output columns of all the row-group
+	// writers in flight: a file of 20 columns gets the full window, one
+	// of 5,000 columns a window of 2.
+	inFlightColumns = 12_000
+	// textBlock is the default Options.BlockBytes.
+	textBlock = 2 << 20
 	// outputPageBuffers is what the output's page buffers may hold
 	// together; each column gets its share, between minPageBuffer and
 	// parquet-go's default of maxPageBuffer. Encoded pages wait for the
@@ -48,6 +49,15 @@ const (
 	minPageBuffer     = 4 << 10
 	maxPageBuffer     = parquet.DefaultPageBufferSize
 	maxPageChunk      = 32 << 10
+	// dictionaryBytes is what the dictionaries of all the row groups in
+	// flight may hold together: each column's share, up to 1 MiB, is its
+	// dictionary's limit, past which the rest of its row group is plain.
+	// Under 16 KiB a column, string columns stay plain. Dictionaries make
+	// most string columns several times smaller, so there is less to
+	// compress (and less to write).
+	dictionaryBytes    = 32 << 20
+	minDictionaryBytes = 16 << 10
+	maxDictionaryBytes = 1 << 20
 	// rowGroupValues bounds the values of one output row group, which
 	// the writer holds (encoded) until the group is complete: 2^22 values
 	// is 32 MiB of doubles, and still the full default of 128Ki rows for
@@ -55,31 +65,51 @@ const (
 	rowGroupValues = 1 << 22
 )
 
-// chunkLimits say when the reader closes a chunk: at rows rows, or once
-// its rows hold bytes bytes (after at least one row).
-type chunkLimits struct {
-	rows, bytes int
+// windowFor returns the most units in flight for workers workers writing
+// columns output columns (a text output: columns 0): two per worker and
+// two more, so a worker rarely waits for the committer, fewer for a wide
+// output (at least 1).
+func windowFor(workers, columns int) int {
+	window := 2*workers + 2
+	if columns > 0 {
+		window = min(window, max(inFlightColumns/columns, 1))
+	}
+	return window
 }
 
-// limitsFor returns the chunk limits for rows of width values each when
-// nChunks chunks circulate: batch rows at most, fewer when that many wide
-// rows would exceed the chunk's share of inFlightBytes.
-func limitsFor(batch, width, nChunks int) chunkLimits {
-	share := inFlightBytes / nChunks
-	rows := share / (max(width, 1) * valueSize)
-	return chunkLimits{rows: min(max(rows, 1), batch), bytes: share}
+// outputRowGroupRows returns the rows of an output row group of columns
+// columns: rowGroupRows, fewer for a wide output (at least 1).
+func outputRowGroupRows(rowGroupRows, columns int) int {
+	return min(max(rowGroupValues/max(columns, 1), 1), rowGroupRows)
+}
+
+// dictionaryLimit returns the most bytes of one column's dictionary for
+// window row groups of columns columns in flight, 0 for none.
+func dictionaryLimit(columns, window int) int64 {
+	share := dictionaryBytes / max(columns*window, 1)
+	if share < minDictionaryBytes {
+		return 0
+	}
+	return int64(min(share, maxDictionaryBytes))
 }
 
 // outputOptions are the Parquet writer options of an output of columns
-// columns: sink.WriterOptions with the page buffer and the row group
-// bounded as the column count requires.
-func outputOptions(codec compress.Codec, rowGroupRows, columns int) []parquet.WriterOption {
-	columns = max(columns, 1)
-	share := max(outputPageBuffers/columns, minPageBuffer)
-	rows := min(max(rowGroupValues/columns, 1), rowGroupRows)
-	return append(sink.WriterOptions(codec, rows, "loan-scorer score"),
+// columns, window row groups of which are in flight: sink.WriterOptions
+// with the page buffer, the row group and the dictionaries bounded as the
+// column count requires.
+func outputOptions(codec compress.Codec, rowGroupRows, columns, window int) []parquet.WriterOption {
+	share := max(outputPageBuffers/max(columns, 1), minPageBuffer)
+	opts := append(sink.WriterOptions(codec, outputRowGroupRows(rowGroupRows, columns), "loan-scorer score"),
 		parquet.PageBufferSize(min(share, maxPageBuffer)),
+		// Each page's min and max go to the column index (and the column
+		// chunk's statistics); the copy in every page header, which
+		// readers of the column index do not need, cost 7 % of the CPU.
+		parquet.DataPageStatistics(false),
 		parquet.ColumnPageBuffers(parquet.NewChunkBufferPool(min(share, maxPageChunk))))
+	if limit := dictionaryLimit(columns, window); limit > 0 {
+		opts = append(opts, parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.RLEDictionary), parquet.DictionaryMaxBytes(limit))
+	}
+	return opts
 }
 
 // checkColumns refuses an input of more than maxColumns columns.
@@ -94,17 +124,20 @@ func checkColumns(columns, maxColumns int) error {
 // checkPages refuses a Parquet input whose row groups would make the
 // reader hold more than maxBytes of decompressed pages at once: one page
 // per column, each estimated as its column chunk's uncompressed size up to
-// assumedPageSize.
-func checkPages(meta *pqformat.FileMetaData, maxBytes int64) error {
+// assumedPageSize. It returns the most any row group holds, which bounds
+// how many workers may read at once.
+func checkPages(meta *pqformat.FileMetaData, maxBytes int64) (int64, error) {
+	var most int64
 	for i, rg := range meta.RowGroups {
 		var held int64
 		for _, c := range rg.Columns {
 			held += min(c.MetaData.TotalUncompressedSize, assumedPageSize)
 		}
+		most = max(most, held)
 		if held > maxBytes {
-			return fmt.Errorf("%w: row group %d of %d columns would hold about %d MiB of decompressed pages at once, more than %d MiB: "+
+			return 0, fmt.Errorf("%w: row group %d of %d columns would hold about %d MiB of decompressed pages at once, more than %d MiB: "+
 				"write the file with fewer columns (or smaller pages)", ErrTooWide, i, len(rg.Columns), held>>20, maxBytes>>20)
 		}
 	}
-	return nil
+	return most, nil
 }

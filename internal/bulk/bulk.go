@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
@@ -26,16 +23,21 @@ type Options struct {
 	Schema ingest.SchemaConfig
 	// Limits bound one JSON line; zero uses the defaults.
 	Limits ingest.Limits
-	// Batch is the rows per chunk at most (default 4096); wide rows make
-	// chunks smaller, so that memory does not grow with the column count.
+	// Batch is the rows a worker decodes and scores at once (default
+	// 4096): one model.Batch, and one column's values at a time.
 	Batch int
-	// Workers is the number of scoring goroutines (default GOMAXPROCS).
+	// Workers is the number of goroutines that decode, score and encode
+	// (default GOMAXPROCS); a wide Parquet file may get fewer.
 	Workers int
 	// Compression of a Parquet output: zstd (default), snappy, gzip, none.
 	Compression string
 	// RowGroupRows bounds an output row group (default 128Ki; fewer rows
-	// for a wide output).
+	// for a wide output). Output row groups are the units of the pipeline.
 	RowGroupRows int
+	// BlockBytes is the size of a unit of CSV or JSON lines input
+	// (default 2 MiB): whole records, so a longer record makes a longer
+	// block.
+	BlockBytes int
 	// MaxColumns is the most columns a Parquet or CSV input may have
 	// (default DefaultMaxColumns); a wider one is refused with ErrTooWide
 	// before any output exists.
@@ -50,8 +52,8 @@ type Options struct {
 	// Total, when set, is called once with the number of input rows when
 	// the input tells it up front (Parquet), before any progress.
 	Total func(rows int64)
-	// Progress, when set, is called from the writer after each chunk with
-	// the rows written so far.
+	// Progress, when set, is called from the committer after each unit
+	// with the rows written so far.
 	Progress func(rows int64)
 }
 
@@ -183,6 +185,9 @@ func (o Options) withDefaults() Options {
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = 128 * 1024
 	}
+	if o.BlockBytes <= 0 {
+		o.BlockBytes = textBlock
+	}
 	if o.MaxColumns <= 0 {
 		o.MaxColumns = DefaultMaxColumns
 	}
@@ -213,39 +218,6 @@ func valueColumns(m *model.Loaded) []string {
 	return cols
 }
 
-// format reads one input format and writes the same format.
-type format interface {
-	// total returns the number of input rows when known up front.
-	total() (int64, bool)
-	// start begins the output in w.
-	start(w *os.File) error
-	// width is the number of values one input row holds in a chunk (its
-	// columns in and out), which sizes the chunks.
-	width() int
-	// read fills c with rows up to lim; it returns io.EOF (and no rows) at
-	// the end. It runs in the reader goroutine only.
-	read(c *chunk, lim chunkLimits) error
-	// decode appends row r of c to b, or returns the row's problem with b
-	// unchanged. It runs concurrently on different chunks.
-	decode(c *chunk, r int, b *model.Batch) string
-	// write writes c's rows with their values (c.out, NaN where
-	// c.problems is set). It runs in the writer goroutine only, in order.
-	write(c *chunk) error
-	// finish completes the output (a Parquet footer).
-	finish() error
-}
-
-// chunk is a run of consecutive input rows and their outputs.
-type chunk struct {
-	seq      int
-	n        int
-	problems []string
-	out      []float64 // n × width
-	// Format-specific storage, reused from chunk to chunk.
-	pq   parquetRows
-	text textRows
-}
-
 // dropLastRow removes the row AppendRow added last.
 func dropLastRow(b *model.Batch) {
 	b.Rows--
@@ -254,147 +226,5 @@ func dropLastRow(b *model.Batch) {
 	b.Cats = b.Cats[:b.Rows*b.NumCat]
 }
 
-// run streams the input through the pipeline.
-func run(ctx context.Context, f format, o Options) (Stats, error) {
-	width := o.Model.Width()
-	nChunks := 2*o.Workers + 2
-	lim := limitsFor(o.Batch, f.width(), nChunks)
-	free := make(chan *chunk, nChunks)
-	for range nChunks {
-		free <- &chunk{problems: make([]string, lim.rows), out: make([]float64, lim.rows*width)}
-	}
-	todo := make(chan *chunk, nChunks)
-	done := make(chan *chunk, nChunks)
-	g, ctx := errgroup.WithContext(ctx)
-	var st Stats
-
-	g.Go(func() error { // reader
-		defer close(todo)
-		for seq := 0; ; seq++ {
-			var c *chunk
-			select {
-			case c = <-free:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			c.seq, c.n = seq, 0
-			err := safeRead(f, c, lim)
-			if err != nil && !errors.Is(err, io.EOF) {
-				return err
-			}
-			if c.n > 0 {
-				select {
-				case todo <- c:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			if err != nil {
-				return nil // io.EOF
-			}
-		}
-	})
-	scorers, sctx := errgroup.WithContext(ctx)
-	for range o.Workers {
-		scorers.Go(func() error {
-			s := o.Model.Schema()
-			b := model.NewBatch(s, lim.rows)
-			pred := make([]float64, lim.rows*width)
-			idx := make([]int, 0, lim.rows)
-			for c := range todo {
-				if err := score(f, c, o, b, pred, idx[:0], width); err != nil {
-					return err
-				}
-				select {
-				case done <- c:
-				case <-sctx.Done():
-					return sctx.Err()
-				}
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		err := scorers.Wait()
-		close(done)
-		return err
-	})
-	g.Go(func() error { // ordered writer
-		pending := map[int]*chunk{}
-		next := 0
-		for c := range done {
-			pending[c.seq] = c
-			for {
-				c, ok := pending[next]
-				if !ok {
-					break
-				}
-				delete(pending, next)
-				next++
-				if err := f.write(c); err != nil {
-					return fmt.Errorf("write output: %w", err)
-				}
-				st.Rows += int64(c.n)
-				for _, p := range c.problems[:c.n] {
-					if p != "" {
-						st.Errors++
-					}
-				}
-				if o.Progress != nil {
-					o.Progress(st.Rows)
-				}
-				free <- c
-			}
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return st, err
-	}
-	return st, nil
-}
-
-// safeRead turns a panic of the input decoder (a corrupt file can reach
-// code that does not expect it) into an error.
-func safeRead(f format, c *chunk, lim chunkLimits) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
-		}
-	}()
-	c.n = 0
-	return f.read(c, lim)
-}
-
-// score maps and predicts one chunk into c.out.
-func score(f format, c *chunk, o Options, b *model.Batch, pred []float64, idx []int, width int) error {
-	out := c.out[:c.n*width]
-	if o.CopyThrough {
-		for i := range out {
-			out[i] = 0.5
-		}
-		clear(c.problems[:c.n])
-		return nil
-	}
-	b.Reset()
-	for r := range c.n {
-		p := f.decode(c, r, b)
-		c.problems[r] = p
-		if p == "" {
-			idx = append(idx, r)
-		}
-	}
-	if b.Rows > 0 {
-		if err := o.Model.Predict(b, o.Model.Prediction, pred[:b.Rows*width]); err != nil {
-			return fmt.Errorf("predict: %w", err)
-		}
-	}
-	for i := range out {
-		out[i] = math.NaN()
-	}
-	for i, r := range idx {
-		copy(out[r*width:(r+1)*width], pred[i*width:(i+1)*width])
-	}
-	b.Reset()
-	return nil
-}
+// nan is the value of a row that could not be scored.
+var nan = math.NaN()

@@ -1,10 +1,8 @@
 package bulk
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"reflect"
 
@@ -13,7 +11,6 @@ import (
 	"github.com/parquet-go/parquet-go/encoding"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -24,30 +21,38 @@ import (
 // run with ErrUnscorableRow, naming the row, and no output appears.
 const errorColumn = "error"
 
-// parquetRows is a chunk's storage for Parquet rows: the rows parquet-go
-// reads into, and one arena holding the bytes of their byte-array values.
-type parquetRows struct {
-	rows  []parquet.Row
-	arena []byte
+// piece is rows [lo, hi) of input row group rg.
+type piece struct {
+	rg     int
+	lo, hi int64
 }
 
-// parquetFormat streams a Parquet file row group by row group.
+// parquetFormat scores a Parquet file column by column: a unit is up to
+// one output row group of consecutive input rows (pieces of one or more
+// input row groups), which a worker decodes page by page into its batch
+// and encodes into its own row-group writer.
 type parquetFormat struct {
 	file    *parquet.File
-	mapper  *ingest.ParquetMapper
+	convs   []*ingest.ColumnConverter // by input leaf column; nil where the model reads none
 	opts    Options
 	nInCols int
-
-	rg     int          // next row group
-	rows   parquet.Rows // of the current row group, nil between them
-	rgLeft int64        // rows of the current row group not read yet
 
 	schema   *parquet.Schema
 	valCols  []string
 	optional bool // value columns nullable (rows can fail)
 	errCol   bool
 	w        *parquet.GenericWriter[any]
-	written  int64 // rows written so far
+	pool     chan *parquet.ConcurrentRowGroupWriter
+	window   int
+	workers  int
+
+	// Planning, in the dispatcher.
+	outRows  int64  // rows of an output row group at most
+	seekable []bool // by row group: every column has an offset index
+	rg       int    // next row group to plan
+	pos      int64  // its next row
+	planned  int64  // rows planned so far
+	repeated []bool // by input leaf column
 }
 
 func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
@@ -64,26 +69,46 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	f = &parquetFormat{file: file, opts: o, nInCols: len(file.Schema().Columns())}
+	leaves := file.Schema().Columns()
+	f = &parquetFormat{file: file, opts: o, nInCols: len(leaves)}
 	if err := checkColumns(f.nInCols, o.MaxColumns); err != nil {
 		return nil, err
 	}
-	if err := checkPages(file.Metadata(), o.MaxPageBytes); err != nil {
+	held, err := checkPages(file.Metadata(), o.MaxPageBytes)
+	if err != nil {
 		return nil, err
 	}
+	// Each worker holds a page of every column of its row group.
+	f.workers = min(o.Workers, max(int(o.MaxPageBytes/max(held, 1)), 1))
+	f.convs = make([]*ingest.ColumnConverter, f.nInCols)
 	if !o.CopyThrough {
-		f.mapper, err = ingest.NewParquetMapper(file.Schema(), o.Model.Schema(), o.Schema)
+		mapper, err := ingest.NewParquetMapper(file.Schema(), o.Model.Schema(), o.Schema)
 		if err != nil {
 			return nil, err
 		}
-		f.errCol = f.mapper.CanFail()
+		for c := range f.convs {
+			f.convs[c] = mapper.Column(c)
+		}
+		f.errCol = mapper.CanFail()
+	}
+	f.repeated = make([]bool, f.nInCols)
+	for c, path := range leaves {
+		leaf, ok := file.Schema().Lookup(path...)
+		f.repeated[c] = ok && leaf.MaxRepetitionLevel > 0
 	}
 	f.optional = f.errCol
 	f.valCols = valueColumns(o.Model)
 	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+1)
 	taken := map[string]bool{}
+	outCols := len(leaves) + len(f.valCols)
+	if f.errCol {
+		outCols++
+	}
+	f.window = windowFor(f.workers, outCols)
+	f.workers = min(f.workers, f.window)
+	dict := dictionaryLimit(outCols, f.window) > 0
 	for _, fld := range file.Schema().Fields() {
-		fields = append(fields, plainField(fld))
+		fields = append(fields, plainField(fld, dict))
 		taken[fld.Name()] = true
 	}
 	var leaf parquet.Node = parquet.Leaf(parquet.DoubleType)
@@ -103,192 +128,80 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 		fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	}
 	f.schema = parquet.NewSchema(file.Schema().Name(), &group{fields: fields})
+	f.outRows = int64(outputRowGroupRows(o.RowGroupRows, len(f.schema.Columns())))
+	for _, rg := range file.Metadata().RowGroups {
+		seekable := len(rg.Columns) > 0
+		for _, c := range rg.Columns {
+			seekable = seekable && c.OffsetIndexOffset > 0
+		}
+		f.seekable = append(f.seekable, seekable)
+	}
 	return f, nil
 }
 
 func (f *parquetFormat) total() (int64, bool) { return f.file.NumRows(), true }
 
 func (f *parquetFormat) start(w *os.File) error {
-	codec, err := sink.Codec(f.opts.Compression)
+	codec, err := sink.FastCodec(f.opts.Compression)
 	if err != nil {
 		return err
 	}
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns())), f.schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns()), f.window), f.schema)
 	f.w = parquet.NewGenericWriter[any](w, opts...)
+	f.pool = make(chan *parquet.ConcurrentRowGroupWriter, f.window)
+	for range f.window {
+		f.pool <- f.w.BeginRowGroup()
+	}
 	return nil
 }
 
-func (f *parquetFormat) width() int { return f.nInCols + len(f.valCols) + 1 }
+func (f *parquetFormat) plan() (window, workers int) { return f.window, f.workers }
 
-// readStep is the most rows read at once, so that a chunk of long strings
-// can close at its byte budget before it reads many more.
-const readStep = 256
+func (f *parquetFormat) rowGroups() chan *parquet.ConcurrentRowGroupWriter { return f.pool }
 
-func (f *parquetFormat) read(c *chunk, lim chunkLimits) error {
-	pr := &c.pq
-	capacity := lim.rows
-	if cap(pr.rows) < capacity {
-		// One backing array for the chunk, each row with room for the
-		// output's columns: no growth per row, in reading or in writing.
-		// (A row with repeated values may outgrow its slot; append then
-		// moves it, which is correct, only slower.)
-		per := f.width()
-		values := make([]parquet.Value, capacity*per)
-		pr.rows = make([]parquet.Row, capacity)
-		for i := range pr.rows {
-			pr.rows[i] = values[i*per : i*per : (i+1)*per]
-		}
-	}
-	pr.rows = pr.rows[:capacity]
-	size := 0
-	for c.n < capacity && size < lim.bytes {
-		if f.rows == nil {
-			if f.rg == len(f.file.RowGroups()) {
-				break
-			}
-			rg := f.file.RowGroups()[f.rg]
-			f.rows, f.rgLeft = rg.Rows(), rg.NumRows()
-			f.rg++
-		}
-		if f.rgLeft <= 0 {
-			// Asking a row group for rows past its end makes every column
-			// try to read another page: thousands of columns times the
-			// rows asked for. Close it instead.
-			cerr := f.rows.Close()
-			f.rows = nil
-			if cerr != nil {
-				return fmt.Errorf("%w: row group %d: %w", ErrCorrupt, f.rg-1, cerr)
-			}
+// next plans the next unit: consecutive rows up to one output row group,
+// across input row groups. A row group with an offset index is cut
+// anywhere (a worker seeks each column to its page); one without is read
+// whole by one worker, into as many output row groups as it fills.
+func (f *parquetFormat) next(u *unit) error {
+	rgs := f.file.RowGroups()
+	u.first = f.planned
+	var rows int64
+	for f.rg < len(rgs) {
+		n := rgs[f.rg].NumRows()
+		if f.pos >= n {
+			f.rg, f.pos = f.rg+1, 0
 			continue
 		}
-		want := int(min(int64(capacity-c.n), int64(readStep), f.rgLeft))
-		n, err := f.rows.ReadRows(pr.rows[c.n : c.n+want])
-		size += rowBytes(pr.rows[c.n:c.n+n], f.width())
-		c.n += n
-		f.rgLeft -= int64(n)
-		if n == 0 && err == nil {
-			// A reader that neither moves nor ends would spin forever on
-			// a corrupt file.
-			return fmt.Errorf("%w: row group %d yields no rows", ErrCorrupt, f.rg-1)
-		}
-		if errors.Is(err, io.EOF) {
-			if f.rgLeft > 0 {
-				return fmt.Errorf("%w: row group %d ends %d rows early", ErrCorrupt, f.rg-1, f.rgLeft)
+		room := f.outRows - rows
+		if !f.seekable[f.rg] && n-f.pos > room {
+			if rows > 0 {
+				break // the row group starts a unit of its own
 			}
-			f.rgLeft = 0 // closed at the top of the loop
-			continue
+			u.pieces = append(u.pieces, piece{rg: f.rg, lo: 0, hi: n})
+			rows = n
+			f.rg, f.pos = f.rg+1, 0
+			break
 		}
-		if err != nil {
-			return fmt.Errorf("%w: row group %d: %w", ErrCorrupt, f.rg-1, err)
+		k := min(room, n-f.pos)
+		u.pieces = append(u.pieces, piece{rg: f.rg, lo: f.pos, hi: f.pos + k})
+		rows += k
+		f.pos += k
+		if rows == f.outRows {
+			break
 		}
 	}
-	pr.rows = pr.rows[:c.n]
-	own(pr)
-	if c.n == 0 {
+	if rows == 0 {
 		return io.EOF
 	}
+	f.planned += rows
+	u.writers = int(min((rows+f.outRows-1)/f.outRows, int64(f.window)))
 	return nil
 }
 
-// rowBytes is what rows cost a chunk: their value slots and the bytes of
-// their byte-array values (which own copies into the chunk's arena).
-func rowBytes(rows []parquet.Row, width int) int {
-	size := 0
-	for _, row := range rows {
-		size += max(len(row), width) * valueSize
-		for _, v := range row {
-			if k := v.Kind(); (k == parquet.ByteArray || k == parquet.FixedLenByteArray) && !v.IsNull() {
-				size += len(v.ByteArray())
-			}
-		}
-	}
-	return size
-}
+func (f *parquetFormat) work() (work, error) { return newParquetWork(f), nil }
 
-// own copies the bytes of the chunk's byte-array values into its arena:
-// parquet-go reuses its page buffers as it reads on, and the chunk lives
-// on in other goroutines.
-func own(pr *parquetRows) {
-	size := 0
-	for _, row := range pr.rows {
-		for _, v := range row {
-			if k := v.Kind(); (k == parquet.ByteArray || k == parquet.FixedLenByteArray) && !v.IsNull() {
-				size += len(v.ByteArray())
-			}
-		}
-	}
-	if cap(pr.arena) < size {
-		pr.arena = make([]byte, 0, size+size/4)
-	}
-	arena := pr.arena[:0]
-	for _, row := range pr.rows {
-		for i, v := range row {
-			k := v.Kind()
-			if (k != parquet.ByteArray && k != parquet.FixedLenByteArray) || v.IsNull() {
-				continue
-			}
-			b := v.ByteArray()
-			start := len(arena)
-			arena = append(arena, b...)
-			owned := arena[start:len(arena):len(arena)]
-			if k == parquet.ByteArray {
-				row[i] = parquet.ByteArrayValue(owned).Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
-			} else {
-				row[i] = parquet.FixedLenByteArrayValue(owned).Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
-			}
-		}
-	}
-	pr.arena = arena
-}
-
-func (f *parquetFormat) decode(c *chunk, r int, b *model.Batch) string {
-	floats, cats := b.AppendRow()
-	if p := f.mapper.Fill(c.pq.rows[r], floats, cats); p != "" {
-		dropLastRow(b)
-		return p
-	}
-	return ""
-}
-
-func (f *parquetFormat) write(c *chunk) error {
-	width := len(f.valCols)
-	def := 0
-	if f.optional {
-		def = 1
-	}
-	for r := range c.n {
-		if p := c.problems[r]; p != "" && !f.errCol {
-			return fmt.Errorf("%w: row %d: %s (the output has no error column: write missing numbers as nulls)",
-				ErrUnscorableRow, f.written+int64(r), p)
-		}
-	}
-	for r := range c.n {
-		row := c.pq.rows[r]
-		col := f.nInCols
-		for j := range width {
-			v := c.out[r*width+j]
-			if f.optional && math.IsNaN(v) && c.problems[r] != "" {
-				row = append(row, parquet.NullValue().Level(0, 0, col))
-			} else {
-				row = append(row, parquet.DoubleValue(v).Level(0, def, col))
-			}
-			col++
-		}
-		if f.errCol {
-			if p := c.problems[r]; p != "" {
-				row = append(row, parquet.ByteArrayValue([]byte(p)).Level(0, 1, col))
-			} else {
-				row = append(row, parquet.NullValue().Level(0, 0, col))
-			}
-		}
-		c.pq.rows[r] = row
-	}
-	if _, err := f.w.WriteRows(c.pq.rows[:c.n]); err != nil {
-		return err
-	}
-	f.written += int64(c.n)
-	return nil
-}
+func (f *parquetFormat) commit(*unit) error { return nil }
 
 func (f *parquetFormat) finish() error {
 	if err := f.w.Close(); err != nil {
@@ -339,12 +252,16 @@ func (f *field) Fields() []parquet.Field {
 }
 
 // plainField copies an input field (recursively for groups) without its
-// compression, keeping its type, repetition and encoding.
-func plainField(in parquet.Field) parquet.Field {
+// compression, keeping its type and repetition, and its encoding but for
+// byte arrays, which are dictionary-encoded when dict is set.
+func plainField(in parquet.Field, dict bool) parquet.Field {
 	out := &field{Node: in, name: in.Name()}
+	if dict && in.Leaf() && in.Type().Kind() == parquet.ByteArray {
+		out.Node = parquet.Encoded(in, &parquet.RLEDictionary)
+	}
 	if !in.Leaf() {
 		for _, child := range in.Fields() {
-			out.fields = append(out.fields, plainField(child))
+			out.fields = append(out.fields, plainField(child, dict))
 		}
 	}
 	return out

@@ -3,13 +3,12 @@ package bulk
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -19,160 +18,117 @@ import (
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
-// textRows is a chunk's storage for CSV records or JSON lines.
-type textRows struct {
-	records [][]string
-	lines   [][]byte
-	arena   []byte
+// blocks cuts a text input into blocks of whole records, of about size
+// bytes (more for a record longer than that), in the dispatcher. cut
+// returns the end of the last whole record in b (after its line end), 0
+// when b holds none.
+type blocks struct {
+	r     io.Reader
+	size  int
+	cut   func(b []byte) int
+	carry []byte // read past the last cut
+	lines int    // line ends before the next block
+	eof   bool
 }
 
-// csvFormat reads a CSV file with a header and writes it back with the
-// value columns and an error column (empty when the row was scored)
-// appended.
-type csvFormat struct {
-	r       *csv.Reader
-	header  []string
-	mapper  *ingest.CSVMapper
-	valCols []string
-	bw      *bufio.Writer
-	w       *csv.Writer
-	opts    Options
-	// Parquet output: numeric[i] says whether CSV column i is a numeric
-	// feature (a double column); pw writes the rows.
-	toParquet bool
-	numeric   []bool
-	pw        *parquet.GenericWriter[any]
-	rows      []parquet.Row
-}
-
-func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
-	br := bufio.NewReaderSize(src, 1<<20)
-	if err := ingest.SkipBOM(br); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	r := csv.NewReader(br)
-	r.FieldsPerRecord = -1
-	header, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("%w: CSV header: %w", ErrCorrupt, err)
-	}
-	if err := checkColumns(len(header), o.MaxColumns); err != nil {
-		return nil, err
-	}
-	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model), opts: o, toParquet: toParquet}
-	if !o.CopyThrough {
-		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema(), o.Schema); err != nil {
-			return nil, err
-		}
-	}
-	for _, c := range append(slices.Clone(f.valCols), errorColumn) {
-		if slices.Contains(header, c) {
-			return nil, fmt.Errorf("the input already has a column %q (an output column): rename it", c)
-		}
-	}
-	return f, nil
-}
-
-func (f *csvFormat) total() (int64, bool) { return 0, false }
-
-func (f *csvFormat) start(w *os.File) error {
-	if f.toParquet {
-		return f.startParquet(w)
-	}
-	f.bw = bufio.NewWriterSize(w, 1<<20)
-	f.w = csv.NewWriter(f.bw)
-	return f.w.Write(append(append(slices.Clone(f.header), f.valCols...), errorColumn))
-}
-
-func (f *csvFormat) width() int { return len(f.header) + len(f.valCols) + 1 }
-
-func (f *csvFormat) read(c *chunk, lim chunkLimits) error {
-	t := &c.text
-	t.records = t.records[:0]
-	size := 0
-	for c.n < lim.rows && size < lim.bytes {
-		rec, err := f.r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		t.records = append(t.records, rec)
-		c.n++
-		size += f.width() * valueSize
-		for _, field := range rec {
-			size += len(field)
-		}
-	}
-	if c.n == 0 {
-		return io.EOF
-	}
-	return nil
-}
-
-func (f *csvFormat) decode(c *chunk, r int, b *model.Batch) string {
-	floats, cats := b.AppendRow()
-	if p := f.mapper.Fill(c.text.records[r], floats, cats); p != "" {
-		dropLastRow(b)
-		return p
-	}
-	return ""
-}
-
-func (f *csvFormat) write(c *chunk) error {
-	if f.toParquet {
-		return f.writeParquet(c)
-	}
-	width := len(f.valCols)
-	for r := range c.n {
-		rec := c.text.records[r]
-		for j := range width {
-			if c.problems[r] != "" {
-				rec = append(rec, "")
-			} else {
-				rec = append(rec, strconv.FormatFloat(c.out[r*width+j], 'g', -1, 64))
+// next fills dst with the next block, reusing its storage, and returns it
+// with the number of lines before it; io.EOF at the end.
+func (bl *blocks) next(dst []byte) ([]byte, int, error) {
+	dst = append(dst[:0], bl.carry...)
+	want := bl.size
+	for {
+		for !bl.eof && len(dst) < want {
+			dst = slices.Grow(dst, want-len(dst))
+			n, err := bl.r.Read(dst[len(dst):cap(dst)])
+			dst = dst[:len(dst)+n]
+			if errors.Is(err, io.EOF) {
+				bl.eof = true
+			} else if err != nil {
+				return nil, 0, fmt.Errorf("read input: %w", err)
 			}
 		}
-		rec = append(rec, c.problems[r])
-		if err := f.w.Write(rec); err != nil {
-			return err
+		end := bl.cut(dst)
+		if end == 0 && bl.eof {
+			end = len(dst) // the last record, without a line end
 		}
+		if end > 0 {
+			bl.carry = append(bl.carry[:0], dst[end:]...)
+			line := bl.lines
+			bl.lines += bytes.Count(dst[:end], []byte{'\n'})
+			return dst[:end], line, nil
+		}
+		if len(dst) == 0 {
+			return nil, 0, io.EOF
+		}
+		want = 2 * len(dst) // one record longer than the block so far
 	}
-	return nil
 }
 
-func (f *csvFormat) finish() error {
-	if f.toParquet {
-		if err := f.pw.Close(); err != nil {
-			return fmt.Errorf("parquet footer: %w", err)
+// lineCut cuts after the last line end: JSON lines (a JSON string cannot
+// hold a raw line end, so every line end ends a record).
+func lineCut(b []byte) int { return bytes.LastIndexByte(b, '\n') + 1 }
+
+// csvCut cuts after the last line end outside a quoted field. A block
+// starts at a record's start, outside quotes; a quote opens or closes a
+// quoted field ("" inside one closes and reopens it, which leaves the
+// state as it was), so the count of quotes before a line end says whether
+// it is inside a field. That is exact for every file encoding/csv reads
+// without error; a bare quote in an unquoted field, which it refuses, is
+// refused all the same: the block holding it starts where it should and
+// fails to parse there.
+func csvCut(b []byte) int {
+	last, inQuotes := 0, false
+	nextQuote := -1 // index of the next quote at or after i, len(b) for none
+	for i := 0; i < len(b); {
+		if nextQuote < i {
+			nextQuote = len(b)
+			if q := bytes.IndexByte(b[i:], '"'); q >= 0 {
+				nextQuote = i + q
+			}
 		}
-		return nil
+		if inQuotes {
+			if nextQuote == len(b) {
+				break
+			}
+			i, inQuotes = nextQuote+1, false
+			continue
+		}
+		nl := bytes.IndexByte(b[i:nextQuote], '\n')
+		if nl < 0 {
+			if nextQuote == len(b) {
+				break
+			}
+			i, inQuotes = nextQuote+1, true
+			continue
+		}
+		i = i + nl + 1
+		last = i
 	}
-	f.w.Flush()
-	if err := f.w.Error(); err != nil {
-		return err
-	}
-	return f.bw.Flush()
+	return last
 }
 
-// jsonlFormat reads JSON lines (ingest.Lines: one application per line,
-// decoded by the JSON path's own decoder) and writes each object back with
-// the value field added, or with "error" for a line that could not be
-// scored.
+// jsonlFormat reads JSON lines (one application per line, decoded by the
+// JSON path's own decoder; the lines of ingest.Lines) and writes each
+// object back with the value field added, or with "error" for a line that
+// could not be scored.
 type jsonlFormat struct {
-	lines   *ingest.Lines
+	blocks  blocks
 	dec     *ingest.Decoder
 	valCols []string
+	opts    Options
 	bw      *bufio.Writer
-	buf     []byte
 }
 
 func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
+	br := bufio.NewReaderSize(src, 1<<16)
+	if err := ingest.SkipBOM(br); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 	return &jsonlFormat{
-		lines:   ingest.NewLines(src, 0),
+		blocks:  blocks{r: br, size: o.BlockBytes, cut: lineCut},
 		dec:     ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
 		valCols: valueColumns(o.Model),
+		opts:    o,
 	}, nil
 }
 
@@ -183,42 +139,58 @@ func (f *jsonlFormat) start(w *os.File) error {
 	return nil
 }
 
-// width is 1: a JSON line is kept as one byte slice; the chunk's byte
-// budget bounds it.
-func (f *jsonlFormat) width() int { return 1 }
+func (f *jsonlFormat) plan() (window, workers int) {
+	window = windowFor(f.opts.Workers, 0)
+	return window, min(f.opts.Workers, window)
+}
 
-func (f *jsonlFormat) read(c *chunk, lim chunkLimits) error {
-	t := &c.text
-	t.lines = t.lines[:0]
-	t.arena = t.arena[:0]
-	var starts []int
-	for c.n < lim.rows && len(t.arena) < lim.bytes {
-		line, _, err := f.lines.Next()
-		if errors.Is(err, io.EOF) {
-			break
+func (f *jsonlFormat) rowGroups() chan *parquet.ConcurrentRowGroupWriter { return nil }
+
+func (f *jsonlFormat) next(u *unit) (err error) {
+	u.block, u.line, err = f.blocks.next(u.block)
+	return err
+}
+
+func (f *jsonlFormat) work() (work, error) { return &jsonlWork{f: f, rows: newTextRows(f.opts)}, nil }
+
+func (f *jsonlFormat) commit(u *unit) error {
+	_, err := f.bw.Write(u.text)
+	return err
+}
+
+func (f *jsonlFormat) finish() error { return f.bw.Flush() }
+
+// jsonlWork is one worker's state for JSON lines.
+type jsonlWork struct {
+	f     *jsonlFormat
+	rows  textRows
+	lines [][]byte
+}
+
+func (w *jsonlWork) process(ctx context.Context, u *unit) error {
+	w.lines = w.lines[:0]
+	_ = ingest.EachLine(u.block, func(line []byte, _ int) error {
+		w.lines = append(w.lines, line)
+		return nil
+	})
+	for start := 0; start < len(w.lines); start += w.f.opts.Batch {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		lines := w.lines[start:min(start+w.f.opts.Batch, len(w.lines))]
+		err := w.rows.score(len(lines), func(r int, b *model.Batch) string { return w.decode(lines[r], b) })
 		if err != nil {
 			return err
 		}
-		starts = append(starts, len(t.arena))
-		t.arena = append(t.arena, line...)
-		c.n++
-	}
-	for i, s := range starts {
-		end := len(t.arena)
-		if i+1 < len(starts) {
-			end = starts[i+1]
-		}
-		t.lines = append(t.lines, t.arena[s:end:end])
-	}
-	if c.n == 0 {
-		return io.EOF
+		u.text = w.write(u.text, lines)
+		u.rows += int64(len(lines))
+		u.errors += w.rows.failed
 	}
 	return nil
 }
 
-func (f *jsonlFormat) decode(c *chunk, r int, b *model.Batch) string {
-	err := f.dec.DecodeOne(c.text.lines[r], b)
+func (w *jsonlWork) decode(line []byte, b *model.Batch) string {
+	err := w.f.dec.DecodeOne(line, b)
 	if err == nil {
 		return ""
 	}
@@ -239,11 +211,10 @@ func (f *jsonlFormat) decode(c *chunk, r int, b *model.Batch) string {
 	return ie.Code + ": " + strings.Join(parts, ", ")
 }
 
-func (f *jsonlFormat) write(c *chunk) error {
-	width := len(f.valCols)
-	for r := range c.n {
-		line := c.text.lines[r]
-		buf := f.buf[:0]
+// write appends the lines with their values (or errors) to buf.
+func (w *jsonlWork) write(buf []byte, lines [][]byte) []byte {
+	width := len(w.f.valCols)
+	for r, line := range lines {
 		isObject := len(line) >= 2 && line[0] == '{' && line[len(line)-1] == '}'
 		if isObject {
 			buf = append(buf, line[:len(line)-1]...)
@@ -253,106 +224,85 @@ func (f *jsonlFormat) write(c *chunk) error {
 		} else {
 			buf = append(buf, '{')
 		}
-		if p := c.problems[r]; p != "" {
+		if p := w.rows.problems[r]; p != "" {
 			buf = append(buf, `"error":`...)
 			buf = sink.AppendString(buf, p)
 		} else {
-			for j, name := range f.valCols {
+			for j, name := range w.f.valCols {
 				if j > 0 {
 					buf = append(buf, ',')
 				}
 				buf = sink.AppendString(buf, name)
 				buf = append(buf, ':')
-				buf = sink.AppendFloat(buf, c.out[r*width+j])
+				buf = sink.AppendFloat(buf, w.rows.out[r*width+j])
 			}
 		}
 		buf = append(buf, '}', '\n')
-		f.buf = buf
-		if _, err := f.bw.Write(buf); err != nil {
-			return err
-		}
 	}
-	return nil
+	return buf
 }
 
-func (f *jsonlFormat) finish() error { return f.bw.Flush() }
-
-// startParquet types the output columns: a numeric feature's column is a
-// nullable double (empty or unparsable cells are null), every other column
-// a nullable string, then the value columns and the error column.
-func (f *csvFormat) startParquet(w *os.File) error {
-	codec, err := sink.Codec(f.opts.Compression)
-	if err != nil {
-		return err
-	}
-	s := f.opts.Model.Schema()
-	f.numeric = make([]bool, len(f.header))
-	fields := make([]parquet.Field, 0, len(f.header)+len(f.valCols)+1)
-	for i, h := range f.header {
-		node := parquet.Optional(parquet.String())
-		if ft, ok := s.Lookup(h); ok && ft.Kind == model.Float {
-			f.numeric[i] = true
-			node = parquet.Optional(parquet.Leaf(parquet.DoubleType))
-		}
-		fields = append(fields, &field{Node: node, name: h})
-	}
-	for _, name := range f.valCols {
-		fields = append(fields, &field{Node: parquet.Optional(parquet.Leaf(parquet.DoubleType)), name: name})
-	}
-	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
-	schema := parquet.NewSchema("scored", &group{fields: fields})
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields)), schema)
-	f.pw = parquet.NewGenericWriter[any](w, opts...)
-	return nil
+// textRows scores a batch of text records (CSV or JSON lines), row by
+// row decoded into the model's batch: a row that cannot be decoded is
+// left out of it, and gets its problem and NaN values.
+type textRows struct {
+	o        Options
+	width    int
+	batch    *model.Batch
+	pred     []float64
+	idx      []int
+	problems []string
+	out      []float64 // rows × width
+	failed   int64     // rows with a problem in the last batch
 }
 
-// writeParquet writes a chunk of CSV records as typed Parquet rows.
-func (f *csvFormat) writeParquet(c *chunk) error {
-	width := len(f.valCols)
-	per := len(f.header) + width + 1
-	if cap(f.rows) < c.n {
-		f.rows = make([]parquet.Row, c.n)
+func newTextRows(o Options) textRows {
+	w := o.Model.Width()
+	return textRows{
+		o:        o,
+		width:    w,
+		batch:    model.NewBatch(o.Model.Schema(), o.Batch),
+		pred:     make([]float64, o.Batch*w),
+		problems: make([]string, o.Batch),
+		out:      make([]float64, o.Batch*w),
 	}
-	rows := f.rows[:c.n]
-	for r := range c.n {
-		rec := c.text.records[r]
-		row := rows[r][:0]
-		if cap(row) < per {
-			row = make(parquet.Row, 0, per)
+}
+
+// score decodes n rows with decode (which appends row r to b, or returns
+// its problem with b unchanged) and predicts them into t.out.
+func (t *textRows) score(n int, decode func(r int, b *model.Batch) string) error {
+	out := t.out[:n*t.width]
+	t.failed = 0
+	if t.o.CopyThrough {
+		for i := range out {
+			out[i] = 0.5
 		}
-		for i := range f.header {
-			if i >= len(rec) {
-				row = append(row, parquet.NullValue().Level(0, 0, i))
-				continue
-			}
-			cell := rec[i]
-			if !f.numeric[i] {
-				row = append(row, parquet.ByteArrayValue([]byte(cell)).Level(0, 1, i))
-				continue
-			}
-			v, err := strconv.ParseFloat(cell, 64)
-			if cell == "" || err != nil {
-				row = append(row, parquet.NullValue().Level(0, 0, i))
-			} else {
-				row = append(row, parquet.DoubleValue(v).Level(0, 1, i))
-			}
-		}
-		col := len(f.header)
-		for j := range width {
-			if c.problems[r] != "" {
-				row = append(row, parquet.NullValue().Level(0, 0, col))
-			} else {
-				row = append(row, parquet.DoubleValue(c.out[r*width+j]).Level(0, 1, col))
-			}
-			col++
-		}
-		if p := c.problems[r]; p != "" {
-			row = append(row, parquet.ByteArrayValue([]byte(p)).Level(0, 1, col))
+		clear(t.problems[:n])
+		return nil
+	}
+	b := t.batch
+	b.Reset()
+	t.idx = t.idx[:0]
+	for r := range n {
+		p := decode(r, b)
+		t.problems[r] = p
+		if p == "" {
+			t.idx = append(t.idx, r)
 		} else {
-			row = append(row, parquet.NullValue().Level(0, 0, col))
+			t.failed++
 		}
-		rows[r] = row
 	}
-	_, err := f.pw.WriteRows(rows)
-	return err
+	if b.Rows > 0 {
+		if err := t.o.Model.Predict(b, t.o.Model.Prediction, t.pred[:b.Rows*t.width]); err != nil {
+			return fmt.Errorf("predict: %w", err)
+		}
+	}
+	for i := range out {
+		out[i] = nan
+	}
+	for i, r := range t.idx {
+		copy(out[r*t.width:(r+1)*t.width], t.pred[i*t.width:(i+1)*t.width])
+	}
+	b.Reset()
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,68 +157,5 @@ func TestScoreRefusesTooWideInputs(t *testing.T) {
 	_, err := ScoreFile(context.Background(), pq, filepath.Join(dir, "pages.parquet"), Options{Model: m, MaxPageBytes: 1000})
 	if !errors.Is(err, ErrTooWide) || !strings.Contains(err.Error(), "decompressed pages") {
 		t.Errorf("pages over MaxPageBytes: %v, want ErrTooWide about the pages", err)
-	}
-}
-
-// Chunks close at their byte budget as well as at their row count, so that
-// long lines, strings or wide rows cannot fill batch rows of them; reading
-// on continues where the chunk stopped, across row groups, to the end.
-func TestChunksCloseAtTheirByteBudget(t *testing.T) {
-	m := demoModel(t)
-	const n = 1000
-	as := apps(n)
-	dir := t.TempDir()
-	pq, csvIn, jl := filepath.Join(dir, "in.parquet"), filepath.Join(dir, "in.csv"), filepath.Join(dir, "in.jsonl")
-	arrowtest.Write(t, pq, 300, inputColumns(as, -1)...)
-	var lines []byte
-	csvRows := "Term,City\n"
-	for i := range as {
-		lines = append(as[i].AppendJSON(lines), '\n')
-		csvRows += fmt.Sprintf("%d,%s\n", as[i].Term, strings.Repeat("c", 100))
-	}
-	for path, data := range map[string]string{jl: string(lines), csvIn: csvRows} {
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o := Options{Model: m, CopyThrough: true}.withDefaults()
-	for _, tc := range []struct {
-		path    string
-		open    func(*os.File) (format, error)
-		budget  int
-		maxRows int // the most rows a chunk may hold under budget
-	}{
-		{jl, func(f *os.File) (format, error) { return openJSONL(f, o) }, 3 * len(as[0].AppendJSON(nil)), 8},
-		{csvIn, func(f *os.File) (format, error) { return openCSV(f, o, false) }, 1000, 10},
-		{pq, func(f *os.File) (format, error) { return openParquet(f, o) }, 1, readStep},
-	} {
-		src, err := os.Open(tc.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := tc.open(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total, chunks := 0, 0
-		for {
-			var c chunk
-			err := f.read(&c, chunkLimits{rows: n, bytes: tc.budget})
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", tc.path, err)
-			}
-			if c.n < 1 || c.n > tc.maxRows {
-				t.Fatalf("%s: a chunk with a budget of %d bytes took %d rows", tc.path, tc.budget, c.n)
-			}
-			total += c.n
-			chunks++
-		}
-		src.Close()
-		if total != n || chunks < 2 {
-			t.Errorf("%s: %d rows in %d chunks, want all %d rows in several chunks", tc.path, total, chunks, n)
-		}
 	}
 }
