@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/loan-scorer/loan-scorer/internal/proccpu"
 	"github.com/loan-scorer/loan-scorer/model"
 	"github.com/loan-scorer/loan-scorer/model/catboost"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
@@ -129,7 +130,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 	for round := range rounds {
 		lo, hi := res.calls*round/rounds, res.calls*(round+1)/rounds
 		runtime.ReadMemStats(&before)
-		cpu := processCPU()
+		cpu := proccpu.Used()
 		start := time.Now()
 		for i := lo; i < hi; i++ {
 			if err := m.Predict(batches[i%distinct], p, out); err != nil {
@@ -137,7 +138,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 			}
 		}
 		plain := time.Since(start)
-		res.cpu += processCPU() - cpu
+		res.cpu += proccpu.Used() - cpu
 		res.elapsed += plain
 		runtime.ReadMemStats(&after)
 		res.allocs += after.Mallocs - before.Mallocs
@@ -146,7 +147,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 			continue
 		}
 		runtime.ReadMemStats(&before)
-		cpu = processCPU()
+		cpu = proccpu.Used()
 		start = time.Now()
 		for i := lo; i < hi; i++ {
 			if err := model.Explain(m, batches[i%distinct], shap); err != nil {
@@ -154,7 +155,7 @@ func runBench(m model.Model, p model.PredictionType, rows, batch int, seed uint6
 			}
 		}
 		explained := time.Since(start)
-		res.explainCPU += processCPU() - cpu
+		res.explainCPU += proccpu.Used() - cpu
 		res.explainElapsed += explained
 		res.ratios = append(res.ratios, float64(explained)/float64(max(plain, 1)))
 		runtime.ReadMemStats(&after)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/loan-scorer/loan-scorer/internal/proccpu"
 )
 
 // LoadConfig describes a Locust-style run.
@@ -239,9 +241,9 @@ func RunLoad(ctx context.Context, t Target, bodies [][]byte, cfg LoadConfig, rep
 	b := breaker{cfg: cfg}
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
-	last, lastCPU := start, processCPU()
+	last, lastCPU := start, proccpu.Used()
 	snap := func(now time.Time) Row {
-		cpu := processCPU()
+		cpu := proccpu.Used()
 		c.mu.Lock()
 		row := Row{
 			Elapsed: now.Sub(start), Users: int(c.users.Load()),

@@ -1,14 +1,15 @@
 //go:build unix
 
-package loadtest
+package proccpu
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the CPU time (user plus system) this process has used.
-func processCPU() time.Duration {
+// Used returns the CPU time (user plus system) this process has used so
+// far, or 0 where the platform cannot tell.
+func Used() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
