@@ -138,6 +138,9 @@ type ParquetOptions struct {
 	// Restarted, when set, is called each time Serve starts the sink again
 	// after a transient failure (metrics).
 	Restarted func()
+	// ReadingChanged, when set, is called with true when a run starts
+	// reading and with false when it ends (metrics; see Reading).
+	ReadingChanged func(reading bool)
 }
 
 // Parquet is the exactly-once sink from the results stream into rolling
@@ -174,6 +177,7 @@ type Parquet struct {
 
 	recoveries atomic.Int64 // gap recoveries since NewParquet
 	restarts   atomic.Int64 // restarts by Serve since NewParquet
+	reading    atomic.Bool  // a run has its consumer and reads (Reading)
 	gapLog     limitedLog   // gap recovery warnings, rate-limited
 }
 
@@ -233,6 +237,12 @@ func (p *Parquet) GapRecoveries() int64 { return p.recoveries.Load() }
 // transient failure.
 func (p *Parquet) Restarts() int64 { return p.restarts.Load() }
 
+// Reading reports whether the sink reads the stream now: a run has created
+// its consumer and has not ended (false before the start, while Serve waits
+// to start again after a failure, and after the stop). Readiness probes
+// report it.
+func (p *Parquet) Reading() bool { return p.reading.Load() }
+
 // RunOnce writes files until ctx ends, then commits the open file and
 // returns nil; it returns early with an error when the directory, the files
 // or JetStream fail (NATS lost, a missed heartbeat, the consumer deleted).
@@ -262,6 +272,8 @@ func (p *Parquet) run(ctx context.Context, started func()) error {
 	}
 	p.log.Info("parquet sink started", "dir", p.dir, "consumer", p.name, "committed_seq", committed,
 		"start_seq", start, "stale_tmp_removed", removed)
+	p.setReading(true)
+	defer p.setReading(false)
 	if started != nil {
 		started()
 	}
@@ -337,6 +349,13 @@ func (p *Parquet) consumer(ctx context.Context, committed uint64, followAckFloor
 		return nil, 0, fmt.Errorf("create consumer %s on stream %s: %w", p.name, p.cfg.Stream, err)
 	}
 	return cons, start + 1, nil
+}
+
+func (p *Parquet) setReading(on bool) {
+	p.reading.Store(on)
+	if p.opts.ReadingChanged != nil {
+		p.opts.ReadingChanged(on)
+	}
 }
 
 // lockDir takes an exclusive lock on the directory's lock file: one sink

@@ -655,13 +655,22 @@ func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
 	if len(ids) != n {
 		t.Errorf("%d distinct result ids, want %d", len(ids), n)
 	}
-	if v := testCounter(w.metrics, metrics.OutcomeRedelivered); v < float64(taken) {
+	if v := counterValue(w.metrics.RedeliveriesTotal); v < float64(taken) {
 		t.Errorf("redelivered counter %v, want at least the %d taken by the crashed worker", v, taken)
 	}
 }
 
 func testCounter(m *metrics.Metrics, outcome string) float64 {
 	c, err := m.MessagesTotal.GetMetricWithLabelValues(outcome)
+	if err != nil {
+		return -1
+	}
+	return counterValue(c)
+}
+
+// testDeliveries reads scorer_deliveries_total for action, -1 when absent.
+func testDeliveries(m *metrics.Metrics, action string) float64 {
+	c, err := m.DeliveriesTotal.GetMetricWithLabelValues(action)
 	if err != nil {
 		return -1
 	}

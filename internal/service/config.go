@@ -38,7 +38,18 @@ type Config struct {
 // SinkConfig configures the sinks that run inside serve (keys sink.*).
 type SinkConfig struct {
 	// Parquet writes the results stream into files when its dir is set.
-	Parquet sink.ParquetConfig `mapstructure:"parquet"`
+	Parquet ParquetSinkConfig `mapstructure:"parquet"`
+}
+
+// ParquetSinkConfig is the Parquet sink's configuration (keys
+// sink.parquet.*): the sink's own, and the address `scorer sink parquet`
+// serves its probes and metrics on.
+type ParquetSinkConfig struct {
+	sink.ParquetConfig `mapstructure:",squash"`
+	// HTTPAddr is where `scorer sink parquet` serves /healthz, /readyz and
+	// /metrics; empty serves nothing. Inside serve the sink reports through
+	// serve's own HTTP server and this key is not used.
+	HTTPAddr string `mapstructure:"http_addr"`
 }
 
 // ModelConfig says which model to serve (keys model.*).
@@ -88,7 +99,7 @@ func DefaultConfig() Config {
 		Schema:   ingest.DefaultSchemaConfig(),
 		Shutdown: ShutdownConfig{Timeout: 30 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
-		Sink:     SinkConfig{Parquet: sink.DefaultParquetConfig()},
+		Sink:     SinkConfig{Parquet: ParquetSinkConfig{ParquetConfig: sink.DefaultParquetConfig(), HTTPAddr: "127.0.0.1:8988"}},
 	}
 }
 

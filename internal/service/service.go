@@ -99,7 +99,11 @@ type server struct {
 	sync    *ingest.SyncService
 	http    ingest.HTTPDoor
 	sink    *sink.Parquet // nil without sink.parquet.dir
-	reloads *reloader
+	// consWatch and sinkWatch refresh the consumer figures (the input
+	// consumer's; the sink's, nil without the sink).
+	consWatch *consumerWatch
+	sinkWatch *consumerWatch
+	reloads   *reloader
 	ready   atomic.Bool
 	// sinkCrash is the sink's test-only crash hook (Options.SinkCrash).
 	sinkCrash func(point string)
@@ -144,6 +148,10 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.m = metrics.New(s.reg)
 	s.m.SetModel(mdl.Version)
+	s.m.LastReloadSuccessTime.SetToCurrentTime()
+	cc := metrics.NewConsumer(cfg.Stream.Name, cfg.Consumer.Name, consumerSource(js, cfg.Stream.Name, cfg.Consumer.Name), "")
+	s.reg.MustRegister(cc)
+	s.consWatch = newConsumerWatch(cc)
 	s.models = model.NewHolder(mdl)
 	dec := ingest.NewDecoderCache(cfg.Schema, cfg.Limits)
 	s.batcher = worker.NewBatcher(cfg.Batch, cfg.workers(), s.m)
@@ -180,7 +188,7 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	if s.sync, err = ingest.NewSyncService(nc, scfg, door); err != nil {
 		return fmt.Errorf("sync service on %s: %w", cfg.Subjects.Sync, err)
 	}
-	srv := ingest.NewHTTPServer(cfg.HTTP, door, s.ready.Load, s.info, s.reg)
+	srv := ingest.NewHTTPServer(cfg.HTTP, door, s.readyNow, s.info, s.reg)
 	ln, err := ingest.ListenHTTP(srv, cfg.HTTP)
 	if err != nil {
 		return err
@@ -197,6 +205,14 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	s.log.Info("serving", "async", cfg.Subjects.Score, "sync", cfg.Subjects.Sync, "results", cfg.Subjects.Results,
 		"http", ln.Addr().String(), "consumer", cfg.Consumer.Name, "workers", cfg.workers())
 	return nil
+}
+
+// readyNow is /readyz: serving (not starting, not shutting down) and
+// connected to NATS. While the connection is lost (it reconnects on its
+// own) nothing async is consumed or stored and sync requests cannot
+// arrive, so a load balancer should send HTTP requests elsewhere too.
+func (s *server) readyNow() bool {
+	return s.ready.Load() && s.conn.nc.IsConnected()
 }
 
 // abandon releases what a failed build left behind; nothing runs yet.
