@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 )
 
 // ParquetConfig configures the Parquet results sink (configuration keys
@@ -108,13 +110,18 @@ func Codec(name string) (compress.Codec, error) {
 }
 
 // WriterOptions returns the parquet-go options every file of the project
-// uses: data page v1 and bounded row groups (older readers), the codec.
-func WriterOptions(codec compress.Codec, rowGroupRows int, createdBy string) []parquet.WriterOption {
+// uses: data page v1 and bounded row groups (older readers), the codec,
+// and created_by "loan-scorer <what> version <module version> (build
+// <revision>)" from the binary's build information
+// (buildinfo.Info.CreatedBy), which Parquet readers parse as application,
+// version and build. (parquet.CreatedBy leaves out the space before
+// "(build".)
+func WriterOptions(codec compress.Codec, rowGroupRows int, what string) []parquet.WriterOption {
 	return []parquet.WriterOption{
 		parquet.DataPageVersion(1),
 		parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
 		parquet.Compression(codec),
-		parquet.CreatedBy(createdBy, "", ""),
+		&parquet.WriterConfig{CreatedBy: buildinfo.Read().CreatedBy(what)},
 	}
 }
 
@@ -199,7 +206,7 @@ func NewParquet(js jetstream.JetStream, cfg ParquetConfig, opts ParquetOptions) 
 	}
 	codec, _ := Codec(cfg.Compression)
 	p := &Parquet{cfg: cfg, js: js, opts: opts, dir: dir, name: cfg.Consumer,
-		wopts: WriterOptions(codec, cfg.RowGroupRows, "loan-scorer sink"), log: opts.Log, now: opts.Now,
+		wopts: WriterOptions(codec, cfg.RowGroupRows, "sink"), log: opts.Log, now: opts.Now,
 		runDone: make(chan struct{})}
 	p.runCtx, p.stopRun = context.WithCancel(context.Background())
 	if p.name == "" {

@@ -8,6 +8,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	pqformat "github.com/parquet-go/parquet-go/format"
 
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -70,16 +71,29 @@ func limitsFor(batch, width, nChunks int) chunkLimits {
 	return chunkLimits{rows: min(max(rows, 1), batch), bytes: share}
 }
 
+// Key-value metadata of every Parquet output: its lineage.
+const (
+	// MetaModel is the version of the model that scored the file
+	// (model.Loaded.Version, "<name>@<sha256 prefix>").
+	MetaModel = "loan_scorer.model"
+	// MetaScorer is the scorer that wrote it (buildinfo.Info.String:
+	// module version, VCS revision, Go version).
+	MetaScorer = "loan_scorer.scorer"
+)
+
 // outputOptions are the Parquet writer options of an output of columns
-// columns: sink.WriterOptions with the page buffer and the row group
-// bounded as the column count requires.
-func outputOptions(codec compress.Codec, rowGroupRows, columns int) []parquet.WriterOption {
+// columns scored by the model of version modelVersion:
+// sink.WriterOptions with the page buffer and the row group bounded as the
+// column count requires, and the lineage metadata (MetaModel, MetaScorer).
+func outputOptions(codec compress.Codec, rowGroupRows, columns int, modelVersion string) []parquet.WriterOption {
 	columns = max(columns, 1)
 	share := max(outputPageBuffers/columns, minPageBuffer)
 	rows := min(max(rowGroupValues/columns, 1), rowGroupRows)
-	return append(sink.WriterOptions(codec, rows, "loan-scorer score"),
+	return append(sink.WriterOptions(codec, rows, "score"),
 		parquet.PageBufferSize(min(share, maxPageBuffer)),
-		parquet.ColumnPageBuffers(parquet.NewChunkBufferPool(min(share, maxPageChunk))))
+		parquet.ColumnPageBuffers(parquet.NewChunkBufferPool(min(share, maxPageChunk))),
+		parquet.KeyValueMetadata(MetaModel, modelVersion),
+		parquet.KeyValueMetadata(MetaScorer, buildinfo.Read().String()))
 }
 
 // checkColumns refuses an input of more than maxColumns columns.

@@ -113,7 +113,7 @@ func (f *parquetFormat) start(w *os.File) error {
 	if err != nil {
 		return err
 	}
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns())), f.schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns()), f.opts.Model.Version), f.schema)
 	f.w = parquet.NewGenericWriter[any](w, opts...)
 	return nil
 }

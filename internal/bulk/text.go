@@ -301,7 +301,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	}
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields)), schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields), f.opts.Model.Version), schema)
 	f.pw = parquet.NewGenericWriter[any](w, opts...)
 	return nil
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
 )
 
@@ -209,4 +211,32 @@ func TestReadyzFollowsTheNATSConnection(t *testing.T) {
 	}
 	testkit.StartNATSWith(t, opts)
 	testkit.Eventually(t, 30*time.Second, "/readyz 200 after the reconnect", func() bool { return get(t, ready) == 200 })
+}
+
+// TestSyncServiceMetadata: `nats micro info loan-scorer` (the
+// $SRV.INFO request it makes) shows the scorer's build and the model
+// version the service started with. Before, the metadata was empty.
+func TestSyncServiceMetadata(t *testing.T) {
+	t.Parallel()
+	srv, nc := testkit.StartNATS(t)
+	var mu sync.Mutex
+	path := xgbModel
+	startService(t, testConfig(srv.ClientURL()), fileLoader(&path, &mu))
+	msg, err := nc.Request("$SRV.INFO.loan-scorer", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Metadata map[string]string `json:"metadata"`
+	}
+	if err := json.Unmarshal(msg.Data, &info); err != nil {
+		t.Fatal(err)
+	}
+	want, err := fileLoader(&path, &mu)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Metadata["model_at_start"] != want.Version || info.Metadata["scorer"] != buildinfo.Read().String() {
+		t.Errorf("metadata %v, want model_at_start %s and scorer %q", info.Metadata, want.Version, buildinfo.Read().String())
+	}
 }

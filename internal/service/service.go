@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 	"github.com/loan-scorer/loan-scorer/internal/embedded"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
@@ -185,6 +186,9 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	door := ingest.FrontDoor{Models: s.models, Decoders: dec.Get, Scorer: s.batcher, Bodies: sink.Bodies{}, Metrics: s.m, Log: s.log}
 	scfg := ingest.DefaultSyncConfig()
 	scfg.Subject = cfg.Subjects.Sync
+	// Metadata is fixed when the service starts: a reload changes the
+	// model (each answer names its own), not this.
+	scfg.Metadata = map[string]string{"scorer": buildinfo.Read().String(), "model_at_start": mdl.Version}
 	if s.sync, err = ingest.NewSyncService(nc, scfg, door); err != nil {
 		return fmt.Errorf("sync service on %s: %w", cfg.Subjects.Sync, err)
 	}

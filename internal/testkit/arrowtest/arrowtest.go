@@ -41,6 +41,8 @@ type Table struct {
 	PageTypes []string
 	// CreatedBy is the writer's name from the footer.
 	CreatedBy string
+	// Meta is the footer's key-value metadata.
+	Meta map[string]string
 }
 
 // Read reads the Parquet file at path with arrow-go.
@@ -61,6 +63,12 @@ func ReadErr(path string) (*Table, error) {
 	}
 	defer rdr.Close()
 	out := &Table{Cols: map[string][]any{}, CreatedBy: rdr.MetaData().GetCreatedBy()}
+	out.Meta = map[string]string{}
+	for _, kv := range rdr.MetaData().KeyValueMetadata() {
+		if kv.Value != nil {
+			out.Meta[kv.Key] = *kv.Value
+		}
+	}
 	seen := map[string]bool{}
 	for i := range rdr.NumRowGroups() {
 		rg := rdr.MetaData().RowGroup(i)
