@@ -68,6 +68,16 @@ type ModelConfig struct {
 	// LoadTimeout bounds one load of the model file, at start and on each
 	// reload: a load still running then is abandoned (default 2m).
 	LoadTimeout time.Duration `mapstructure:"load_timeout"`
+	// ReloadIncompatible lets a reload swap in a model that changes the
+	// answer's kind or the features clients must send (see incompatible);
+	// by default such a reload is refused and the serving model stays.
+	ReloadIncompatible bool `mapstructure:"reload_incompatible"`
+	// Watch reloads the model when its file changes (polled every
+	// WatchInterval, following symbolic links), besides SIGHUP.
+	Watch bool `mapstructure:"watch"`
+	// WatchInterval is how often Watch looks at the file; a change is
+	// loaded once the file has kept it for one interval.
+	WatchInterval time.Duration `mapstructure:"watch_interval"`
 }
 
 // ShutdownConfig bounds the graceful shutdown (keys shutdown.*).
@@ -88,7 +98,7 @@ type LogConfig struct {
 // DefaultConfig returns every default of configs/scorer.yaml.
 func DefaultConfig() Config {
 	return Config{
-		Model:    ModelConfig{MaxBytes: 1 << 30, LoadTimeout: 2 * time.Minute},
+		Model:    ModelConfig{MaxBytes: 1 << 30, LoadTimeout: 2 * time.Minute, WatchInterval: 5 * time.Second},
 		NATS:     DefaultNATSConfig(),
 		Topology: ingest.DefaultTopology(),
 		Batch:    worker.DefaultConfig(),
@@ -139,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.Model.LoadTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("model.load_timeout: %v, want a positive duration", c.Model.LoadTimeout))
+	}
+	if c.Model.WatchInterval <= 0 {
+		errs = append(errs, fmt.Errorf("model.watch_interval: %v, want a positive duration", c.Model.WatchInterval))
 	}
 	for i, f := range c.Model.Features {
 		if strings.TrimSpace(f) == "" {

@@ -203,8 +203,11 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 		return err
 	}
 	s.reloads = &reloader{load: opts.Load, timeout: cfg.Model.LoadTimeout, path: cfg.Model.Path, log: s.log,
-		swap: s.swapModel, current: func() string { return s.models.Load().Version },
+		swap: s.swapModel, serving: s.models.Load, allowIncompatible: cfg.Model.ReloadIncompatible, m: s.m,
 		requests: opts.Reload, quit: make(chan struct{}), exited: make(chan struct{})}
+	if cfg.Model.Watch && cfg.Model.Path != "" {
+		s.reloads.watch = newFileWatch(cfg.Model.Path, cfg.Model.WatchInterval, s.log)
+	}
 	s.ready.Store(true)
 	s.log.Info("serving", "async", cfg.Subjects.Score, "sync", cfg.Subjects.Sync, "results", cfg.Subjects.Results,
 		"http", ln.Addr().String(), "consumer", cfg.Consumer.Name, "workers", cfg.workers())
