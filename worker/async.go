@@ -255,11 +255,12 @@ type delivery struct {
 	refusedID string
 	replyTo   string
 	model     string // version of the model that judged the input
+	job       ingest.Job
+	out       [1]float64 // job.Out's storage for a one-value model
+
 	// outcome is what the message counts as once it is finished (acked or
 	// termed): metrics.OutcomeScored, OutcomeInvalid or OutcomeUnstorable.
 	outcome string
-	job       ingest.Job
-	out       [1]float64 // job.Out's storage for a one-value model
 
 	settled   atomic.Bool
 	remaining atomic.Int32 // publishes awaiting their outcome

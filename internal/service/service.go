@@ -105,7 +105,7 @@ type server struct {
 	consWatch *consumerWatch
 	sinkWatch *consumerWatch
 	reloads   *reloader
-	ready   atomic.Bool
+	ready     atomic.Bool
 	// sinkCrash is the sink's test-only crash hook (Options.SinkCrash).
 	sinkCrash func(point string)
 }
