@@ -93,6 +93,17 @@ func TestConsumerFiguresTellTheTruth(t *testing.T) {
 	if v := metricValue(page, `scorer_deliveries_total{action="ack"}`); v != n {
 		t.Errorf("acked deliveries %v, want %d", v, n)
 	}
+	// The results stream against its limit (results.max_bytes, 1 GiB by
+	// default), for the alert before it fills.
+	if v := metricValue(page, `scorer_stream_messages{stream="LOANS_SCORED"}`); v != n {
+		t.Errorf("scorer_stream_messages of LOANS_SCORED %v, want %d", v, n)
+	}
+	if v := metricValue(page, `scorer_stream_max_bytes{stream="LOANS_SCORED"}`); v != 1<<30 {
+		t.Errorf("scorer_stream_max_bytes of LOANS_SCORED %v, want %d", v, 1<<30)
+	}
+	if v := metricValue(page, `scorer_stream_bytes{stream="LOANS_SCORED"}`); v < 100*n {
+		t.Errorf("scorer_stream_bytes of LOANS_SCORED %v for %d results", v, n)
+	}
 	if strings.Contains(page, "scorer_consumer_lag_messages") {
 		t.Error("the stale scorer_consumer_lag_messages is still exported")
 	}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -86,6 +87,22 @@ func consumerSource(js jetstream.JetStream, stream, name string) metrics.Consume
 			st.Oldest = msg.Time
 		}
 		return st, nil
+	}
+}
+
+// streamsSource reads the named streams' sizes and limits.
+func streamsSource(js jetstream.JetStream, names ...string) metrics.StreamsSource {
+	return func(ctx context.Context) ([]metrics.StreamState, error) {
+		out := make([]metrics.StreamState, 0, len(names))
+		for _, name := range names {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				return nil, fmt.Errorf("stream %s: %w", name, err)
+			}
+			info := s.CachedInfo()
+			out = append(out, metrics.StreamState{Name: name, Bytes: info.State.Bytes, Messages: info.State.Msgs, MaxBytes: info.Config.MaxBytes})
+		}
+		return out, nil
 	}
 }
 

@@ -153,6 +153,7 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	cc := metrics.NewConsumer(cfg.Stream.Name, cfg.Consumer.Name, consumerSource(js, cfg.Stream.Name, cfg.Consumer.Name), "")
 	s.reg.MustRegister(cc)
 	s.consWatch = newConsumerWatch(cc)
+	s.reg.MustRegister(metrics.NewStreams(streamsSource(js, cfg.Stream.Name, cfg.Results.Stream, cfg.DLQ.Stream)))
 	s.models = model.NewHolder(mdl)
 	dec := ingest.NewDecoderCache(cfg.Schema, cfg.Limits)
 	s.batcher = worker.NewBatcher(cfg.Batch, cfg.workers(), s.m)
