@@ -43,6 +43,8 @@ type Table struct {
 	CreatedBy string
 	// Meta is the footer's key-value metadata.
 	Meta map[string]string
+	// DictColumns lists the columns (dotted paths) with a dictionary page.
+	DictColumns []string
 }
 
 // Read reads the Parquet file at path with arrow-go.
@@ -92,6 +94,10 @@ func ReadErr(path string) (*Table, error) {
 			}
 			for pr.Next() {
 				name := fmt.Sprint(pr.Page().Type())
+				if col := rdr.MetaData().Schema.Column(c).ColumnPath().String(); name == "DICTIONARY_PAGE" && !seen["dict:"+col] {
+					seen["dict:"+col] = true
+					out.DictColumns = append(out.DictColumns, col)
+				}
 				if !seen["page:"+name] {
 					seen["page:"+name] = true
 					out.PageTypes = append(out.PageTypes, name)
