@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/loan-scorer/loan-scorer/internal/embedded"
+	"github.com/loan-scorer/loan-scorer/internal/ratelog"
 )
 
 // NATSConfig says how to reach NATS (keys nats.*). With URL empty the
@@ -158,6 +159,9 @@ func (c NATSConfig) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
 // logged at error level (readiness turns false until it is back), the
 // reconnection at info level.
 func (c NATSConfig) options(log *slog.Logger) ([]nats.Option, error) {
+	// Async errors (a slow consumer, a permissions violation) can come once
+	// per message: one line per interval, with the count of the others.
+	asyncErrs := ratelog.NewLimiter(log, slog.LevelWarn, "NATS async error", asyncErrorEvery)
 	opts := []nats.Option{
 		nats.Name("loan-scorer"),
 		nats.MaxReconnects(-1),
@@ -174,7 +178,7 @@ func (c NATSConfig) options(log *slog.Logger) ([]nats.Option, error) {
 			if sub != nil {
 				subject = sub.Subject
 			}
-			log.Warn("NATS async error", "subject", subject, "error", err)
+			asyncErrs.Event("subject", ratelog.Clip(subject), "error", err)
 		}),
 	}
 	switch {
@@ -255,3 +259,6 @@ func (c *conn) Stop(ctx context.Context) error {
 		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
 	}
 }
+
+// asyncErrorEvery is how often NATS async errors are logged at most.
+const asyncErrorEvery = 10 * time.Second
