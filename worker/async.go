@@ -499,8 +499,8 @@ func (a *Async) settle(d *delivery, act action, cause error) bool {
 	}
 	a.settled[act].Inc()
 	if act == actAck || act == actTerm {
-		// Finished: counted once, as what it turned out to be. A message
-		// termed after a failed decode of its own kind has no outcome yet.
+		// Finished: counted once, as what it turned out to be (handle,
+		// reject and published set the outcome before the final publish).
 		if c := a.count[d.outcome]; c != nil {
 			c.Inc()
 		}
