@@ -47,6 +47,10 @@ type Options struct {
 	// CopyThrough replaces scoring (mapping and prediction) by a constant
 	// 0.5: the same reading and writing, to measure what they cost.
 	CopyThrough bool
+	// ModelColumn adds a string column "model" (JSON lines: a "model"
+	// field) holding Model.Version on every row, after the value columns:
+	// each row names the model that scored it, as async results do.
+	ModelColumn bool
 	// Total, when set, is called once with the number of input rows when
 	// the input tells it up front (Parquet), before any progress.
 	Total func(rows int64)
@@ -211,6 +215,18 @@ func valueColumns(m *model.Loaded) []string {
 		cols[i] = fmt.Sprintf("%s_%d", name, i)
 	}
 	return cols
+}
+
+// modelColumn is the name of the column Options.ModelColumn adds.
+const modelColumn = "model"
+
+// extraColumns are the output columns after the value columns: the model
+// column when asked for.
+func extraColumns(o Options) []string {
+	if o.ModelColumn {
+		return []string{modelColumn}
+	}
+	return nil
 }
 
 // format reads one input format and writes the same format.

@@ -96,6 +96,12 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 		}
 		fields = append(fields, &field{Node: leaf, name: name})
 	}
+	if f.opts.ModelColumn {
+		if taken[modelColumn] {
+			return nil, fmt.Errorf("the input already has a column %q (the output's model column): rename it", modelColumn)
+		}
+		fields = append(fields, &field{Node: parquet.String(), name: modelColumn})
+	}
 	if f.errCol {
 		if taken[errorColumn] {
 			return nil, fmt.Errorf("the input already has a column %q (the output's error column): rename it", errorColumn)
@@ -118,7 +124,7 @@ func (f *parquetFormat) start(w *os.File) error {
 	return nil
 }
 
-func (f *parquetFormat) width() int { return f.nInCols + len(f.valCols) + 1 }
+func (f *parquetFormat) width() int { return f.nInCols + len(f.valCols) + len(extraColumns(f.opts)) + 1 }
 
 // readStep is the most rows read at once, so that a chunk of long strings
 // can close at its byte budget before it reads many more.
@@ -272,6 +278,10 @@ func (f *parquetFormat) write(c *chunk) error {
 			} else {
 				row = append(row, parquet.DoubleValue(v).Level(0, def, col))
 			}
+			col++
+		}
+		if f.opts.ModelColumn {
+			row = append(row, parquet.ByteArrayValue([]byte(f.opts.Model.Version)).Level(0, 0, col))
 			col++
 		}
 		if f.errCol {

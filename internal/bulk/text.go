@@ -65,7 +65,7 @@ func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 			return nil, err
 		}
 	}
-	for _, c := range append(slices.Clone(f.valCols), errorColumn) {
+	for _, c := range append(append(slices.Clone(f.valCols), extraColumns(o)...), errorColumn) {
 		if slices.Contains(header, c) {
 			return nil, fmt.Errorf("the input already has a column %q (an output column): rename it", c)
 		}
@@ -81,10 +81,10 @@ func (f *csvFormat) start(w *os.File) error {
 	}
 	f.bw = bufio.NewWriterSize(w, 1<<20)
 	f.w = csv.NewWriter(f.bw)
-	return f.w.Write(append(append(slices.Clone(f.header), f.valCols...), errorColumn))
+	return f.w.Write(append(append(append(slices.Clone(f.header), f.valCols...), extraColumns(f.opts)...), errorColumn))
 }
 
-func (f *csvFormat) width() int { return len(f.header) + len(f.valCols) + 1 }
+func (f *csvFormat) width() int { return len(f.header) + len(f.valCols) + len(extraColumns(f.opts)) + 1 }
 
 func (f *csvFormat) read(c *chunk, lim chunkLimits) error {
 	t := &c.text
@@ -134,6 +134,9 @@ func (f *csvFormat) write(c *chunk) error {
 				rec = append(rec, strconv.FormatFloat(c.out[r*width+j], 'g', -1, 64))
 			}
 		}
+		if f.opts.ModelColumn {
+			rec = append(rec, f.opts.Model.Version)
+		}
 		rec = append(rec, c.problems[r])
 		if err := f.w.Write(rec); err != nil {
 			return err
@@ -164,16 +167,21 @@ type jsonlFormat struct {
 	lines   *ingest.Lines
 	dec     *ingest.Decoder
 	valCols []string
+	model   string // Options.ModelColumn: the version each line names; "": none
 	bw      *bufio.Writer
 	buf     []byte
 }
 
 func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
-	return &jsonlFormat{
+	f := &jsonlFormat{
 		lines:   ingest.NewLines(src, 0),
 		dec:     ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
 		valCols: valueColumns(o.Model),
-	}, nil
+	}
+	if o.ModelColumn {
+		f.model = o.Model.Version
+	}
+	return f, nil
 }
 
 func (f *jsonlFormat) total() (int64, bool) { return 0, false }
@@ -266,6 +274,10 @@ func (f *jsonlFormat) write(c *chunk) error {
 				buf = sink.AppendFloat(buf, c.out[r*width+j])
 			}
 		}
+		if f.model != "" {
+			buf = append(buf, `,"model":`...)
+			buf = sink.AppendString(buf, f.model)
+		}
 		buf = append(buf, '}', '\n')
 		f.buf = buf
 		if _, err := f.bw.Write(buf); err != nil {
@@ -299,6 +311,9 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	for _, name := range f.valCols {
 		fields = append(fields, &field{Node: parquet.Optional(parquet.Leaf(parquet.DoubleType)), name: name})
 	}
+	if f.opts.ModelColumn {
+		fields = append(fields, &field{Node: parquet.String(), name: modelColumn})
+	}
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
 	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields), f.opts.Model.Version), schema)
@@ -309,7 +324,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 // writeParquet writes a chunk of CSV records as typed Parquet rows.
 func (f *csvFormat) writeParquet(c *chunk) error {
 	width := len(f.valCols)
-	per := len(f.header) + width + 1
+	per := f.width()
 	if cap(f.rows) < c.n {
 		f.rows = make([]parquet.Row, c.n)
 	}
@@ -344,6 +359,10 @@ func (f *csvFormat) writeParquet(c *chunk) error {
 			} else {
 				row = append(row, parquet.DoubleValue(c.out[r*width+j]).Level(0, 1, col))
 			}
+			col++
+		}
+		if f.opts.ModelColumn {
+			row = append(row, parquet.ByteArrayValue([]byte(f.opts.Model.Version)).Level(0, 0, col))
 			col++
 		}
 		if p := c.problems[r]; p != "" {
