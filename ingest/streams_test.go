@@ -234,3 +234,32 @@ func TestSetupNamesAMaxBytesTheServerCannotHold(t *testing.T) {
 		}
 	}
 }
+
+// TestSetupBoundsAnExistingUnboundedResultsStream: a deployment whose
+// LOANS_SCORED was created unbounded with discard old (before
+// results.max_bytes) gets the limit and discard new at the next start,
+// and keeps what it stored.
+func TestSetupBoundsAnExistingUnboundedResultsStream(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	js := newJS(t)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOANS_SCORED", Subjects: []string{"loans.scored", "loans.scored.>"},
+		MaxBytes: -1, Discard: jetstream.DiscardOld, MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "loans.scored", []byte(`{"id":"old"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Setup(ctx, js, DefaultTopology(), discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "LOANS_SCORED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := s.CachedInfo()
+	if info.Config.MaxBytes != 1<<30 || info.Config.Discard != jetstream.DiscardNew || info.State.Msgs != 1 {
+		t.Errorf("after Setup: max_bytes %d, discard %v, %d messages; want 1 GiB, discard new, the 1 stored kept",
+			info.Config.MaxBytes, info.Config.Discard, info.State.Msgs)
+	}
+}
