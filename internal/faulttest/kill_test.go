@@ -79,7 +79,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 	if missing != 0 || len(dups) != 0 || tally.Total != n {
 		t.Fatalf("want every application exactly once: %d stored, %d missing, duplicates %v", tally.Total, missing, head(dups, 10))
 	}
-	redelivered := w2.Metric(t, `scorer_messages_total{outcome="redelivered"}`)
+	redelivered := w2.Metric(t, "scorer_redeliveries_total")
 	t.Logf("worker-2 saw %v redeliveries (messages the killed worker held)", redelivered)
 
 	var ids map[string]int
