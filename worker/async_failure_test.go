@@ -276,3 +276,12 @@ func TestTwoWorkersShareTheConsumer(t *testing.T) {
 	}
 	t.Logf("worker 1 scored %v, worker 2 scored %v", a, b)
 }
+
+// testDeliveries reads scorer_deliveries_total for action, -1 when absent.
+func testDeliveries(m *metrics.Metrics, action string) float64 {
+	c, err := m.DeliveriesTotal.GetMetricWithLabelValues(action)
+	if err != nil {
+		return -1
+	}
+	return counterValue(c)
+}

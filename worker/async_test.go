@@ -668,13 +668,4 @@ func testCounter(m *metrics.Metrics, outcome string) float64 {
 	return counterValue(c)
 }
 
-// testDeliveries reads scorer_deliveries_total for action, -1 when absent.
-func testDeliveries(m *metrics.Metrics, action string) float64 {
-	c, err := m.DeliveriesTotal.GetMetricWithLabelValues(action)
-	if err != nil {
-		return -1
-	}
-	return counterValue(c)
-}
-
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
