@@ -47,8 +47,8 @@ ENV SCORER_HTTP_ADDR=0.0.0.0:8989 \
 EXPOSE 8989
 # `scorer health` with no URL probes /readyz on http.addr as `serve` reads it
 # (SCORER_HTTP_ADDR here; 0.0.0.0 becomes 127.0.0.1), so moving the address
-# moves the probe. `scorer sink parquet` serves no HTTP: run it with
-# --no-healthcheck (docker-compose.yml disables the check for it).
+# moves the probe. `scorer sink parquet` serves its own /readyz on
+# sink.parquet.http_addr: docker-compose.yml probes it there.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["/usr/local/bin/scorer", "health"]
 ENTRYPOINT ["/usr/local/bin/scorer"]

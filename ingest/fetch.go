@@ -102,8 +102,9 @@ const shedGrace = fetchWait + time.Second
 // joined) configured by cfg: cfg.PullMaxMessages bounds the messages asked
 // for at once, over the fetchers. maxPayload is the server's largest
 // message (nc.MaxPayload()); every fetch may bring at least two of them.
-// m receives the consumer lag, redeliveries and the naks of a shed
-// (nil: unregistered collectors); log receives fetch failures (rate
+// m receives redeliveries and the naks of a shed (nil: unregistered
+// collectors; the consumer's own figures come from its info, see
+// metrics.Consumer); log receives fetch failures (rate
 // limited).
 func NewFetcher(cons jetstream.Consumer, cfg ConsumerConfig, maxPayload int64, m *metrics.Metrics, log *slog.Logger) *Fetcher {
 	if m == nil {
@@ -115,7 +116,7 @@ func NewFetcher(cons jetstream.Consumer, cfg ConsumerConfig, maxPayload int64, m
 	if maxPayload <= 0 {
 		maxPayload = 1 << 20
 	}
-	nak := m.MessagesTotal.WithLabelValues(metrics.OutcomeNak)
+	nak := m.DeliveriesTotal.WithLabelValues(metrics.ActionNak)
 	return &Fetcher{
 		cons: cons, name: cfg.Name,
 		batch: max(cfg.PullMaxMessages/fetchers, 1),
@@ -209,9 +210,8 @@ func (f *Fetcher) deliver(msg jetstream.Msg, handle func(Delivery)) {
 		_ = msg.Term()
 		return
 	}
-	f.m.ConsumerLag.Set(float64(meta.NumPending))
 	if meta.NumDelivered > 1 {
-		f.m.MessagesTotal.WithLabelValues(metrics.OutcomeRedelivered).Inc()
+		f.m.RedeliveriesTotal.Inc()
 	}
 	handle(Delivery{msg: msg, Stream: meta.Stream, Seq: meta.Sequence.Stream, Deliveries: meta.NumDelivered,
 		Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data(), Received: now})

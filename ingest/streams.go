@@ -47,6 +47,11 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Lo
 	// Results and dead letters are stored one subject per id under their
 	// base subject (package sink); the base itself stays captured so that
 	// scorers of an older version keep storing during a rolling upgrade.
+	//
+	// They are bounded in bytes with discard new: at the limit a publish
+	// fails, which the scorer treats as any results outage (it holds the
+	// input and retries); discard old would drop stored results, some
+	// perhaps not yet read by the Parquet sink.
 	output := func(o OutputStream, subject, what string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        o.Stream,
@@ -54,21 +59,24 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Lo
 			Subjects:    []string{subject, subject + ".>"},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      o.MaxAge,
-			MaxBytes:    -1,
+			MaxBytes:    o.MaxBytes,
 			MaxMsgs:     -1,
-			Discard:     jetstream.DiscardOld,
+			Discard:     jetstream.DiscardNew,
 			Storage:     jetstream.FileStorage,
 			Replicas:    t.Stream.Replicas,
 			Duplicates:  t.Stream.Duplicates,
 		}
 	}
-	for _, cfg := range []jetstream.StreamConfig{
-		input,
-		output(t.Results, t.Subjects.Results, "scorer results"),
-		output(t.DLQ, t.Subjects.DLQ, "scorer dead letters"),
+	for _, s := range []struct {
+		cfg jetstream.StreamConfig
+		key string // the configuration key of its max_bytes
+	}{
+		{input, "stream.max_bytes"},
+		{output(t.Results, t.Subjects.Results, "scorer results"), "results.max_bytes"},
+		{output(t.DLQ, t.Subjects.DLQ, "scorer dead letters"), "dlq.max_bytes"},
 	} {
-		if err := ensureStream(ctx, js, cfg, log); err != nil {
-			return nil, err
+		if err := ensureStream(ctx, js, s.cfg, log); err != nil {
+			return nil, namedStorageError(err, s.key, s.cfg.MaxBytes)
 		}
 	}
 	if err := checkNotCaptured(ctx, js, t.Subjects.Sync); err != nil {
@@ -76,6 +84,25 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Lo
 	}
 	return ensureConsumer(ctx, js, t, log)
 }
+
+// namedStorageError names the key when JetStream refused a stream because
+// its max_bytes does not fit the storage the server (or account) has left:
+// each stream's max_bytes is reserved in full when it is created.
+func namedStorageError(err error, key string, maxBytes int64) error {
+	var api *jetstream.APIError
+	if !errors.As(err, &api) || (api.ErrorCode != errCodeStorageExceeded && api.ErrorCode != errCodeInsufficientResources) {
+		return err
+	}
+	return fmt.Errorf("%s %d does not fit the JetStream storage left on the server (each stream reserves its max_bytes in full; "+
+		"stream.max_bytes, results.max_bytes and dlq.max_bytes together must fit the server's max_file_store, by default 75%% "+
+		"of the free disk at its start, and the account's limit): lower %s or give JetStream more room: %w", key, maxBytes, key, err)
+}
+
+// JetStream's error codes for a stream whose max_bytes cannot be reserved.
+const (
+	errCodeStorageExceeded       jetstream.ErrorCode = 10047 // insufficient storage resources available
+	errCodeInsufficientResources jetstream.ErrorCode = 10023 // insufficient resources
+)
 
 // ensureStream creates cfg's stream or brings an existing one in line.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, log *slog.Logger) error {
@@ -106,6 +133,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	want.Discard = cfg.Discard
 	want.Replicas = cfg.Replicas
 	want.Duplicates = cfg.Duplicates
+	defer warnNearLimit(log, want, s.CachedInfo().State)
 	if streamEqual(have, want) {
 		log.Debug("stream is up to date", "stream", cfg.Name)
 		return nil
@@ -113,8 +141,23 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	if _, err := js.UpdateStream(ctx, want); err != nil {
 		return fmt.Errorf("update stream %s: %w", cfg.Name, err)
 	}
-	log.Info("updated stream", "stream", cfg.Name, "subjects", want.Subjects)
+	log.Info("updated stream", "stream", cfg.Name, "subjects", want.Subjects, "max_bytes", want.MaxBytes, "discard", want.Discard.String())
 	return nil
+}
+
+// warnNearLimit logs an error when a discard-new stream holds 90% of its
+// max_bytes or more at start: it refuses publishes at the limit (the
+// scorer holds results and retries) until messages expire or the limit is
+// raised. A limit lowered below what a stream holds removes nothing
+// (discard new), which is what upgrading to bounded result streams does
+// to a large one.
+func warnNearLimit(log *slog.Logger, cfg jetstream.StreamConfig, st jetstream.StreamState) {
+	if cfg.Discard != jetstream.DiscardNew || cfg.MaxBytes <= 0 || st.Bytes < uint64(cfg.MaxBytes)/10*9 {
+		return
+	}
+	log.Error("stream at or near its max_bytes: publishes to it fail at the limit (the scorer holds results and retries) "+
+		"until messages expire after max_age or the limit is raised", "stream", cfg.Name, "bytes", st.Bytes,
+		"max_bytes", cfg.MaxBytes, "max_age", cfg.MaxAge)
 }
 
 func streamEqual(a, b jetstream.StreamConfig) bool {

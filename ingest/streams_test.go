@@ -196,3 +196,70 @@ func TestTopologyValidate(t *testing.T) {
 		t.Errorf("backoff longer than the dedup window: %v", err)
 	}
 }
+
+// TestSetupNamesAMaxBytesTheServerCannotHold: JetStream reserves each
+// stream's max_bytes at creation; a server with 8 MiB of file store takes
+// the input stream's 4 MiB and refuses the results stream's 1 GiB. The
+// error names the key to change (before: "insufficient storage resources
+// available" alone). The default LOANS_SCORED and LOANS_DLQ are bounded,
+// with discard new.
+func TestSetupNamesAMaxBytesTheServerCannotHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := testkit.NATSOptions(t.TempDir())
+	opts.JetStreamMaxStore = 8 << 20
+	srv := testkit.StartNATSWith(t, opts)
+	js, err := jetstream.New(testkit.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := DefaultTopology()
+	topo.Stream.MaxBytes = 4 << 20
+	_, err = Setup(ctx, js, topo, discardLog())
+	if err == nil || !strings.Contains(err.Error(), "results.max_bytes 1073741824 does not fit") {
+		t.Fatalf("Setup: %v, want an error naming results.max_bytes", err)
+	}
+
+	topo.Results.MaxBytes, topo.DLQ.MaxBytes = 1<<20, 1<<20
+	if _, err := Setup(ctx, js, topo, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"LOANS_SCORED", "LOANS_DLQ"} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := s.CachedInfo().Config; c.MaxBytes != 1<<20 || c.Discard != jetstream.DiscardNew {
+			t.Errorf("%s: max_bytes %d, discard %v; want 1 MiB, discard new", name, c.MaxBytes, c.Discard)
+		}
+	}
+}
+
+// TestSetupBoundsAnExistingUnboundedResultsStream: a deployment whose
+// LOANS_SCORED was created unbounded with discard old (before
+// results.max_bytes) gets the limit and discard new at the next start,
+// and keeps what it stored.
+func TestSetupBoundsAnExistingUnboundedResultsStream(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	js := newJS(t)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOANS_SCORED", Subjects: []string{"loans.scored", "loans.scored.>"},
+		MaxBytes: -1, Discard: jetstream.DiscardOld, MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "loans.scored", []byte(`{"id":"old"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Setup(ctx, js, DefaultTopology(), discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "LOANS_SCORED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := s.CachedInfo()
+	if info.Config.MaxBytes != 1<<30 || info.Config.Discard != jetstream.DiscardNew || info.State.Msgs != 1 {
+		t.Errorf("after Setup: max_bytes %d, discard %v, %d messages; want 1 GiB, discard new, the 1 stored kept",
+			info.Config.MaxBytes, info.Config.Discard, info.State.Msgs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type SyncConfig struct {
 	// QueueGroup spreads requests over every scorer process (default "q",
 	// the micro default).
 	QueueGroup string `mapstructure:"queue_group"`
+	// Metadata is the service's metadata (`nats micro info`): the wiring
+	// puts the scorer's build and the model version at start there.
+	Metadata map[string]string `mapstructure:"-"`
 }
 
 // DefaultSyncConfig returns the documented defaults.
@@ -168,6 +172,7 @@ func NewSyncService(nc *nats.Conn, cfg SyncConfig, door FrontDoor) (*SyncService
 		Version:     cfg.Version,
 		Description: cfg.Description,
 		QueueGroup:  cfg.QueueGroup,
+		Metadata:    maps.Clone(cfg.Metadata),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start micro service %s: %w", cfg.Name, err)

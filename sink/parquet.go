@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 )
 
 // ParquetConfig configures the Parquet results sink (configuration keys
@@ -108,13 +110,18 @@ func Codec(name string) (compress.Codec, error) {
 }
 
 // WriterOptions returns the parquet-go options every file of the project
-// uses: data page v1 and bounded row groups (older readers), the codec.
-func WriterOptions(codec compress.Codec, rowGroupRows int, createdBy string) []parquet.WriterOption {
+// uses: data page v1 and bounded row groups (older readers), the codec,
+// and created_by "loan-scorer <what> version <module version> (build
+// <revision>)" from the binary's build information
+// (buildinfo.Info.CreatedBy), which Parquet readers parse as application,
+// version and build. (parquet.CreatedBy leaves out the space before
+// "(build".)
+func WriterOptions(codec compress.Codec, rowGroupRows int, what string) []parquet.WriterOption {
 	return []parquet.WriterOption{
 		parquet.DataPageVersion(1),
 		parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
 		parquet.Compression(codec),
-		parquet.CreatedBy(createdBy, "", ""),
+		&parquet.WriterConfig{CreatedBy: buildinfo.Read().CreatedBy(what)},
 	}
 }
 
@@ -138,6 +145,9 @@ type ParquetOptions struct {
 	// Restarted, when set, is called each time Serve starts the sink again
 	// after a transient failure (metrics).
 	Restarted func()
+	// ReadingChanged, when set, is called with true when a run starts
+	// reading and with false when it ends (metrics; see Reading).
+	ReadingChanged func(reading bool)
 }
 
 // Parquet is the exactly-once sink from the results stream into rolling
@@ -174,6 +184,7 @@ type Parquet struct {
 
 	recoveries atomic.Int64 // gap recoveries since NewParquet
 	restarts   atomic.Int64 // restarts by Serve since NewParquet
+	reading    atomic.Bool  // a run has its consumer and reads (Reading)
 	gapLog     limitedLog   // gap recovery warnings, rate-limited
 }
 
@@ -195,7 +206,7 @@ func NewParquet(js jetstream.JetStream, cfg ParquetConfig, opts ParquetOptions) 
 	}
 	codec, _ := Codec(cfg.Compression)
 	p := &Parquet{cfg: cfg, js: js, opts: opts, dir: dir, name: cfg.Consumer,
-		wopts: WriterOptions(codec, cfg.RowGroupRows, "loan-scorer sink"), log: opts.Log, now: opts.Now,
+		wopts: WriterOptions(codec, cfg.RowGroupRows, "sink"), log: opts.Log, now: opts.Now,
 		runDone: make(chan struct{})}
 	p.runCtx, p.stopRun = context.WithCancel(context.Background())
 	if p.name == "" {
@@ -233,6 +244,12 @@ func (p *Parquet) GapRecoveries() int64 { return p.recoveries.Load() }
 // transient failure.
 func (p *Parquet) Restarts() int64 { return p.restarts.Load() }
 
+// Reading reports whether the sink reads the stream now: a run has created
+// its consumer and has not ended (false before the start, while Serve waits
+// to start again after a failure, and after the stop). Readiness probes
+// report it.
+func (p *Parquet) Reading() bool { return p.reading.Load() }
+
 // RunOnce writes files until ctx ends, then commits the open file and
 // returns nil; it returns early with an error when the directory, the files
 // or JetStream fail (NATS lost, a missed heartbeat, the consumer deleted).
@@ -262,6 +279,8 @@ func (p *Parquet) run(ctx context.Context, started func()) error {
 	}
 	p.log.Info("parquet sink started", "dir", p.dir, "consumer", p.name, "committed_seq", committed,
 		"start_seq", start, "stale_tmp_removed", removed)
+	p.setReading(true)
+	defer p.setReading(false)
 	if started != nil {
 		started()
 	}
@@ -337,6 +356,13 @@ func (p *Parquet) consumer(ctx context.Context, committed uint64, followAckFloor
 		return nil, 0, fmt.Errorf("create consumer %s on stream %s: %w", p.name, p.cfg.Stream, err)
 	}
 	return cons, start + 1, nil
+}
+
+func (p *Parquet) setReading(on bool) {
+	p.reading.Store(on)
+	if p.opts.ReadingChanged != nil {
+		p.opts.ReadingChanged(on)
+	}
 }
 
 // lockDir takes an exclusive lock on the directory's lock file: one sink

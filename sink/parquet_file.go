@@ -193,30 +193,30 @@ type (
 	probaRow struct {
 		ID           string    `parquet:"id"`
 		DefaultProba *float64  `parquet:"default_proba,optional"`
-		Model        string    `parquet:"model,optional"`
+		Model        string    `parquet:"model,optional,dict"`
 		ScoredAt     time.Time `parquet:"scored_at,timestamp(millisecond:utc)"`
-		ErrorCode    string    `parquet:"error_code,optional"`
+		ErrorCode    string    `parquet:"error_code,optional,dict"`
 	}
 	predictionRow struct {
 		ID         string    `parquet:"id"`
 		Prediction *float64  `parquet:"prediction,optional"`
-		Model      string    `parquet:"model,optional"`
+		Model      string    `parquet:"model,optional,dict"`
 		ScoredAt   time.Time `parquet:"scored_at,timestamp(millisecond:utc)"`
-		ErrorCode  string    `parquet:"error_code,optional"`
+		ErrorCode  string    `parquet:"error_code,optional,dict"`
 	}
 	predictionListRow struct {
 		ID         string    `parquet:"id"`
 		Prediction []float64 `parquet:"prediction,list"`
-		Model      string    `parquet:"model,optional"`
+		Model      string    `parquet:"model,optional,dict"`
 		ScoredAt   time.Time `parquet:"scored_at,timestamp(millisecond:utc)"`
-		ErrorCode  string    `parquet:"error_code,optional"`
+		ErrorCode  string    `parquet:"error_code,optional,dict"`
 	}
 	probabilitiesRow struct {
 		ID            string    `parquet:"id"`
 		Probabilities []float64 `parquet:"probabilities,list"`
-		Model         string    `parquet:"model,optional"`
+		Model         string    `parquet:"model,optional,dict"`
 		ScoredAt      time.Time `parquet:"scored_at,timestamp(millisecond:utc)"`
-		ErrorCode     string    `parquet:"error_code,optional"`
+		ErrorCode     string    `parquet:"error_code,optional,dict"`
 	}
 )
 

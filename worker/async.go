@@ -99,7 +99,8 @@ type Async struct {
 	retries *retryQueue
 
 	// Collectors resolved once: a label lookup per message adds up.
-	count   map[string]prometheus.Counter
+	count   map[string]prometheus.Counter // messages finished, by outcome
+	settled map[action]prometheus.Counter // deliveries, by how they were settled
 	latency prometheus.Observer
 
 	rows sync.Pool // *model.Batch of one row, reused once its job is done
@@ -124,13 +125,18 @@ func NewAsync(p AsyncParams) (*Async, error) {
 	}
 	a := &Async{p: p, quit: make(chan struct{}), stopped: make(chan struct{}), inflight: make(map[*delivery]struct{}),
 		count:   map[string]prometheus.Counter{},
+		settled: map[action]prometheus.Counter{},
 		outage:  ratelog.NewOutage("result publish", "holding messages and retrying, nothing is nak'ed"),
 		retries: newRetryQueue(),
 		unstorableLog: ratelog.NewLimiter(p.Log, slog.LevelWarn,
 			"gave up storing an error result or dead letter that can never be stored; the message is terminated", ratelog.OutageEvery)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	for _, o := range []string{metrics.OutcomeScored, metrics.OutcomeInvalid, metrics.OutcomeDeadLetter, metrics.OutcomeNak, metrics.OutcomeTerm} {
+	for _, o := range []string{metrics.OutcomeScored, metrics.OutcomeInvalid, metrics.OutcomeUnstorable} {
 		a.count[o] = p.Metrics.MessagesTotal.WithLabelValues(o)
+	}
+	for act, label := range map[action]string{actAck: metrics.ActionAck, actTerm: metrics.ActionTerm,
+		actNakDelay: metrics.ActionNak, actNakNow: metrics.ActionNak} {
+		a.settled[act] = p.Metrics.DeliveriesTotal.WithLabelValues(label)
 	}
 	a.latency = p.Metrics.EndToEndSeconds.WithLabelValues(metrics.PathAsync)
 	return a, nil
@@ -228,6 +234,18 @@ const (
 	actNakNow
 )
 
+func (a action) String() string {
+	switch a {
+	case actAck:
+		return "ack"
+	case actTerm:
+		return "term"
+	case actNakDelay, actNakNow:
+		return "nak"
+	}
+	return "none"
+}
+
 // delivery is one input message on its way through the policy.
 type delivery struct {
 	ingest.Delivery
@@ -239,6 +257,10 @@ type delivery struct {
 	model     string // version of the model that judged the input
 	job       ingest.Job
 	out       [1]float64 // job.Out's storage for a one-value model
+
+	// outcome is what the message counts as once it is finished (acked or
+	// termed): metrics.OutcomeScored, OutcomeInvalid or OutcomeUnstorable.
+	outcome string
 
 	settled   atomic.Bool
 	remaining atomic.Int32 // publishes awaiting their outcome
@@ -288,6 +310,7 @@ func (a *Async) handle(in ingest.Delivery) {
 		a.settle(d, actNakDelay, err)
 		return
 	}
+	d.outcome = metrics.OutcomeScored
 	d.job = ingest.Job{Model: m, Rows: rows, Out: d.out[:0], Done: func(j *ingest.Job) { a.scored(d, j) }}
 	if err := a.p.Batcher.Submit(a.ctx, &d.job); err != nil {
 		// Shutting down: let another worker take it now.
@@ -337,7 +360,7 @@ func (a *Async) scored(d *delivery, j *ingest.Job) {
 
 // reject answers bad input: an error result, a dead letter, then Term.
 func (a *Async) reject(d *delivery, in *ingest.InputError) {
-	a.count[metrics.OutcomeInvalid].Inc()
+	d.outcome = metrics.OutcomeInvalid
 	a.giveUp(d, in)
 }
 
@@ -396,6 +419,9 @@ func (a *Async) replyCopy(d *delivery, res *nats.Msg) {
 // replaced by an error result and a dead letter (once), anything else is
 // given up (unstorable).
 func (a *Async) published(d *delivery, part *nats.Msg, err error) {
+	if err == nil && part.Header.Get(sink.HeaderOriginalSubject) != "" {
+		a.p.Metrics.DeadLettersTotal.Inc() // only dead letters carry it
+	}
 	if err != nil {
 		d.retryMu.Lock()
 		if sink.Permanent(err) {
@@ -420,6 +446,7 @@ func (a *Async) published(d *delivery, part *nats.Msg, err error) {
 		if d.final == actAck && !d.replaced {
 			// The scored result alone was published: store why instead.
 			d.replaced = true
+			d.outcome = metrics.OutcomeUnstorable
 			a.giveUp(d, &ingest.InputError{Code: ingest.CodeUnstorable,
 				Message: "the result could not be stored: " + boundedError(unstorable[0])})
 			return
@@ -432,9 +459,6 @@ func (a *Async) published(d *delivery, part *nats.Msg, err error) {
 	}
 	if a.outage.OK(a.p.Log) {
 		a.retries.recovered() // the results path is back: every held message retries now
-	}
-	if d.final == actTerm {
-		a.count[metrics.OutcomeDeadLetter].Inc()
 	}
 	a.settle(d, d.final, nil)
 }
@@ -459,28 +483,30 @@ func (a *Async) settle(d *delivery, act action, cause error) bool {
 		a.p.Metrics.HeldMessages.Set(float64(a.held.Add(-1)))
 	}
 	var err error
-	outcome := ""
 	switch act {
 	case actAck:
 		// Ack, not AckSync: the result is already stored; if this ack is
 		// lost the redelivery finds its result stored (once per id), so
 		// waiting for the ack's confirmation would only halve throughput.
 		err = d.Ack()
-		outcome = metrics.OutcomeScored
 		a.latency.Observe(time.Since(d.Received).Seconds())
 	case actTerm:
 		err = d.Term()
-		outcome = metrics.OutcomeTerm
 	case actNakDelay:
 		err = d.NakWithDelay(a.p.Config.NakDelay)
-		outcome = metrics.OutcomeNak
 	case actNakNow:
 		err = d.Nak()
-		outcome = metrics.OutcomeNak
 	}
-	a.count[outcome].Inc()
+	a.settled[act].Inc()
+	if act == actAck || act == actTerm {
+		// Finished: counted once, as what it turned out to be (handle,
+		// reject and published set the outcome before the final publish).
+		if c := a.count[d.outcome]; c != nil {
+			c.Inc()
+		}
+	}
 	if err != nil {
-		a.p.Log.Warn("settle message", "id", d.id, "outcome", outcome, "error", err)
+		a.p.Log.Warn("settle message", "id", d.id, "action", act.String(), "error", err)
 	} else if cause != nil {
 		a.p.Log.Debug("message nak'ed", "id", d.id, "cause", cause)
 	}

@@ -60,7 +60,7 @@ func TestAsyncHoldsWhileResultsStreamIsUnavailable(t *testing.T) {
 	if retries < 2*n {
 		t.Errorf("%v publish retries, want at least %d", retries, 2*n)
 	}
-	if v := testCounter(w.metrics, metrics.OutcomeNak); v != 0 {
+	if v := testDeliveries(w.metrics, metrics.ActionNak); v != 0 {
 		t.Errorf("%v naks during a results outage, want 0", v)
 	}
 	// The operator brings the stream back (here: the scorer's own ingest.Setup).
@@ -121,8 +121,15 @@ func TestAsyncHoldsPoisonWhileDeadLetterStreamIsUnavailable(t *testing.T) {
 	if got := r.count("LOANS_SCORED"); got != good+bad {
 		t.Errorf("LOANS_SCORED holds %d, want %d: one result per message", got, good+bad)
 	}
-	if v := testCounter(w.metrics, metrics.OutcomeDeadLetter); v != bad {
+	if v := counterValue(w.metrics.DeadLettersTotal); v != bad {
 		t.Errorf("%v dead letters counted, want %d", v, bad)
+	}
+	// Each message counted once, as what it turned out to be.
+	if v := testCounter(w.metrics, metrics.OutcomeInvalid); v != bad {
+		t.Errorf("%v invalid messages counted, want %d", v, bad)
+	}
+	if v := testDeliveries(w.metrics, metrics.ActionTerm); v != bad {
+		t.Errorf("%v deliveries termed, want %d", v, bad)
 	}
 	if v := r.consumerInfo().NumRedelivered; v != 0 {
 		t.Errorf("%d redelivered", v)
@@ -172,7 +179,7 @@ func TestSettleNaksWhatIsNotDoneInTime(t *testing.T) {
 	// message as ack-pending until it is redelivered, so the proof is the
 	// prompt redelivery below).
 	testkit.Eventually(t, 5*time.Second, "every delivered message nak'ed", func() bool {
-		return testCounter(m, metrics.OutcomeNak) == float64(r.consumerInfo().Delivered.Consumer)
+		return testDeliveries(m, metrics.ActionNak) == float64(r.consumerInfo().Delivered.Consumer)
 	})
 
 	// A new worker scores everything now, not a minute later.
@@ -220,7 +227,7 @@ func TestSlowBatchesSendInProgress(t *testing.T) {
 	if got := r.count("LOANS_DLQ"); got != 0 {
 		t.Errorf("%d dead letters", got)
 	}
-	if v := testCounter(m, metrics.OutcomeRedelivered); v != 0 {
+	if v := counterValue(m.RedeliveriesTotal); v != 0 {
 		t.Errorf("%v redeliveries", v)
 	}
 	sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
@@ -268,4 +275,13 @@ func TestTwoWorkersShareTheConsumer(t *testing.T) {
 		t.Errorf("workers scored %v + %v, want %d in total", a, b, n)
 	}
 	t.Logf("worker 1 scored %v, worker 2 scored %v", a, b)
+}
+
+// testDeliveries reads scorer_deliveries_total for action, -1 when absent.
+func testDeliveries(m *metrics.Metrics, action string) float64 {
+	c, err := m.DeliveriesTotal.GetMetricWithLabelValues(action)
+	if err != nil {
+		return -1
+	}
+	return counterValue(c)
 }

@@ -655,7 +655,7 @@ func TestUnackedMessagesAreRedeliveredAfterACrash(t *testing.T) {
 	if len(ids) != n {
 		t.Errorf("%d distinct result ids, want %d", len(ids), n)
 	}
-	if v := testCounter(w.metrics, metrics.OutcomeRedelivered); v < float64(taken) {
+	if v := counterValue(w.metrics.RedeliveriesTotal); v < float64(taken) {
 		t.Errorf("redelivered counter %v, want at least the %d taken by the crashed worker", v, taken)
 	}
 }

@@ -190,7 +190,8 @@ func (r *Reaper) reap(adv maxDeliveriesAdvisory) error {
 	if err := r.stream.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("delete %s seq %d: %w", adv.Stream, adv.StreamSeq, err)
 	}
-	r.m.MessagesTotal.WithLabelValues(metrics.OutcomeDeadLetter).Inc()
+	r.m.MessagesTotal.WithLabelValues(metrics.OutcomeTimeout).Inc()
+	r.m.DeadLettersTotal.Inc()
 	r.log.Warn("dead-lettered a message past max deliveries", "id", id, "seq", adv.StreamSeq, "deliveries", adv.Deliveries)
 	return nil
 }

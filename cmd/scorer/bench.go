@@ -30,7 +30,7 @@ type benchTarget struct {
 	timeout time.Duration
 	bodies  string
 	seed    uint64
-	nats    natsFlags
+	fs      *pflag.FlagSet // --config and the connection flags (clientFlags)
 }
 
 func (b *benchTarget) add(fs *pflag.FlagSet, targets string) {
@@ -43,7 +43,8 @@ func (b *benchTarget) add(fs *pflag.FlagSet, targets string) {
 	fs.DurationVar(&b.timeout, "timeout", 10*time.Second, "bound of one request; later counts as a failure")
 	fs.StringVar(&b.bodies, "bodies", "generated", "request bodies: generated (loan applications from --seed) or seed (the seed's two examples)")
 	fs.Uint64Var(&b.seed, "seed", 1, "generator seed of --bodies generated")
-	b.nats.add(fs)
+	addClientFlags(fs)
+	b.fs = fs
 }
 
 // requestBodies returns the bodies --bodies asks for.
@@ -83,9 +84,19 @@ func (b *benchTarget) open(users int) (loadtest.Target, string, func(), error) {
 	if b.target != "nats" && b.target != "async" {
 		return nil, "", nil, fmt.Errorf("--target %q: want http, nats or async", b.target)
 	}
-	nc, err := b.nats.connect("scorer bench")
+	cfg, nc, err := clientConn(b.fs, "scorer bench", io.Discard)
 	if err != nil {
 		return nil, "", nil, err
+	}
+	// Subjects not given as flags are the configuration's, as serve uses them.
+	if !b.fs.Changed("subject") {
+		b.sync = cfg.Subjects.Sync
+	}
+	if !b.fs.Changed("async-subject") {
+		b.async = cfg.Subjects.Score
+	}
+	if !b.fs.Changed("results") {
+		b.results = cfg.Subjects.Results
 	}
 	if b.target == "nats" {
 		return loadtest.NewNATSSync(nc, b.sync), "NATS request " + b.sync, nc.Close, nil
@@ -370,7 +381,6 @@ func writeLoadFiles(lf loadFlags, desc string, started time.Time, res *loadtest.
 }
 
 func newBenchAsyncCmd() *cobra.Command {
-	var nf natsFlags
 	cfg := loadtest.DefaultAsyncConfig()
 	var bodies string
 	var seed uint64
@@ -384,17 +394,23 @@ func newBenchAsyncCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nc, err := nf.connect("scorer bench async")
+			conf, nc, err := clientConn(cmd.Flags(), "scorer bench async", cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
+			if !cmd.Flags().Changed("subject") {
+				cfg.Subject = conf.Subjects.Score
+			}
+			if !cmd.Flags().Changed("results") {
+				cfg.Results = conf.Subjects.Results
+			}
 			cfg.Prefix = loadtest.NewRunID("bench-async")
 			return runAsync(cmd.Context(), cmd.OutOrStdout(), nc, b, cfg)
 		},
 	}
 	f := cmd.Flags()
-	nf.add(f)
+	addClientFlags(f)
 	f.IntVar(&cfg.N, "n", cfg.N, "applications to publish")
 	f.StringVar(&cfg.Subject, "subject", cfg.Subject, "the JetStream input subject")
 	f.StringVar(&cfg.Results, "results", cfg.Results, "the results base subject (results arrive on <results>.<id>)")

@@ -21,8 +21,11 @@ import (
 // batch.max_size is SCORER_BATCH_MAX_SIZE.
 const envPrefix = "SCORER"
 
-// configFlags maps command-line flags to the configuration keys they set.
-var configFlags = []struct{ flag, key, usage string }{
+// configFlag is a command-line flag that sets a configuration key.
+type configFlag struct{ flag, key, usage string }
+
+// configFlags maps serve's command-line flags to the configuration keys they set.
+var configFlags = []configFlag{
 	{"model", "model.path", "model file (.cbm, CatBoost JSON, LightGBM text, XGBoost JSON); default: the demo model"},
 	{"nats-url", "nats.url", "NATS server or cluster URL; default: start the embedded server"},
 	{"http-addr", "http.addr", "HTTP listen address"},
@@ -43,6 +46,16 @@ func addConfigFlags(fs *pflag.FlagSet) {
 // file > default). Unknown keys in the file, SCORER_* variables that match
 // no key, and invalid values are errors that name the key.
 func loadConfig(fs *pflag.FlagSet) (service.Config, error) {
+	return loadConfigFor(fs, configFlags, false)
+}
+
+// loadConfigFor is loadConfig with the flags a command binds to keys
+// (flags), for serve (client false) or for a command that talks to a
+// running NATS (client true: ingest, sink parquet, bench, result). A
+// client also reads NATS_URL, as the nats CLI does (below SCORER_NATS_URL,
+// above the file), and with no nats.url at all connects to where serve's
+// embedded server listens (nats.embedded.host and port).
+func loadConfigFor(fs *pflag.FlagSet, flags []configFlag, client bool) (service.Config, error) {
 	def := service.DefaultConfig()
 	keys := map[string]any{}
 	flattenDefaults(reflect.ValueOf(def), "", keys)
@@ -54,6 +67,11 @@ func loadConfig(fs *pflag.FlagSet) (service.Config, error) {
 	v.SetEnvPrefix(envPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	if client {
+		if err := v.BindEnv("nats.url", envName("nats.url"), "NATS_URL"); err != nil {
+			return service.Config{}, fmt.Errorf("NATS_URL: %w", err)
+		}
+	}
 	if err := checkEnv(os.Environ(), keys); err != nil {
 		return service.Config{}, err
 	}
@@ -66,7 +84,7 @@ func loadConfig(fs *pflag.FlagSet) (service.Config, error) {
 			return service.Config{}, fmt.Errorf("read config %s: %w", path, err)
 		}
 	}
-	for _, f := range configFlags {
+	for _, f := range flags {
 		if fl := fs.Lookup(f.flag); fl != nil && fl.Changed {
 			if err := v.BindPFlag(f.key, fl); err != nil {
 				return service.Config{}, fmt.Errorf("flag --%s: %w", f.flag, err)
@@ -80,6 +98,9 @@ func loadConfig(fs *pflag.FlagSet) (service.Config, error) {
 		splitStringHook,
 	))); err != nil {
 		return service.Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if client && cfg.NATS.URL == "" {
+		cfg.NATS.URL = cfg.NATS.Embedded.ClientURL()
 	}
 	if err := cfg.Validate(); err != nil {
 		return service.Config{}, fmt.Errorf("configuration: %w", err)

@@ -12,7 +12,6 @@ import (
 
 func newIngestCmd() *cobra.Command {
 	cfg := filepub.DefaultConfig()
-	var nf natsFlags
 	cmd := &cobra.Command{
 		Use:   "ingest IN.parquet",
 		Short: "Publish every row of a Parquet or JSON lines file to loans.score",
@@ -27,11 +26,15 @@ the end-to-end rate. The summary line goes to stderr.`,
 		Example: "  scorer ingest loans.parquet --wait --nats-url nats://127.0.0.1:4222",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nc, err := nf.connect("loan-scorer ingest")
+			conf, nc, err := clientConn(cmd.Flags(), "loan-scorer ingest", cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
+			// Subjects and streams not given as flags are the configuration's.
+			fromConfig(cmd.Flags(), "subject", &cfg.Subject, conf.Subjects.Score)
+			fromConfig(cmd.Flags(), "stream", &cfg.InputStream, conf.Stream.Name)
+			fromConfig(cmd.Flags(), "results-stream", &cfg.ResultsStream, conf.Results.Stream)
 			stderr := cmd.ErrOrStderr()
 			bar := progress.New(stderr, "publishing", "rows", 0)
 			st, err := filepub.Publish(cmd.Context(), nc, args[0], cfg, bar.Set)
@@ -69,6 +72,6 @@ the end-to-end rate. The summary line goes to stderr.`,
 	f.StringVar(&cfg.InputStream, "stream", cfg.InputStream, "input stream (its dedup window bounds --wait's look-back)")
 	f.StringVar(&cfg.ResultsStream, "results-stream", cfg.ResultsStream, "results stream (for --wait)")
 	f.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "publishes awaiting their acknowledgement at most")
-	nf.add(f)
+	addClientFlags(f)
 	return cmd
 }

@@ -58,7 +58,7 @@ func TestIngestServeSinkEndToEnd(t *testing.T) {
 		_, err := js.Stream(context.Background(), "LOANS_SCORED")
 		return err == nil
 	})
-	sinkCmd, sinkLog := start("sink", "parquet", "--dir", sinkDir, "--nats-url", srv.ClientURL(), "--max-rows", "700", "--max-age", "500ms")
+	sinkCmd, sinkLog := start("sink", "parquet", "--dir", sinkDir, "--nats-url", srv.ClientURL(), "--http-addr", "127.0.0.1:0", "--max-rows", "700", "--max-age", "500ms")
 
 	ingest := func() string {
 		out, err := exec.Command(bin, "ingest", in, "--wait", "--wait-timeout", "2m", "--nats-url", srv.ClientURL()).CombinedOutput()

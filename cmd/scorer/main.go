@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 )
 
 func main() {
@@ -49,7 +51,10 @@ func newRootCmd() *cobra.Command {
 		Short:         "Score loan applications with a CatBoost model behind NATS JetStream",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints the same line as `scorer version`.
+		Version: buildinfo.Read().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		newServeCmd(),
 		newHealthCmd(),
@@ -59,6 +64,26 @@ func newRootCmd() *cobra.Command {
 		newSinkCmd(),
 		newScoreCmd(),
 		newIngestCmd(),
+		newResultCmd(),
+		newVersionCmd(),
 	)
 	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the scorer's version, VCS revision and Go version",
+		Long: `version prints what the Go toolchain recorded in the binary: the module version
+("(devel)" for a build in the work tree, a tag for go install module@version), the
+VCS revision (12 hex digits, "-modified" when the work tree had changes; "unknown"
+for a build without VCS information, such as the container image, whose build
+context holds no .git) and the Go version. scorer --version prints the same line,
+and /metrics exports it as scorer_build_info.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), buildinfo.Read().String())
+			return err
+		},
+	}
 }

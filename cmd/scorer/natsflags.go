@@ -1,8 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"time"
+	"io"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
@@ -10,48 +9,50 @@ import (
 	"github.com/loan-scorer/loan-scorer/internal/service"
 )
 
-// natsFlags are the connection flags of the commands that talk to a
-// running NATS (scorer ingest, scorer sink parquet): a URL (credentials
-// may ride in it, nats://user:pass@host), or a creds/nkey file, and a CA.
-type natsFlags struct {
-	url   string
-	creds string
-	nkey  string
-	ca    string
+// clientFlags are the flags of the commands that talk to a running NATS
+// (scorer ingest, sink parquet, bench, result): --config and the
+// connection and log keys. Everything else comes from the same
+// configuration as serve's: the file, SCORER_* variables and NATS_URL
+// (see loadConfigFor).
+var clientFlags = []configFlag{
+	{"nats-url", "nats.url", "NATS server or cluster URL(s), comma-separated; default: NATS_URL, else where serve's embedded server listens"},
+	{"nats-creds", "nats.creds", "NATS credentials file (JWT and seed)"},
+	{"nats-nkey", "nats.nkey", "NATS nkey seed file"},
+	{"nats-ca", "nats.tls.ca", "CA certificate (PEM) to verify the NATS server"},
+	{"nats-cert", "nats.tls.cert", "client certificate (PEM), with --nats-key"},
+	{"nats-key", "nats.tls.key", "client key (PEM), with --nats-cert"},
+	{"log-level", "log.level", "debug, info, warn or error"},
+	{"log-format", "log.format", "text or json"},
 }
 
-// defaultNATSURL is where `scorer serve` puts its embedded server.
-const defaultNATSURL = "nats://127.0.0.1:4222"
-
-func (n *natsFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&n.url, "nats-url", defaultNATSURL, "NATS server or cluster URL(s), comma-separated")
-	fs.StringVar(&n.creds, "nats-creds", "", "NATS credentials file (JWT and seed)")
-	fs.StringVar(&n.nkey, "nats-nkey", "", "NATS nkey seed file")
-	fs.StringVar(&n.ca, "nats-ca", "", "CA certificate (PEM) to verify the NATS server")
+// addClientFlags adds --config and clientFlags to fs.
+func addClientFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "configuration file (YAML; see configs/scorer.yaml), as serve reads it")
+	for _, f := range clientFlags {
+		fs.String(f.flag, "", f.usage+" (key "+f.key+")")
+	}
 }
 
-// connect dials NATS with the flags. name labels the connection.
-func (n *natsFlags) connect(name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name), nats.Timeout(5 * time.Second), nats.MaxReconnects(-1)}
-	if n.creds != "" && n.nkey != "" {
-		return nil, fmt.Errorf("--nats-creds and --nats-nkey: choose one")
-	}
-	if n.creds != "" {
-		opts = append(opts, nats.UserCredentials(n.creds))
-	}
-	if n.nkey != "" {
-		o, err := nats.NkeyOptionFromSeed(n.nkey)
-		if err != nil {
-			return nil, fmt.Errorf("--nats-nkey: %w", err)
-		}
-		opts = append(opts, o)
-	}
-	if n.ca != "" {
-		opts = append(opts, nats.RootCAs(n.ca))
-	}
-	nc, err := nats.Connect(n.url, opts...)
+// clientConn reads the configuration of a client command from fs (see
+// loadConfigFor) and connects to its NATS as name; connection losses are
+// logged to logTo as log.* asks.
+func clientConn(fs *pflag.FlagSet, name string, logTo io.Writer) (service.Config, *nats.Conn, error) {
+	cfg, err := loadConfigFor(fs, clientFlags, true)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", service.RedactURL(n.url), err)
+		return service.Config{}, nil, err
 	}
-	return nc, nil
+	nc, err := cfg.NATS.Connect(name, newLogger(cfg.Log, logTo))
+	if err != nil {
+		return service.Config{}, nil, err
+	}
+	return cfg, nc, nil
+}
+
+// fromConfig sets *v to the configuration's value unless the flag named
+// flag was given: a client's subjects and streams follow serve's
+// configuration unless overridden.
+func fromConfig(fs *pflag.FlagSet, flag string, v *string, conf string) {
+	if !fs.Changed(flag) {
+		*v = conf
+	}
 }

@@ -79,6 +79,7 @@ On a terminal a progress bar shows rows/s; the summary line goes to stderr.`,
 	f.IntVar(&o.RowGroupRows, "row-group-rows", 128*1024, "rows per output row group at most")
 	f.IntVar(&o.MaxColumns, "max-columns", bulk.DefaultMaxColumns, "refuse an input with more columns (each costs about 50 KB while scoring)")
 	f.StringSliceVar(&boolAs, "bool-as", []string{"False", "True"}, "category strings for boolean false,true")
+	f.BoolVar(&o.ModelColumn, "model-column", false, "add a column \"model\" naming the model version on every row (JSON lines: a \"model\" field)")
 	f.BoolVar(&o.CopyThrough, "copy-through", false, "measure only: replace scoring by a constant 0.5 (same reader and writer)")
 	_ = f.MarkHidden("copy-through")
 	_ = cmd.MarkFlagRequired("output")

@@ -40,7 +40,9 @@ data/, 127.0.0.1:4222; it joins a JetStream server already answering there) and
 serves the demo model built into the binary. SIGINT/SIGTERM shut down gracefully
 within shutdown.timeout (a second signal exits at once), even while a model reload
 is stuck reading its file; SIGHUP reloads the model (one reload at a time, abandoned
-after model.load_timeout). Every configuration key is in configs/scorer.yaml.`,
+after model.load_timeout), and so does a change of the model file with model.watch; a
+model incompatible with the serving one is refused unless model.reload_incompatible.
+Every configuration key is in configs/scorer.yaml.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd.Flags())

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"log/slog"
+	"slices"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/loan-scorer/loan-scorer/ingest"
-	"github.com/loan-scorer/loan-scorer/sink"
+	"github.com/loan-scorer/loan-scorer/internal/service"
 )
 
 func newSinkCmd() *cobra.Command {
@@ -20,10 +17,23 @@ func newSinkCmd() *cobra.Command {
 	return cmd
 }
 
+// sinkFlags map `scorer sink parquet`'s own flags to their keys.
+var sinkFlags = []configFlag{
+	{"dir", "sink.parquet.dir", ""},
+	{"stream", "results.stream", ""},
+	{"consumer", "sink.parquet.consumer", ""},
+	{"max-rows", "sink.parquet.max_rows", ""},
+	{"max-age", "sink.parquet.max_age", ""},
+	{"row-group-rows", "sink.parquet.row_group_rows", ""},
+	{"compression", "sink.parquet.compression", ""},
+	{"ack-wait", "sink.parquet.ack_wait", ""},
+	{"fetch-batch", "sink.parquet.fetch_batch", ""},
+	{"http-addr", "sink.parquet.http_addr", ""},
+}
+
 func newSinkParquetCmd() *cobra.Command {
-	cfg := sink.DefaultParquetConfig()
-	var nf natsFlags
-	var logLevel string
+	def := service.DefaultConfig()
+	pc := def.Sink.Parquet
 	cmd := &cobra.Command{
 		Use:   "parquet --dir DIR",
 		Short: "Write the results stream into rolling Parquet files, every result exactly once",
@@ -40,59 +50,48 @@ never covers a result no file holds. One sink per directory (a lock file enforce
 
 NATS lost, a missed heartbeat or another transient failure (the stream unavailable, a directory
 or disk error) restarts the sink from its files after 1s, doubling to 30s, logged at error level
-(at most every 30s) and at info level when it reads again. A directory locked by another sink,
-a stream behind the files (recreated) or a consumer name taken by another kind of consumer end
-it with exit status 1. SIGINT/SIGTERM close the open file. The same sink, with the same restart
-rule, runs inside 'scorer serve' when sink.parquet.dir is set.
+(at most every 30s) and at info level when it reads again; losing the NATS connection itself is
+logged at error level at once. A directory locked by another sink, a stream behind the files
+(recreated) or a consumer name taken by another kind of consumer end it with exit status 1.
+SIGINT/SIGTERM close the open file. The same sink, with the same restart rule, runs inside
+'scorer serve' when sink.parquet.dir is set.
+
+It reads the same configuration as serve (--config, SCORER_* variables, NATS_URL; the nats.*
+keys for the URL, credentials and TLS; sink.parquet.* and results.stream; flags override them)
+and serves /healthz, /readyz (503 while NATS is unreachable or the sink is not reading) and
+/metrics on sink.parquet.http_addr (--http-addr; "" serves nothing).
 
 Columns: id (string), default_proba (double; prediction or probabilities for other model
 kinds), model (string), scored_at (timestamp ms, UTC), error_code (string, null when scored).`,
-		Example: "  scorer sink parquet --dir /data/scores --nats-url nats://127.0.0.1:4222",
+		Example: "  scorer sink parquet --dir /data/scores --nats-url nats://127.0.0.1:4222 --http-addr 0.0.0.0:8988",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfigFor(cmd.Flags(), append(slices.Clone(clientFlags), sinkFlags...), true)
+			if err != nil {
+				return err
+			}
 			crash, failpoint, err := failpointFromEnv()
 			if err != nil {
 				return err
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
-			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			log := newLogger(cfg.Log, cmd.ErrOrStderr())
 			if crash != nil {
 				log.Warn("test-only failpoint armed: the process will exit there", "failpoint", failpoint)
 			}
-			nc, err := nf.connect("loan-scorer parquet sink")
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return fmt.Errorf("jetstream: %w", err)
-			}
-			s, err := sink.NewParquet(js, cfg, sink.ParquetOptions{Log: log, Crash: crash})
-			if err != nil {
-				return err
-			}
-			if err := s.Serve(cmd.Context()); err != nil {
-				return err
-			}
-			return nc.Drain()
+			return service.RunSink(cmd.Context(), cfg, service.SinkOptions{Log: log, Crash: crash})
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Dir, "dir", "", "directory of the Parquet files (created if missing)")
-	f.StringVar(&cfg.Stream, "stream", ingest.DefaultTopology().Results.Stream, "results stream")
-	f.StringVar(&cfg.Consumer, "consumer", "", "durable consumer name (default: derived from the directory)")
-	f.IntVar(&cfg.MaxRows, "max-rows", cfg.MaxRows, "close a file after this many results")
-	f.DurationVar(&cfg.MaxAge, "max-age", cfg.MaxAge, "close a file this long after its first result")
-	f.IntVar(&cfg.RowGroupRows, "row-group-rows", cfg.RowGroupRows, "rows per Parquet row group at most")
-	f.StringVar(&cfg.Compression, "compression", cfg.Compression, "zstd, snappy, gzip or none")
-	f.DurationVar(&cfg.AckWait, "ack-wait", cfg.AckWait, "consumer redelivery timeout (must exceed --max-age)")
-	f.IntVar(&cfg.FetchBatch, "fetch-batch", cfg.FetchBatch, "results per pull request")
-	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	nf.add(f)
-	_ = cmd.MarkFlagRequired("dir")
+	f.String("dir", "", "directory of the Parquet files, created if missing (key sink.parquet.dir; required)")
+	f.String("stream", def.Results.Stream, "results stream (key results.stream)")
+	f.String("consumer", "", "durable consumer name; default: derived from host and directory (key sink.parquet.consumer)")
+	f.Int("max-rows", pc.MaxRows, "close a file after this many results (key sink.parquet.max_rows)")
+	f.Duration("max-age", pc.MaxAge, "close a file this long after its first result (key sink.parquet.max_age)")
+	f.Int("row-group-rows", pc.RowGroupRows, "rows per Parquet row group at most (key sink.parquet.row_group_rows)")
+	f.String("compression", pc.Compression, "zstd, snappy, gzip or none (key sink.parquet.compression)")
+	f.Duration("ack-wait", pc.AckWait, "consumer redelivery timeout, must exceed --max-age (key sink.parquet.ack_wait)")
+	f.Int("fetch-batch", pc.FetchBatch, "results per pull request (key sink.parquet.fetch_batch)")
+	f.String("http-addr", pc.HTTPAddr, "where to serve /healthz, /readyz and /metrics; empty: nowhere (key sink.parquet.http_addr)")
+	addClientFlags(f)
 	return cmd
 }

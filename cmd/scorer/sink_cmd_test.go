@@ -68,7 +68,7 @@ func TestSinkParquetCrashAtEachFailpoint(t *testing.T) {
 			js, _ := jetstream.New(nc)
 			publishScored(t, js, n)
 			dir := t.TempDir()
-			args := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.ClientURL(), "--max-rows", "20", "--max-age", "300ms", "--ack-wait", "1m"}
+			args := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.ClientURL(), "--http-addr", "127.0.0.1:0", "--max-rows", "20", "--max-age", "300ms", "--ack-wait", "1m"}
 
 			crash := exec.Command(bin, args...)
 			crash.Env = append(os.Environ(), failpointEnv+"="+point)

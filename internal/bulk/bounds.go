@@ -7,6 +7,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	pqformat "github.com/parquet-go/parquet-go/format"
 
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -93,13 +94,26 @@ func dictionaryLimit(columns, window int) int64 {
 	return int64(min(share, maxDictionaryBytes))
 }
 
+// Key-value metadata of every Parquet output: its lineage.
+const (
+	// MetaModel is the version of the model that scored the file
+	// (model.Loaded.Version, "<name>@<sha256 prefix>").
+	MetaModel = "loan_scorer.model"
+	// MetaScorer is the scorer that wrote it (buildinfo.Info.String:
+	// module version, VCS revision, Go version).
+	MetaScorer = "loan_scorer.scorer"
+)
+
 // outputOptions are the Parquet writer options of an output of columns
-// columns, window row groups of which are in flight: sink.WriterOptions
-// with the page buffer, the row group and the dictionaries bounded as the
-// column count requires.
-func outputOptions(codec compress.Codec, rowGroupRows, columns, window int) []parquet.WriterOption {
+// columns scored by the model of version modelVersion, window row groups
+// of which are in flight: sink.WriterOptions with the page buffer, the row
+// group and the dictionaries bounded as the column count requires, and the
+// lineage metadata (MetaModel, MetaScorer).
+func outputOptions(codec compress.Codec, rowGroupRows, columns, window int, modelVersion string) []parquet.WriterOption {
 	share := max(outputPageBuffers/max(columns, 1), minPageBuffer)
-	opts := append(sink.WriterOptions(codec, outputRowGroupRows(rowGroupRows, columns), "loan-scorer score"),
+	opts := append(sink.WriterOptions(codec, outputRowGroupRows(rowGroupRows, columns), "score"),
+		parquet.KeyValueMetadata(MetaModel, modelVersion),
+		parquet.KeyValueMetadata(MetaScorer, buildinfo.Read().String()),
 		parquet.PageBufferSize(min(share, maxPageBuffer)),
 		// Each page's min and max go to the column index (and the column
 		// chunk's statistics); the copy in every page header, which

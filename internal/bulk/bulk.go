@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
@@ -49,6 +52,10 @@ type Options struct {
 	// CopyThrough replaces scoring (mapping and prediction) by a constant
 	// 0.5: the same reading and writing, to measure what they cost.
 	CopyThrough bool
+	// ModelColumn adds a string column "model" (JSON lines: a "model"
+	// field) holding Model.Version on every row, after the value columns:
+	// each row names the model that scored it, as async results do.
+	ModelColumn bool
 	// Total, when set, is called once with the number of input rows when
 	// the input tells it up front (Parquet), before any progress.
 	Total func(rows int64)
@@ -216,6 +223,31 @@ func valueColumns(m *model.Loaded) []string {
 		cols[i] = fmt.Sprintf("%s_%d", name, i)
 	}
 	return cols
+}
+
+// modelColumn is the name of the column Options.ModelColumn adds.
+const modelColumn = "model"
+
+// extraColumns are the output columns between the value columns and the
+// error column: the model column when asked for.
+func extraColumns(o Options) []string {
+	if o.ModelColumn {
+		return []string{modelColumn}
+	}
+	return nil
+}
+
+// writeModelColumn writes n rows of the model's version into column col
+// of a row group (a required string column), using vs as scratch.
+func writeModelColumn(cw *parquet.ColumnWriter, vs []parquet.Value, version string, col, n int) error {
+	v := unsafe.Slice(unsafe.StringData(version), len(version))
+	for r := range vs[:n] {
+		vs[r] = parquet.ByteArrayValue(v).Level(0, 0, col)
+	}
+	if _, err := cw.WriteRowValues(vs[:n]); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
 }
 
 // dropLastRow removes the row AppendRow added last.

@@ -84,14 +84,14 @@ func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 			return nil, err
 		}
 	}
-	for _, c := range append(slices.Clone(f.valCols), errorColumn) {
+	for _, c := range append(append(slices.Clone(f.valCols), extraColumns(o)...), errorColumn) {
 		if slices.Contains(header, c) {
 			return nil, fmt.Errorf("the input already has a column %q (an output column): rename it", c)
 		}
 	}
 	columns := 0
 	if toParquet {
-		columns = len(header) + len(f.valCols) + 1
+		columns = len(header) + len(f.valCols) + len(extraColumns(o)) + 1
 		f.outRows = outputRowGroupRows(o.RowGroupRows, columns)
 	}
 	f.window = windowFor(o.Workers, columns)
@@ -106,7 +106,7 @@ func (f *csvFormat) start(w *os.File) error {
 	}
 	f.bw = bufio.NewWriterSize(w, 1<<20)
 	cw := csv.NewWriter(f.bw)
-	if err := cw.Write(append(append(slices.Clone(f.header), f.valCols...), errorColumn)); err != nil {
+	if err := cw.Write(append(append(append(slices.Clone(f.header), f.valCols...), extraColumns(f.opts)...), errorColumn)); err != nil {
 		return err
 	}
 	cw.Flush()
@@ -236,6 +236,10 @@ func (w *csvWork) writeCSV(buf []byte) []byte {
 				buf = strconv.AppendFloat(buf, w.rows.out[r*width+j], 'g', -1, 64)
 			}
 		}
+		if w.f.opts.ModelColumn {
+			buf = append(buf, ',')
+			buf = appendCSVField(buf, w.f.opts.Model.Version)
+		}
 		buf = append(buf, ',')
 		buf = appendCSVField(buf, p)
 		buf = append(buf, '\n')
@@ -265,9 +269,12 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	for _, name := range f.valCols {
 		fields = append(fields, &field{Node: parquet.Optional(parquet.Leaf(parquet.DoubleType)), name: name})
 	}
+	for _, name := range extraColumns(f.opts) {
+		fields = append(fields, &field{Node: parquet.String(), name: name})
+	}
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields), f.window), schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields), f.window, f.opts.Model.Version), schema)
 	f.pw = parquet.NewGenericWriter[any](w, opts...)
 	f.pool = make(chan *parquet.ConcurrentRowGroupWriter, f.window)
 	for range f.window {
@@ -343,6 +350,12 @@ func (w *csvWork) columns(start, n int) error {
 		}
 	}
 	col := len(w.f.header) + width
+	if w.f.opts.ModelColumn {
+		if err := writeModelColumn(cols[col], vs, w.f.opts.Model.Version, col, n); err != nil {
+			return err
+		}
+		col++
+	}
 	for k := range n {
 		if p := w.rows.problems[start+k]; p != "" {
 			vs[k] = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(p), len(p))).Level(0, 1, col)

@@ -100,7 +100,7 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 	f.valCols = valueColumns(o.Model)
 	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+1)
 	taken := map[string]bool{}
-	outCols := len(leaves) + len(f.valCols)
+	outCols := len(leaves) + len(f.valCols) + len(extraColumns(o))
 	if f.errCol {
 		outCols++
 	}
@@ -120,6 +120,12 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 			return nil, fmt.Errorf("the input already has a column %q (the output's value column): rename it", name)
 		}
 		fields = append(fields, &field{Node: leaf, name: name})
+	}
+	for _, name := range extraColumns(o) {
+		if taken[name] {
+			return nil, fmt.Errorf("the input already has a column %q (the output's model column): rename it", name)
+		}
+		fields = append(fields, &field{Node: parquet.String(), name: name})
 	}
 	if f.errCol {
 		if taken[errorColumn] {
@@ -146,7 +152,7 @@ func (f *parquetFormat) start(w *os.File) error {
 	if err != nil {
 		return err
 	}
-	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns()), f.window), f.schema)
+	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(f.schema.Columns()), f.window, f.opts.Model.Version), f.schema)
 	f.w = parquet.NewGenericWriter[any](w, opts...)
 	f.pool = make(chan *parquet.ConcurrentRowGroupWriter, f.window)
 	for range f.window {

@@ -199,8 +199,14 @@ func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u
 			return fmt.Errorf("write output: %w", err)
 		}
 	}
+	col := w.f.nInCols + width
+	if w.f.opts.ModelColumn {
+		if err := writeModelColumn(cols[col], vs, w.f.opts.Model.Version, col, n); err != nil {
+			return err
+		}
+		col++
+	}
 	if w.f.errCol {
-		col := w.f.nInCols + width
 		for r := range n {
 			if p := w.problems[r]; p != "" {
 				vs[r] = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(p), len(p))).Level(0, 1, col)

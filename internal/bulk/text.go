@@ -237,6 +237,10 @@ func (w *jsonlWork) write(buf []byte, lines [][]byte) []byte {
 				buf = sink.AppendFloat(buf, w.rows.out[r*width+j])
 			}
 		}
+		if w.f.opts.ModelColumn {
+			buf = append(buf, `,"model":`...)
+			buf = sink.AppendString(buf, w.f.opts.Model.Version)
+		}
 		buf = append(buf, '}', '\n')
 	}
 	return buf

@@ -74,7 +74,7 @@ func TestCheckResults(t *testing.T) {
 func TestScoredCount(t *testing.T) {
 	page := "# HELP scorer_messages_total Async messages handled, by outcome.\n" +
 		"# TYPE scorer_messages_total counter\n" +
-		"scorer_messages_total{outcome=\"nak\"} 3\n" +
+		"scorer_messages_total{outcome=\"invalid\"} 3\n" +
 		"scorer_messages_total{outcome=\"scored\"} 1532\n"
 	if got, err := scoredCount(page); err != nil || got != 1532 {
 		t.Errorf("scoredCount = %v, %v; want 1532", got, err)

@@ -20,7 +20,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 	w1 := testkit.StartScorer(t, bins.Scorer, "worker-1", ScorerSettings(t, srv.URL()))
 	w2 := testkit.StartScorer(t, bins.Scorer, "worker-2", ScorerSettings(t, srv.URL()))
 	sinkDir := t.TempDir()
-	testkit.StartProc(t, "parquet sink", bins.Scorer, []string{"sink", "parquet", "--dir", sinkDir, "--nats-url", srv.URL(), "--max-rows", "2000", "--max-age", "1s"}, nil)
+	testkit.StartProc(t, "parquet sink", bins.Scorer, []string{"sink", "parquet", "--dir", sinkDir, "--nats-url", srv.URL(), "--http-addr", "127.0.0.1:0", "--max-rows", "2000", "--max-age", "1s"}, nil)
 
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -79,7 +79,7 @@ func TestKillWorkerMidRun(t *testing.T) {
 	if missing != 0 || len(dups) != 0 || tally.Total != n {
 		t.Fatalf("want every application exactly once: %d stored, %d missing, duplicates %v", tally.Total, missing, head(dups, 10))
 	}
-	redelivered := w2.Metric(t, `scorer_messages_total{outcome="redelivered"}`)
+	redelivered := w2.Metric(t, "scorer_redeliveries_total")
 	t.Logf("worker-2 saw %v redeliveries (messages the killed worker held)", redelivered)
 
 	var ids map[string]int

@@ -55,7 +55,7 @@ func brokerCrashRun(t *testing.T, inServe bool) {
 	sinkProc := worker.Proc
 	if !inServe {
 		sinkProc = testkit.StartProc(t, "parquet sink", bins.Scorer,
-			[]string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--max-age", "3s"}, nil)
+			[]string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--http-addr", "127.0.0.1:0", "--max-age", "3s"}, nil)
 	}
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -143,7 +143,7 @@ func TestStandaloneSinkRidesOutPauses(t *testing.T) {
 	testkit.StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
 	dir := filepath.Join(t.TempDir(), "scores")
 	sinkProc := testkit.StartProc(t, "parquet sink", bins.Scorer,
-		[]string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--max-age", "1s"}, nil)
+		[]string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--http-addr", "127.0.0.1:0", "--max-age", "1s"}, nil)
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -25,7 +25,7 @@ func TestParquetDirectoryUnwritable(t *testing.T) {
 	srv := StartServer(t, bins.NATSServer, ServerConfig{})
 	testkit.StartScorer(t, bins.Scorer, "worker", ScorerSettings(t, srv.URL()))
 	dir := filepath.Join(t.TempDir(), "scores")
-	sinkArgs := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--max-rows", "500", "--max-age", "500ms"}
+	sinkArgs := []string{"sink", "parquet", "--dir", dir, "--nats-url", srv.URL(), "--http-addr", "127.0.0.1:0", "--max-rows", "500", "--max-age", "500ms"}
 	sink := testkit.StartProc(t, "parquet sink", bins.Scorer, sinkArgs, nil)
 	js := ConnectJS(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -5,21 +5,33 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 )
 
 // Label values used by the service. Outcomes not listed here may be added by
 // the part of the service that owns them; keep them lowercase snake_case.
+//
+// The counters partition what they count: every async message that is
+// finished is counted once in scorer_messages_total, every delivery once
+// in scorer_deliveries_total, every sync or HTTP request once in
+// scorer_requests_total. Sums over a family's label values therefore mean
+// something (messages finished, deliveries settled, requests answered);
+// the side effects (dead letters, redeliveries, retries) have counters of
+// their own and are never outcomes.
 const (
 	// PathAsync, PathSync and PathHTTP are the "path" label values.
 	PathAsync = "async"
 	PathSync  = "sync"
 	PathHTTP  = "http"
 
-	// OutcomeScored: a result was produced (for arrays: the request was
-	// answered, even if some items carried errors).
+	// OutcomeScored: a result was produced (async: its score is stored and
+	// the message acked; for arrays: the request was answered, even if
+	// some items carried errors).
 	OutcomeScored = "scored"
 	// OutcomeInvalid: bad input, answered with an invalid_input or
-	// payload_too_large error.
+	// payload_too_large error (async: error result and dead letter stored,
+	// the message terminated).
 	OutcomeInvalid = "invalid"
 	// OutcomeOverloaded: the batcher's queue was full (503).
 	OutcomeOverloaded = "overloaded"
@@ -28,27 +40,53 @@ const (
 	// OutcomeError: scoring or answering failed (internal error).
 	OutcomeError = "error"
 
-	// Outcomes of async messages beyond those above, shared by the fetcher
-	// (package ingest) and the delivery policy (package worker).
+	// Outcomes of async messages beyond those above.
 	//
-	// OutcomeDeadLetter: a dead letter was stored for the message.
-	OutcomeDeadLetter = "dead_letter"
-	// OutcomeNak: the message was nak'ed for a redelivery.
-	OutcomeNak = "nak"
-	// OutcomeTerm: the message was terminated (after its dead letter).
-	OutcomeTerm = "term"
-	// OutcomeRedelivered: a delivery that was not the message's first.
-	OutcomeRedelivered = "redelivered"
+	// OutcomeUnstorable: the score could never be stored (too large for
+	// the stream or server): an error result and a dead letter stand for
+	// it, the message is terminated.
+	OutcomeUnstorable = "unstorable"
+	// OutcomeTimeout: every delivery of the message timed out; the
+	// max-deliveries reaper stored a timeout result and a dead letter and
+	// deleted it from the input stream.
+	OutcomeTimeout = "timeout"
+
+	// ActionAck, ActionTerm and ActionNak are the "action" label values of
+	// scorer_deliveries_total: how a delivery was settled.
+	ActionAck  = "ack"
+	ActionTerm = "term"
+	ActionNak  = "nak"
+
+	// ReloadLoaded, ReloadFailed and ReloadRefused are the "outcome" label
+	// values of scorer_model_reloads_total.
+	ReloadLoaded = "loaded"
+	// ReloadFailed: the file could not be loaded, failed its self-check,
+	// or the load was abandoned past model.load_timeout.
+	ReloadFailed = "failed"
+	// ReloadRefused: the new model loaded but is incompatible with the
+	// serving one (output kind changed, a feature dropped).
+	ReloadRefused = "refused"
 )
 
 // Metrics holds every collector of the service. All fields are registered by
 // New and safe for concurrent use.
 type Metrics struct {
-	// MessagesTotal counts async messages by "outcome": scored, invalid,
-	// dead_letter, nak, term, redelivered, ... (recorded by the consumer).
+	// MessagesTotal counts finished async messages (acked or terminated),
+	// each once, by "outcome": scored, invalid, unstorable, timeout. A
+	// message nak'ed for a redelivery is not finished and not counted.
 	MessagesTotal *prometheus.CounterVec
-	// RequestsTotal counts sync and HTTP requests by "path" (sync, http) and
-	// "outcome" (scored, invalid, overloaded, not_ready, error).
+	// DeliveriesTotal counts async deliveries by how they were settled,
+	// each once: "action" ack, term or nak (recorded by the consumer).
+	DeliveriesTotal *prometheus.CounterVec
+	// RedeliveriesTotal counts deliveries that were not the message's
+	// first (a subset of DeliveriesTotal).
+	RedeliveriesTotal prometheus.Counter
+	// DeadLettersTotal counts dead letters stored (bad input, unstorable
+	// results, messages past max deliveries).
+	DeadLettersTotal prometheus.Counter
+	// RequestsTotal counts sync and HTTP requests, each once, by "path"
+	// (sync, http) and "outcome" (scored, invalid, overloaded, not_ready,
+	// error, and the sync service's reply_refused, reply_failed).
 	RequestsTotal *prometheus.CounterVec
 	// BatchSize is the number of rows per scored batch (recorded by the batcher).
 	BatchSize prometheus.Histogram
@@ -63,8 +101,6 @@ type Metrics struct {
 	// InFlight is the number of rows accepted by the batcher and not yet
 	// scored (recorded by the batcher only).
 	InFlight prometheus.Gauge
-	// ConsumerLag is num_pending from the last async message's metadata.
-	ConsumerLag prometheus.Gauge
 	// PublishRetries counts async result and dead-letter publishes retried
 	// in place after a failure (recorded by the consumer).
 	PublishRetries prometheus.Counter
@@ -78,29 +114,44 @@ type Metrics struct {
 	// ModelInfo is 1 for the "version" of the current model; the reload
 	// code sets the old version's series to 0 (or deletes it) on a swap.
 	ModelInfo *prometheus.GaugeVec
-	// SinkGapRecoveries counts the Parquet sink's gap recoveries: deliveries
-	// lost on the way (or a consumer reset or rolled back), the open file
-	// committed where they stopped following on, the consumer recreated.
-	SinkGapRecoveries prometheus.Counter
-	// SinkRestarts counts the Parquet sink's restarts after a transient
-	// failure (NATS lost, a missed heartbeat, a directory error).
-	SinkRestarts prometheus.Counter
+	// ReloadsTotal counts model reloads by "outcome": loaded, failed,
+	// refused.
+	ReloadsTotal *prometheus.CounterVec
+	// LastReloadSuccessful is 1 when the last reload loaded its model (or
+	// none was tried), 0 when it failed or was refused.
+	LastReloadSuccessful prometheus.Gauge
+	// LastReloadSuccessTime is the Unix time of the last model load that
+	// served (the start's, then each successful reload's).
+	LastReloadSuccessTime prometheus.Gauge
 }
 
-// New creates the collectors and registers them with reg. A nil reg registers
-// nothing (the collectors still work), which suits tests and tools. It panics
-// if reg already holds collectors of the same names, which is a programming
-// error: create one Metrics per registry.
+// New creates the collectors and registers them with reg, with
+// scorer_build_info. A nil reg registers nothing (the collectors still
+// work), which suits tests and tools. It panics if reg already holds
+// collectors of the same names, which is a programming error: create one
+// Metrics per registry.
 func New(reg prometheus.Registerer) *Metrics {
 	latency := prometheus.ExponentialBuckets(50e-6, 2, 16) // 50µs .. ~1.6s
 	m := &Metrics{
 		MessagesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scorer_messages_total",
-			Help: "Async messages handled, by outcome.",
+			Help: "Async messages finished (acked or terminated), each once, by outcome: scored, invalid, unstorable, timeout.",
 		}, []string{"outcome"}),
+		DeliveriesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_deliveries_total",
+			Help: "Async deliveries settled, each once, by action: ack, term, nak.",
+		}, []string{"action"}),
+		RedeliveriesTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scorer_redeliveries_total",
+			Help: "Async deliveries that were not the message's first.",
+		}),
+		DeadLettersTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scorer_dead_letters_total",
+			Help: "Dead letters stored: bad input, unstorable results, messages past max deliveries.",
+		}),
 		RequestsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scorer_requests_total",
-			Help: "Sync (NATS micro) and HTTP requests handled, by path and outcome.",
+			Help: "Sync (NATS micro) and HTTP requests, each once, by path and outcome.",
 		}, []string{"path", "outcome"}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "scorer_batch_size_rows",
@@ -126,10 +177,6 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "scorer_in_flight_rows",
 			Help: "Rows accepted by the batcher and not yet scored.",
 		}),
-		ConsumerLag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "scorer_consumer_lag_messages",
-			Help: "Messages pending for the durable consumer (num_pending of the last message).",
-		}),
 		PublishRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scorer_publish_retries_total",
 			Help: "Async result and dead-letter publishes retried in place after a failure.",
@@ -146,19 +193,31 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "scorer_model_info",
 			Help: "1 for the version of the model currently serving.",
 		}, []string{"version"}),
-		SinkGapRecoveries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scorer_sink_gap_recoveries_total",
-			Help: "Parquet sink gap recoveries: deliveries lost on the way, consumer recreated after the last result written.",
+		ReloadsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_model_reloads_total",
+			Help: "Model reloads by outcome: loaded, failed (load, self-check or timeout), refused (incompatible model).",
+		}, []string{"outcome"}),
+		LastReloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scorer_model_last_reload_successful",
+			Help: "1 when the last model reload served its model (or none was tried), 0 when it failed or was refused.",
 		}),
-		SinkRestarts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scorer_sink_restarts_total",
-			Help: "Parquet sink restarts after a transient failure (NATS lost, missed heartbeat, directory error).",
+		LastReloadSuccessTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scorer_model_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last model load that served (at start, then each successful reload).",
 		}),
 	}
+	m.LastReloadSuccessful.Set(1)
+	for _, o := range []string{ReloadLoaded, ReloadFailed, ReloadRefused} {
+		m.ReloadsTotal.WithLabelValues(o) // export zeros: rate() needs the series before the first event
+	}
+	for _, a := range []string{ActionAck, ActionTerm, ActionNak} {
+		m.DeliveriesTotal.WithLabelValues(a)
+	}
 	if reg != nil {
-		reg.MustRegister(m.MessagesTotal, m.RequestsTotal, m.BatchSize, m.BatchWait,
-			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.PublishRetries, m.HeldMessages, m.UnstorableTotal, m.ModelInfo,
-			m.SinkGapRecoveries, m.SinkRestarts)
+		reg.MustRegister(m.MessagesTotal, m.DeliveriesTotal, m.RedeliveriesTotal, m.DeadLettersTotal, m.RequestsTotal,
+			m.BatchSize, m.BatchWait, m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.PublishRetries, m.HeldMessages,
+			m.UnstorableTotal, m.ModelInfo, m.ReloadsTotal, m.LastReloadSuccessful, m.LastReloadSuccessTime)
+		RegisterBuildInfo(reg)
 	}
 	return m
 }
@@ -168,6 +227,18 @@ func New(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) SetModel(version string) {
 	m.ModelInfo.Reset()
 	m.ModelInfo.WithLabelValues(version).Set(1)
+}
+
+// RegisterBuildInfo registers scorer_build_info: 1, labelled with the
+// binary's module version, VCS revision and Go version (package buildinfo).
+func RegisterBuildInfo(reg prometheus.Registerer) {
+	in := buildinfo.Read()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "scorer_build_info",
+		Help: "1, labelled with the scorer binary's version, VCS revision and Go version.",
+	}, []string{"version", "revision", "goversion"})
+	g.WithLabelValues(in.Version, in.ShortRevision(), in.GoVersion).Set(1)
+	reg.MustRegister(g)
 }
 
 // Handler serves the metrics gathered by g in the Prometheus text format.

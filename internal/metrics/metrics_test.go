@@ -19,11 +19,13 @@ func TestNewRegistersAndServes(t *testing.T) {
 	m.ScoreSeconds.Observe(0.0001)
 	m.EndToEndSeconds.WithLabelValues(PathHTTP).Observe(0.002)
 	m.InFlight.Set(2)
-	m.ConsumerLag.Set(42)
+	m.DeliveriesTotal.WithLabelValues(ActionNak).Inc()
+	m.RedeliveriesTotal.Inc()
+	m.DeadLettersTotal.Add(2)
+	m.ReloadsTotal.WithLabelValues(ReloadRefused).Inc()
+	m.LastReloadSuccessful.Set(0)
 	m.PublishRetries.Add(5)
 	m.HeldMessages.Set(4)
-	m.SinkGapRecoveries.Inc()
-	m.SinkRestarts.Add(2)
 	m.SetModel("a@000000000000")
 	m.SetModel("b@111111111111") // replaces a's series
 
@@ -44,11 +46,16 @@ func TestNewRegistersAndServes(t *testing.T) {
 		`scorer_score_seconds_count 1`,
 		`scorer_end_to_end_seconds_count{path="http"} 1`,
 		`scorer_in_flight_rows 2`,
-		`scorer_consumer_lag_messages 42`,
+		`scorer_deliveries_total{action="nak"} 1`,
+		`scorer_deliveries_total{action="ack"} 0`, // exported before the first event
+		`scorer_redeliveries_total 1`,
+		`scorer_dead_letters_total 2`,
+		`scorer_model_reloads_total{outcome="refused"} 1`,
+		`scorer_model_reloads_total{outcome="failed"} 0`,
+		`scorer_model_last_reload_successful 0`,
+		`scorer_build_info{goversion="`,
 		`scorer_publish_retries_total 5`,
 		`scorer_held_messages 4`,
-		`scorer_sink_gap_recoveries_total 1`,
-		`scorer_sink_restarts_total 2`,
 		`scorer_model_info{version="b@111111111111"} 1`,
 	} {
 		if !strings.Contains(text, want) {

@@ -74,3 +74,21 @@ type testError struct{}
 func (testError) Error() string { return "stream full" }
 
 var errTest = testError{}
+
+// TestLimiterSummarizesAFloodThatStops: events skipped at the end of a
+// flood are counted in a summary line once the interval ends, even though
+// no event comes after them.
+func TestLimiterSummarizesAFloodThatStops(t *testing.T) {
+	var buf testkit.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	l := NewLimiter(log, slog.LevelError, "flood", 50*time.Millisecond)
+	for range 500 {
+		l.Event()
+	}
+	testkit.Eventually(t, 10*time.Second, "a summary line", func() bool {
+		return strings.Contains(buf.String(), `msg="flood: summary" skipped=499`)
+	})
+	if n := strings.Count(buf.String(), "msg=flood"); n != 1 {
+		t.Errorf("%d event lines, want 1:\n%s", n, buf.String())
+	}
+}

@@ -38,7 +38,18 @@ type Config struct {
 // SinkConfig configures the sinks that run inside serve (keys sink.*).
 type SinkConfig struct {
 	// Parquet writes the results stream into files when its dir is set.
-	Parquet sink.ParquetConfig `mapstructure:"parquet"`
+	Parquet ParquetSinkConfig `mapstructure:"parquet"`
+}
+
+// ParquetSinkConfig is the Parquet sink's configuration (keys
+// sink.parquet.*): the sink's own, and the address `scorer sink parquet`
+// serves its probes and metrics on.
+type ParquetSinkConfig struct {
+	sink.ParquetConfig `mapstructure:",squash"`
+	// HTTPAddr is where `scorer sink parquet` serves /healthz, /readyz and
+	// /metrics; empty serves nothing. Inside serve the sink reports through
+	// serve's own HTTP server and this key is not used.
+	HTTPAddr string `mapstructure:"http_addr"`
 }
 
 // ModelConfig says which model to serve (keys model.*).
@@ -57,6 +68,16 @@ type ModelConfig struct {
 	// LoadTimeout bounds one load of the model file, at start and on each
 	// reload: a load still running then is abandoned (default 2m).
 	LoadTimeout time.Duration `mapstructure:"load_timeout"`
+	// ReloadIncompatible lets a reload swap in a model that changes the
+	// answer's kind or the features clients must send (see incompatible);
+	// by default such a reload is refused and the serving model stays.
+	ReloadIncompatible bool `mapstructure:"reload_incompatible"`
+	// Watch reloads the model when its file changes (polled every
+	// WatchInterval, following symbolic links), besides SIGHUP.
+	Watch bool `mapstructure:"watch"`
+	// WatchInterval is how often Watch looks at the file; a change is
+	// loaded once the file has kept it for one interval.
+	WatchInterval time.Duration `mapstructure:"watch_interval"`
 }
 
 // ShutdownConfig bounds the graceful shutdown (keys shutdown.*).
@@ -77,7 +98,7 @@ type LogConfig struct {
 // DefaultConfig returns every default of configs/scorer.yaml.
 func DefaultConfig() Config {
 	return Config{
-		Model:    ModelConfig{MaxBytes: 1 << 30, LoadTimeout: 2 * time.Minute},
+		Model:    ModelConfig{MaxBytes: 1 << 30, LoadTimeout: 2 * time.Minute, WatchInterval: 5 * time.Second},
 		NATS:     DefaultNATSConfig(),
 		Topology: ingest.DefaultTopology(),
 		Batch:    worker.DefaultConfig(),
@@ -88,7 +109,7 @@ func DefaultConfig() Config {
 		Schema:   ingest.DefaultSchemaConfig(),
 		Shutdown: ShutdownConfig{Timeout: 30 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
-		Sink:     SinkConfig{Parquet: sink.DefaultParquetConfig()},
+		Sink:     SinkConfig{Parquet: ParquetSinkConfig{ParquetConfig: sink.DefaultParquetConfig(), HTTPAddr: "127.0.0.1:8988"}},
 	}
 }
 
@@ -128,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.Model.LoadTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("model.load_timeout: %v, want a positive duration", c.Model.LoadTimeout))
+	}
+	if c.Model.WatchInterval <= 0 {
+		errs = append(errs, fmt.Errorf("model.watch_interval: %v, want a positive duration", c.Model.WatchInterval))
 	}
 	for i, f := range c.Model.Features {
 		if strings.TrimSpace(f) == "" {

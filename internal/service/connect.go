@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/loan-scorer/loan-scorer/internal/embedded"
+	"github.com/loan-scorer/loan-scorer/internal/ratelog"
 )
 
 // NATSConfig says how to reach NATS (keys nats.*). With URL empty the
@@ -134,16 +135,42 @@ func RedactURL(s string) string {
 	return strings.Join(parts, ",")
 }
 
-// options builds the connection options for c.
+// Connect dials the server or cluster of c.URL (which must be set) as a
+// client named name, with c's authentication and TLS: the connection of
+// the commands that talk to a running NATS (scorer ingest, sink parquet,
+// bench, result). It reconnects for ever, logging the loss at error level.
+func (c NATSConfig) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
+	if c.URL == "" {
+		return nil, errors.New("nats.url: empty")
+	}
+	opts, err := c.options(log)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, nats.Name(name), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(c.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(c.URL), err)
+	}
+	return nc, nil
+}
+
+// options builds the connection options for c. Losing the connection is
+// logged at error level (readiness turns false until it is back), the
+// reconnection at info level.
 func (c NATSConfig) options(log *slog.Logger) ([]nats.Option, error) {
+	// Async errors (a slow consumer, a permissions violation) can come once
+	// per message: one line per interval, with the count of the others.
+	asyncErrs := ratelog.NewLimiter(log, slog.LevelWarn, "NATS async error", asyncErrorEvery)
 	opts := []nats.Option{
 		nats.Name("loan-scorer"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("disconnected from NATS", "error", err)
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // closed on purpose, or for good: the owner reports it
 			}
+			log.Error("lost the NATS connection: reconnecting (not ready meanwhile)", "error", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "url", RedactURL(nc.ConnectedUrl())) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -151,7 +178,7 @@ func (c NATSConfig) options(log *slog.Logger) ([]nats.Option, error) {
 			if sub != nil {
 				subject = sub.Subject
 			}
-			log.Warn("NATS async error", "subject", subject, "error", err)
+			asyncErrs.Event("subject", ratelog.Clip(subject), "error", err)
 		}),
 	}
 	switch {
@@ -232,3 +259,6 @@ func (c *conn) Stop(ctx context.Context) error {
 		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
 	}
 }
+
+// asyncErrorEvery is how often NATS async errors are logged at most.
+const asyncErrorEvery = 10 * time.Second

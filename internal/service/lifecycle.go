@@ -47,11 +47,13 @@ func (s *server) stopOrder() []stopStep {
 	steps := []stopStep{
 		{name: "readiness", stop: func(context.Context) error { s.ready.Store(false); return nil }},
 		{name: "model reloads", stop: s.reloads.Stop},
+		{name: "consumer figures", stop: s.consWatch.Stop},
 		{name: "async consumer", stop: s.async.Stop, consumer: true},
 		{name: "pending publishes", stop: s.pub.Wait},
 	}
 	if s.sink != nil {
-		steps = append(steps, stopStep{name: "parquet sink", stop: s.sink.Stop})
+		steps = append(steps, stopStep{name: "parquet sink", stop: s.sink.Stop},
+			stopStep{name: "parquet sink consumer figures", stop: s.sinkWatch.Stop})
 	}
 	steps = append(steps,
 		stopStep{name: "max-deliveries reaper", stop: s.reaper.Stop},
@@ -76,12 +78,13 @@ func (s *server) parts() []part {
 		{"sync service", s.sync},
 		{"HTTP server", s.http},
 		{"model reloads", s.reloads},
+		{"consumer figures", s.consWatch},
 	}
 	if s.emb != nil {
 		ps = append(ps, part{"embedded NATS server", s.emb})
 	}
 	if s.sink != nil {
-		ps = append(ps, part{"parquet sink", s.sink})
+		ps = append(ps, part{"parquet sink", s.sink}, part{"parquet sink consumer figures", s.sinkWatch})
 	}
 	return ps
 }

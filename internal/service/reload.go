@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
 )
 
@@ -88,10 +89,14 @@ func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*model.
 	return res.mdl, res.err
 }
 
-// reloader runs the reloads asked for by SIGHUP, one at a time, each in its
-// own goroutine, so its loop (Run) never waits for a file and a shutdown
-// never waits for a reload. Its other methods are called from that loop
-// only.
+// reloader runs the reloads asked for by SIGHUP (and, with model.watch, by
+// a change of the model file), one at a time, each in its own goroutine,
+// so its loop (Run) never waits for a file and a shutdown never waits for a
+// reload. Its other methods are called from that loop only.
+//
+// A loaded model incompatible with the serving one (see incompatible) is
+// refused unless allowIncompatible. Each reload ends in
+// scorer_model_reloads_total as loaded, failed or refused.
 //
 // At most one reload is in flight. A request during one is coalesced: one
 // more reload runs when the current one ends (so the newest file wins),
@@ -105,8 +110,14 @@ type reloader struct {
 	path    string // for the log
 	log     *slog.Logger
 	// swap installs a loaded model and returns the one it replaces.
-	swap    func(*model.Loaded) *model.Loaded
-	current func() string // the serving model's version, for the log
+	swap func(*model.Loaded) *model.Loaded
+	// serving returns the model serving now.
+	serving func() *model.Loaded
+	// allowIncompatible is model.reload_incompatible.
+	allowIncompatible bool
+	m                 *metrics.Metrics
+	// watch, when set (model.watch), starts the file watcher with Run.
+	watch *fileWatch
 
 	requests <-chan struct{} // Options.Reload
 	quit     chan struct{}   // closed by Stop
@@ -124,6 +135,11 @@ type reloader struct {
 func (r *reloader) Run(ctx context.Context) error {
 	defer close(r.exited)
 	defer r.stop()
+	var changed <-chan struct{}
+	if r.watch != nil {
+		changed = r.watch.changed
+		go r.watch.run(r.quit)
+	}
 	for {
 		select {
 		case <-r.quit:
@@ -131,6 +147,9 @@ func (r *reloader) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-r.requests:
+			r.request()
+		case <-changed:
+			r.log.Info("model file changed: reloading", "model", r.path)
 			r.request()
 		case res := <-r.done():
 			r.finish(res)
@@ -163,7 +182,8 @@ func (r *reloader) request() {
 	}
 	if n := r.stuck.Load(); n >= maxStuckLoads {
 		r.log.Error("reload refused: earlier model loads are still blocked reading the file (a hung mount?); keeping the current model",
-			"model", r.path, "blocked_loads", n, "version", r.current())
+			"model", r.path, "blocked_loads", n, "version", r.serving().Version)
+		r.ended(metrics.ReloadFailed)
 		return
 	}
 	r.inFlight = startLoad(r.load, &r.stuck)
@@ -197,13 +217,37 @@ func (r *reloader) expired() <-chan time.Time {
 func (r *reloader) finish(res loadResult) {
 	r.inFlight = nil
 	r.timer.Stop()
-	if res.err != nil {
-		r.log.Error("reload failed, keeping the current model", "version", r.current(), "error", res.err)
-	} else {
+	cur := r.serving()
+	switch {
+	case res.err != nil:
+		r.log.Error("reload failed, keeping the current model", "version", cur.Version, "error", res.err)
+		r.ended(metrics.ReloadFailed)
+	default:
+		if err := incompatible(cur, res.mdl); err != nil {
+			if !r.allowIncompatible {
+				r.log.Error("reload refused, keeping the current model (model.reload_incompatible: true loads it anyway)",
+					"version", cur.Version, "error", err)
+				r.ended(metrics.ReloadRefused)
+				break
+			}
+			r.log.Warn("loading an incompatible model: model.reload_incompatible is set", "error", err)
+		}
 		old := r.swap(res.mdl)
 		r.log.Info("model reloaded", "version", res.mdl.Version, "previous", old.Version)
+		r.m.LastReloadSuccessTime.SetToCurrentTime()
+		r.ended(metrics.ReloadLoaded)
 	}
 	r.next()
+}
+
+// ended counts a reload by its outcome (metrics.Reload*).
+func (r *reloader) ended(outcome string) {
+	r.m.ReloadsTotal.WithLabelValues(outcome).Inc()
+	if outcome == metrics.ReloadLoaded {
+		r.m.LastReloadSuccessful.Set(1)
+	} else {
+		r.m.LastReloadSuccessful.Set(0)
+	}
 }
 
 // timedOut abandons the in-flight load, unless it finished meanwhile.
@@ -215,7 +259,8 @@ func (r *reloader) timedOut() {
 	}
 	r.inFlight = nil
 	r.log.Error("reload abandoned: the model file was not read within model.load_timeout; keeping the current model",
-		"model", r.path, "timeout", r.timeout, "version", r.current(), "blocked_loads", r.stuck.Load())
+		"model", r.path, "timeout", r.timeout, "version", r.serving().Version, "blocked_loads", r.stuck.Load())
+	r.ended(metrics.ReloadFailed)
 	r.next()
 }
 

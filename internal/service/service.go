@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
 	"github.com/loan-scorer/loan-scorer/internal/embedded"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
@@ -99,8 +100,12 @@ type server struct {
 	sync    *ingest.SyncService
 	http    ingest.HTTPDoor
 	sink    *sink.Parquet // nil without sink.parquet.dir
-	reloads *reloader
-	ready   atomic.Bool
+	// consWatch and sinkWatch refresh the consumer figures (the input
+	// consumer's; the sink's, nil without the sink).
+	consWatch *consumerWatch
+	sinkWatch *consumerWatch
+	reloads   *reloader
+	ready     atomic.Bool
 	// sinkCrash is the sink's test-only crash hook (Options.SinkCrash).
 	sinkCrash func(point string)
 }
@@ -144,6 +149,11 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.m = metrics.New(s.reg)
 	s.m.SetModel(mdl.Version)
+	s.m.LastReloadSuccessTime.SetToCurrentTime()
+	cc := metrics.NewConsumer(cfg.Stream.Name, cfg.Consumer.Name, consumerSource(js, cfg.Stream.Name, cfg.Consumer.Name), "")
+	s.reg.MustRegister(cc)
+	s.consWatch = newConsumerWatch(cc)
+	s.reg.MustRegister(metrics.NewStreams(streamsSource(js, cfg.Stream.Name, cfg.Results.Stream, cfg.DLQ.Stream)))
 	s.models = model.NewHolder(mdl)
 	dec := ingest.NewDecoderCache(cfg.Schema, cfg.Limits)
 	s.batcher = worker.NewBatcher(cfg.Batch, cfg.workers(), s.m)
@@ -177,10 +187,13 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	door := ingest.FrontDoor{Models: s.models, Decoders: dec.Get, Scorer: s.batcher, Bodies: sink.Bodies{}, Metrics: s.m, Log: s.log}
 	scfg := ingest.DefaultSyncConfig()
 	scfg.Subject = cfg.Subjects.Sync
+	// Metadata is fixed when the service starts: a reload changes the
+	// model (each answer names its own), not this.
+	scfg.Metadata = map[string]string{"scorer": buildinfo.Read().String(), "model_at_start": mdl.Version}
 	if s.sync, err = ingest.NewSyncService(nc, scfg, door); err != nil {
 		return fmt.Errorf("sync service on %s: %w", cfg.Subjects.Sync, err)
 	}
-	srv := ingest.NewHTTPServer(cfg.HTTP, door, s.ready.Load, s.info, s.reg)
+	srv := ingest.NewHTTPServer(cfg.HTTP, door, s.readyNow, s.info, s.reg)
 	ln, err := ingest.ListenHTTP(srv, cfg.HTTP)
 	if err != nil {
 		return err
@@ -191,12 +204,23 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 		return err
 	}
 	s.reloads = &reloader{load: opts.Load, timeout: cfg.Model.LoadTimeout, path: cfg.Model.Path, log: s.log,
-		swap: s.swapModel, current: func() string { return s.models.Load().Version },
+		swap: s.swapModel, serving: s.models.Load, allowIncompatible: cfg.Model.ReloadIncompatible, m: s.m,
 		requests: opts.Reload, quit: make(chan struct{}), exited: make(chan struct{})}
+	if cfg.Model.Watch && cfg.Model.Path != "" {
+		s.reloads.watch = newFileWatch(cfg.Model.Path, cfg.Model.WatchInterval, s.log)
+	}
 	s.ready.Store(true)
 	s.log.Info("serving", "async", cfg.Subjects.Score, "sync", cfg.Subjects.Sync, "results", cfg.Subjects.Results,
 		"http", ln.Addr().String(), "consumer", cfg.Consumer.Name, "workers", cfg.workers())
 	return nil
+}
+
+// readyNow is /readyz: serving (not starting, not shutting down) and
+// connected to NATS. While the connection is lost (it reconnects on its
+// own) nothing async is consumed or stored and sync requests cannot
+// arrive, so a load balancer should send HTTP requests elsewhere too.
+func (s *server) readyNow() bool {
+	return s.ready.Load() && s.conn.nc.IsConnected()
 }
 
 // abandon releases what a failed build left behind; nothing runs yet.

@@ -26,7 +26,9 @@ func build(dir, name, pkg string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	// -buildvcs=auto: stamp the revision when the repository allows it
+	// (`scorer version` reports it), whatever GOFLAGS says.
+	cmd := exec.Command("go", "build", "-buildvcs=auto", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -41,6 +41,10 @@ type Table struct {
 	PageTypes []string
 	// CreatedBy is the writer's name from the footer.
 	CreatedBy string
+	// Meta is the footer's key-value metadata.
+	Meta map[string]string
+	// DictColumns lists the columns (dotted paths) with a dictionary page.
+	DictColumns []string
 }
 
 // Read reads the Parquet file at path with arrow-go.
@@ -61,6 +65,12 @@ func ReadErr(path string) (*Table, error) {
 	}
 	defer rdr.Close()
 	out := &Table{Cols: map[string][]any{}, CreatedBy: rdr.MetaData().GetCreatedBy()}
+	out.Meta = map[string]string{}
+	for _, kv := range rdr.MetaData().KeyValueMetadata() {
+		if kv.Value != nil {
+			out.Meta[kv.Key] = *kv.Value
+		}
+	}
 	seen := map[string]bool{}
 	for i := range rdr.NumRowGroups() {
 		rg := rdr.MetaData().RowGroup(i)
@@ -84,6 +94,10 @@ func ReadErr(path string) (*Table, error) {
 			}
 			for pr.Next() {
 				name := fmt.Sprint(pr.Page().Type())
+				if col := rdr.MetaData().Schema.Column(c).ColumnPath().String(); name == "DICTIONARY_PAGE" && !seen["dict:"+col] {
+					seen["dict:"+col] = true
+					out.DictColumns = append(out.DictColumns, col)
+				}
 				if !seen["page:"+name] {
 					seen["page:"+name] = true
 					out.PageTypes = append(out.PageTypes, name)
