@@ -142,7 +142,7 @@ func TestComposeFile(t *testing.T) {
 	}
 	full := config(t, nil, "parquet")
 	sink := service(full, "parquet-sink")
-	for _, want := range []string{"build:", "test:\n      - NONE", "condition: service_healthy", "profiles:\n    - parquet"} {
+	for _, want := range []string{"build:", "http://127.0.0.1:8988/readyz", "condition: service_healthy", "profiles:\n    - parquet"} {
 		if !strings.Contains(sink, want) {
 			t.Errorf("parquet-sink lacks %q:\n%s", want, sink)
 		}

@@ -141,12 +141,21 @@ func StartCluster(t testing.TB, bin string, n int) []*Server {
 		})
 	}
 	js := ConnectJS(t, ClusterURL(servers))
-	testkit.Eventually(t, 60*time.Second, "JetStream meta leader in the cluster", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// A meta leader is not enough: until it knows every member as a
+	// JetStream peer, a stream of n replicas fails with "no suitable
+	// peers for placement" (seen on a loaded machine). A probe stream of
+	// n replicas is created once it can be, and deleted.
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("a stream of %d replicas can be placed", n), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := js.AccountInfo(ctx)
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "CLUSTER_PROBE", Subjects: []string{"cluster.probe"}, Replicas: n})
 		return err == nil
 	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, "CLUSTER_PROBE"); err != nil {
+		t.Fatalf("delete the probe stream: %v", err)
+	}
 	return servers
 }
 
