@@ -22,9 +22,9 @@ type BatcherOption func(*Batcher)
 
 // WithCodes makes the reasons of the batcher's results sum the features of
 // each reason code of codes (nil: every feature is a reason of its own).
-// The mapping must fit every model the batcher scores (the service checks
-// it on every model load); a model it does not fit gets no reasons, only
-// an error saying why in each result that asked.
+// The mapping should fit every model the batcher scores (the service
+// checks it against the model it starts with); a model it does not fit
+// gets no reasons, only an error saying why in each result that asked.
 func WithCodes(codes *reason.Codes) BatcherOption {
 	return func(b *Batcher) { b.notes.codes = codes }
 }
