@@ -15,6 +15,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -44,6 +45,15 @@ type Options struct {
 	// reader hold at once, estimated from its footer (default
 	// DefaultMaxPageBytes); a file over it is refused with ErrTooWide.
 	MaxPageBytes int64
+	// Explain is how many reasons each scored row gets, in 2×Explain
+	// columns after the value columns (ReasonColumns; a JSON line gets
+	// "reasons" as a result body does); 0 adds none. At most the model's
+	// feature count; a model that cannot explain is refused before any
+	// output exists.
+	Explain int
+	// Codes sums the reasons' features per reason code (nil: a reason per
+	// feature); a code naming a feature the model lacks is refused.
+	Codes *reason.Codes
 	// CopyThrough replaces scoring (mapping and prediction) by a constant
 	// 0.5: the same reading and writing, to measure what they cost.
 	CopyThrough bool
@@ -60,6 +70,10 @@ type Stats struct {
 	// Rows written, Errors among them (rows the model could not take).
 	Rows, Errors int64
 	Elapsed      time.Duration
+	// Unseen counts, per categorical feature of the model in flat order,
+	// the scored rows whose value of it the model never saw; nil when the
+	// model cannot tell (only CatBoost models can).
+	Unseen []Unseen
 }
 
 // RowsPerSecond is Rows over Elapsed.
@@ -97,6 +111,10 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	}
 	if inFmt != outFmt && (inFmt != ingest.CSV || outFmt != ingest.Parquet) {
 		return Stats{}, fmt.Errorf("%s input writes %s output (or Parquet from CSV): name the output %s: %w", inFmt, inFmt, "*."+string(inFmt), ErrFormat)
+	}
+	ranker, err := newRanker(o)
+	if err != nil {
+		return Stats{}, err
 	}
 	if abs(in) == abs(out) {
 		return Stats{}, fmt.Errorf("output %s is the input", out)
@@ -137,7 +155,7 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	if err := f.start(tmp); err != nil {
 		return Stats{}, err
 	}
-	st, err := run(ctx, f, o)
+	st, err := run(ctx, f, o, ranker)
 	if err != nil {
 		return st, fmt.Errorf("%s: %w", in, err)
 	}
@@ -241,6 +259,10 @@ type chunk struct {
 	n        int
 	problems []string
 	out      []float64 // n × width
+	// notes are the scored rows' notes (empty when the run notes
+	// nothing); unseen counts their unseen values per categorical feature.
+	notes  []reason.Note
+	unseen []int64
 	// Format-specific storage, reused from chunk to chunk.
 	pq   parquetRows
 	text textRows
@@ -255,7 +277,7 @@ func dropLastRow(b *model.Batch) {
 }
 
 // run streams the input through the pipeline.
-func run(ctx context.Context, f format, o Options) (Stats, error) {
+func run(ctx context.Context, f format, o Options, ranker *reason.Ranker) (Stats, error) {
 	width := o.Model.Width()
 	nChunks := 2*o.Workers + 2
 	lim := limitsFor(o.Batch, f.width(), nChunks)
@@ -267,6 +289,14 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 	done := make(chan *chunk, nChunks)
 	g, ctx := errgroup.WithContext(ctx)
 	var st Stats
+	var unseen []int64
+	if ranker != nil && ranker.ReportsUnseen() {
+		names := unseenFeatures(o.Model.Schema())
+		unseen = make([]int64, len(names))
+		for _, name := range names {
+			st.Unseen = append(st.Unseen, Unseen{Feature: name})
+		}
+	}
 
 	g.Go(func() error { // reader
 		defer close(todo)
@@ -301,8 +331,9 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 			b := model.NewBatch(s, lim.rows)
 			pred := make([]float64, lim.rows*width)
 			idx := make([]int, 0, lim.rows)
+			n := newNoter(ranker, o.Explain, s)
 			for c := range todo {
-				if err := score(f, c, o, b, pred, idx[:0], width); err != nil {
+				if err := score(f, c, o, b, pred, idx[:0], width, n); err != nil {
 					return err
 				}
 				select {
@@ -335,6 +366,11 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 					return fmt.Errorf("write output: %w", err)
 				}
 				st.Rows += int64(c.n)
+				for i, k := range c.unseen {
+					if i < len(unseen) {
+						unseen[i] += k
+					}
+				}
 				for _, p := range c.problems[:c.n] {
 					if p != "" {
 						st.Errors++
@@ -348,10 +384,11 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
-		return st, err
+	err := g.Wait()
+	for i := range st.Unseen {
+		st.Unseen[i].Rows = unseen[i]
 	}
-	return st, nil
+	return st, err
 }
 
 // safeRead turns a panic of the input decoder (a corrupt file can reach
@@ -367,9 +404,13 @@ func safeRead(f format, c *chunk, lim chunkLimits) (err error) {
 }
 
 // score maps and predicts one chunk into c.out.
-func score(f format, c *chunk, o Options, b *model.Batch, pred []float64, idx []int, width int) error {
+func score(f format, c *chunk, o Options, b *model.Batch, pred []float64, idx []int, width int, n *noter) error {
 	out := c.out[:c.n*width]
 	if o.CopyThrough {
+		b.Reset()
+		if err := n.annotate(c, b, nil); err != nil { // no notes
+			return err
+		}
 		for i := range out {
 			out[i] = 0.5
 		}
@@ -394,6 +435,9 @@ func score(f format, c *chunk, o Options, b *model.Batch, pred []float64, idx []
 	}
 	for i, r := range idx {
 		copy(out[r*width:(r+1)*width], pred[i*width:(i+1)*width])
+	}
+	if err := n.annotate(c, b, idx); err != nil {
+		return err
 	}
 	b.Reset()
 	return nil

@@ -44,6 +44,7 @@ type parquetFormat struct {
 
 	schema   *parquet.Schema
 	valCols  []string
+	k        int  // reasons per row (Options.Explain), in 2k columns
 	optional bool // value columns nullable (rows can fail)
 	errCol   bool
 	w        *parquet.GenericWriter[any]
@@ -79,8 +80,8 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 		f.errCol = f.mapper.CanFail()
 	}
 	f.optional = f.errCol
-	f.valCols = valueColumns(o.Model)
-	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+1)
+	f.valCols, f.k = valueColumns(o.Model), o.Explain
+	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+2*f.k+1)
 	taken := map[string]bool{}
 	for _, fld := range file.Schema().Fields() {
 		fields = append(fields, plainField(fld))
@@ -95,6 +96,12 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 			return nil, fmt.Errorf("the input already has a column %q (the output's value column): rename it", name)
 		}
 		fields = append(fields, &field{Node: leaf, name: name})
+	}
+	for _, rf := range reasonFields(f.k) {
+		if taken[rf.Name()] {
+			return nil, fmt.Errorf("the input already has a column %q (the output's reason column): rename it", rf.Name())
+		}
+		fields = append(fields, rf)
 	}
 	if f.errCol {
 		if taken[errorColumn] {
@@ -118,7 +125,7 @@ func (f *parquetFormat) start(w *os.File) error {
 	return nil
 }
 
-func (f *parquetFormat) width() int { return f.nInCols + len(f.valCols) + 1 }
+func (f *parquetFormat) width() int { return f.nInCols + len(f.valCols) + 2*f.k + 1 }
 
 // readStep is the most rows read at once, so that a chunk of long strings
 // can close at its byte budget before it reads many more.
@@ -274,6 +281,7 @@ func (f *parquetFormat) write(c *chunk) error {
 			}
 			col++
 		}
+		row, col = appendReasonValues(row, c.noteOf(r), f.k, col)
 		if f.errCol {
 			if p := c.problems[r]; p != "" {
 				row = append(row, parquet.ByteArrayValue([]byte(p)).Level(0, 1, col))

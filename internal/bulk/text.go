@@ -16,6 +16,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -34,6 +35,7 @@ type csvFormat struct {
 	header  []string
 	mapper  *ingest.CSVMapper
 	valCols []string
+	k       int // reasons per row (Options.Explain), in 2k columns
 	bw      *bufio.Writer
 	w       *csv.Writer
 	opts    Options
@@ -59,13 +61,13 @@ func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 	if err := checkColumns(len(header), o.MaxColumns); err != nil {
 		return nil, err
 	}
-	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model), opts: o, toParquet: toParquet}
+	f := &csvFormat{r: r, header: header, valCols: valueColumns(o.Model), k: o.Explain, opts: o, toParquet: toParquet}
 	if !o.CopyThrough {
 		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema(), o.Schema); err != nil {
 			return nil, err
 		}
 	}
-	for _, c := range append(slices.Clone(f.valCols), errorColumn) {
+	for _, c := range append(append(slices.Clone(f.valCols), ReasonColumns(f.k)...), errorColumn) {
 		if slices.Contains(header, c) {
 			return nil, fmt.Errorf("the input already has a column %q (an output column): rename it", c)
 		}
@@ -81,10 +83,10 @@ func (f *csvFormat) start(w *os.File) error {
 	}
 	f.bw = bufio.NewWriterSize(w, 1<<20)
 	f.w = csv.NewWriter(f.bw)
-	return f.w.Write(append(append(slices.Clone(f.header), f.valCols...), errorColumn))
+	return f.w.Write(append(append(append(slices.Clone(f.header), f.valCols...), ReasonColumns(f.k)...), errorColumn))
 }
 
-func (f *csvFormat) width() int { return len(f.header) + len(f.valCols) + 1 }
+func (f *csvFormat) width() int { return len(f.header) + len(f.valCols) + 2*f.k + 1 }
 
 func (f *csvFormat) read(c *chunk, lim chunkLimits) error {
 	t := &c.text
@@ -134,6 +136,7 @@ func (f *csvFormat) write(c *chunk) error {
 				rec = append(rec, strconv.FormatFloat(c.out[r*width+j], 'g', -1, 64))
 			}
 		}
+		rec = appendReasonCells(rec, c.noteOf(r), f.k)
 		rec = append(rec, c.problems[r])
 		if err := f.w.Write(rec); err != nil {
 			return err
@@ -164,6 +167,7 @@ type jsonlFormat struct {
 	lines   *ingest.Lines
 	dec     *ingest.Decoder
 	valCols []string
+	explain bool // lines get "reasons" (Options.Explain > 0)
 	bw      *bufio.Writer
 	buf     []byte
 }
@@ -173,6 +177,7 @@ func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
 		lines:   ingest.NewLines(src, 0),
 		dec:     ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
 		valCols: valueColumns(o.Model),
+		explain: o.Explain > 0,
 	}, nil
 }
 
@@ -265,6 +270,11 @@ func (f *jsonlFormat) write(c *chunk) error {
 				buf = append(buf, ':')
 				buf = sink.AppendFloat(buf, c.out[r*width+j])
 			}
+			if n := c.noteOf(r); f.explain && n != nil {
+				// The reasons as a result body has them; the unseen
+				// values are counted in the run's summary instead.
+				buf = sink.AppendNote(buf, &reason.Note{Asked: n.Asked, Reasons: n.Reasons, Err: n.Err})
+			}
 		}
 		buf = append(buf, '}', '\n')
 		f.buf = buf
@@ -287,7 +297,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	}
 	s := f.opts.Model.Schema()
 	f.numeric = make([]bool, len(f.header))
-	fields := make([]parquet.Field, 0, len(f.header)+len(f.valCols)+1)
+	fields := make([]parquet.Field, 0, len(f.header)+len(f.valCols)+2*f.k+1)
 	for i, h := range f.header {
 		node := parquet.Optional(parquet.String())
 		if ft, ok := s.Lookup(h); ok && ft.Kind == model.Float {
@@ -299,6 +309,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	for _, name := range f.valCols {
 		fields = append(fields, &field{Node: parquet.Optional(parquet.Leaf(parquet.DoubleType)), name: name})
 	}
+	fields = append(fields, reasonFields(f.k)...)
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
 	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields)), schema)
@@ -309,7 +320,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 // writeParquet writes a chunk of CSV records as typed Parquet rows.
 func (f *csvFormat) writeParquet(c *chunk) error {
 	width := len(f.valCols)
-	per := len(f.header) + width + 1
+	per := len(f.header) + width + 2*f.k + 1
 	if cap(f.rows) < c.n {
 		f.rows = make([]parquet.Row, c.n)
 	}
@@ -346,6 +357,7 @@ func (f *csvFormat) writeParquet(c *chunk) error {
 			}
 			col++
 		}
+		row, col = appendReasonValues(row, c.noteOf(r), f.k, col)
 		if p := c.problems[r]; p != "" {
 			row = append(row, parquet.ByteArrayValue([]byte(p)).Level(0, 1, col))
 		} else {
