@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 )
 
 // parquetWork is one worker's state for a Parquet input: a batch of rows
@@ -23,6 +24,7 @@ type parquetWork struct {
 	problems []string
 	pred     []float64
 	readers  []colReader
+	noter    *noter // nil when the run notes nothing
 	// held are the pages the batch's values came from: its categories
 	// share their bytes, so they are released only once it is scored.
 	held []parquet.Page
@@ -36,6 +38,7 @@ func newParquetWork(f *parquetFormat) *parquetWork {
 		problems: make([]string, n),
 		pred:     make([]float64, n*len(f.valCols)),
 		readers:  make([]colReader, f.nInCols),
+		noter:    newNoter(f.opts),
 	}
 	if !f.opts.CopyThrough {
 		w.batch = model.NewBatch(f.opts.Model.Schema(), n)
@@ -156,8 +159,8 @@ func (w *parquetWork) rows(out *parquet.ConcurrentRowGroupWriter, n, rg int, fir
 	return w.values(cols, n, first, u)
 }
 
-// values scores the batch and writes the value columns (and the error
-// column) of its n rows.
+// values scores the batch and writes the value columns, the reason columns
+// and the error column of its n rows.
 func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u *unit) error {
 	width := len(w.f.valCols)
 	pred := w.pred[:n*width]
@@ -181,6 +184,13 @@ func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u
 			failed++
 		}
 	}
+	var notes []reason.Note
+	if w.noter != nil && w.batch != nil {
+		var err error
+		if notes, err = w.noter.annotate(w.batch, w.problems[:n], u); err != nil {
+			return fmt.Errorf("rows %d to %d: %w", first, first+int64(n)-1, err)
+		}
+	}
 	def := byte(0)
 	if w.f.optional {
 		def = 1
@@ -199,8 +209,15 @@ func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u
 			return fmt.Errorf("write output: %w", err)
 		}
 	}
+	for j := range 2 * w.f.k {
+		col := w.f.nInCols + width + j
+		reasonValues(vs, notes, j, col)
+		if _, err := cols[col].WriteRowValues(vs); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
 	if w.f.errCol {
-		col := w.f.nInCols + width
+		col := w.f.nInCols + width + 2*w.f.k
 		for r := range n {
 			if p := w.problems[r]; p != "" {
 				vs[r] = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(p), len(p))).Level(0, 1, col)

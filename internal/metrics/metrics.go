@@ -85,6 +85,10 @@ type Metrics struct {
 	// SinkRestarts counts the Parquet sink's restarts after a transient
 	// failure (NATS lost, a missed heartbeat, a directory error).
 	SinkRestarts prometheus.Counter
+	// UnseenTotal counts scored rows whose categorical value the model
+	// never saw, by "feature" (the model's categorical features: bounded
+	// by the models served), on every path (batcher).
+	UnseenTotal *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them with reg. A nil reg registers
@@ -154,8 +158,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "scorer_sink_restarts_total",
 			Help: "Parquet sink restarts after a transient failure (NATS lost, missed heartbeat, directory error).",
 		}),
+		UnseenTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_unseen_values_total",
+			Help: "Scored rows whose value of a categorical feature the model never saw (it scored them with the feature's prior), by feature.",
+		}, []string{"feature"}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.UnseenTotal)
 		reg.MustRegister(m.MessagesTotal, m.RequestsTotal, m.BatchSize, m.BatchWait,
 			m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.ConsumerLag, m.PublishRetries, m.HeldMessages, m.UnstorableTotal, m.ModelInfo,
 			m.SinkGapRecoveries, m.SinkRestarts)
