@@ -7,6 +7,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 )
 
 // This file is what ingest hands on to the layers after it, as contracts
@@ -31,6 +32,13 @@ type Job struct {
 	Out []float64
 	// Err is set when scoring the job failed; Out is then not valid.
 	Err error
+	// Explain is how many reasons each row asks for (0: none).
+	Explain int
+	// Notes is set by the scorer with the scored values: one note per row
+	// (its reasons when Explain > 0, its unseen categorical values), or
+	// none at all when no row has anything to note. Its capacity is
+	// reused.
+	Notes []reason.Note
 	// Enqueued is set by the scorer when it takes the job.
 	Enqueued time.Time
 	// Done is called exactly once, from one of the scorer's goroutines,
@@ -48,6 +56,15 @@ type Scorer interface {
 	// rather than time out) or ErrStopping (shutting down), or says that
 	// the job is malformed.
 	TrySubmit(j *Job) error
+}
+
+// NoteOf returns the note of row i of a job's notes, or nil when the
+// scorer noted nothing.
+func NoteOf(notes []reason.Note, i int) *reason.Note {
+	if i < len(notes) {
+		return &notes[i]
+	}
+	return nil
 }
 
 // Errors a Scorer answers TrySubmit with, matched with errors.Is.
@@ -96,11 +113,13 @@ func (d FrontDoor) withDefaults() FrontDoor {
 // nothing beyond its growth.
 type Bodies interface {
 	// AppendResult appends {"id":...,<value field>,"model":...} for one
-	// scored row whose values (m.Width() of them) are out.
-	AppendResult(dst []byte, id string, m *model.Loaded, out []float64) []byte
+	// scored row whose values (m.Width() of them) are out, with the
+	// fields of note (reasons, unseen) when it has any; note may be nil.
+	AppendResult(dst []byte, id string, m *model.Loaded, out []float64, note *reason.Note) []byte
 	// AppendPrediction appends the seed's HTTP body of one scored row:
-	// {<value field>} without id and model.
-	AppendPrediction(dst []byte, m *model.Loaded, out []float64) []byte
+	// {<value field>} without id and model, and the fields of note when it
+	// has any (nil keeps the seed's shape).
+	AppendPrediction(dst []byte, m *model.Loaded, out []float64, note *reason.Note) []byte
 	// AppendError appends {"id":...,"error":{"code","message","fields"}};
 	// id is left out when empty, fields when empty.
 	AppendError(dst []byte, id, code, message string, fields map[string]string) []byte

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 )
 
 // HTTPConfig configures the HTTP server (keys http.*).
@@ -166,7 +168,9 @@ func (s *httpService) put(r *httpRequest) {
 	r.body.Reset()
 	r.rows.Reset()
 	r.rows.NumFloat, r.rows.NumCat = 0, 0
-	r.job.Model, r.job.Rows, r.job.Err = nil, nil, nil
+	r.job.Model, r.job.Rows, r.job.Err, r.job.Explain = nil, nil, nil, 0
+	clear(r.job.Notes) // drop the references into the scored rows
+	r.job.Notes = r.job.Notes[:0]
 	r.itemErrs = nil
 	s.pool.Put(r)
 }
@@ -198,6 +202,14 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	mdl := s.door.Models.Load()
+	explain, err := queryExplain(req.URL, mdl.Schema())
+	if err != nil {
+		s.put(r)
+		var ie *InputError
+		errors.As(err, &ie)
+		fail(ie.Code, ie.Message, ie.Fields, metrics.OutcomeInvalid)
+		return
+	}
 	itemErrs, isArray, err := s.door.Decoders(mdl).DecodeMany(r.body.Bytes(), &r.rows)
 	if err == nil && !isArray && itemErrs[0] != nil {
 		err = itemErrs[0]
@@ -214,7 +226,7 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 	}
 	r.itemErrs = itemErrs
 	if r.rows.Rows > 0 {
-		r.job.Model, r.job.Rows, r.job.Err = mdl, &r.rows, nil
+		r.job.Model, r.job.Rows, r.job.Err, r.job.Explain = mdl, &r.rows, nil, explain
 		if err := s.door.Scorer.TrySubmit(&r.job); err != nil {
 			s.put(r)
 			if errors.Is(err, ErrOverloaded) {
@@ -238,16 +250,21 @@ func (s *httpService) predict(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	r.out = appendPredictions(s.door.Bodies, r.out[:0], mdl, r.job.Out, itemErrs, isArray)
+	var notes []reason.Note // the seed's shape unless reasons were asked for
+	if explain > 0 {
+		notes = r.job.Notes
+	}
+	r.out = appendPredictions(s.door.Bodies, r.out[:0], mdl, r.job.Out, notes, itemErrs, isArray)
 	writeJSON(w, http.StatusOK, r.out)
 	s.put(r)
 }
 
 // appendPredictions writes the seed-shaped body: one object, or an array of
-// objects and item errors in item order.
-func appendPredictions(b Bodies, dst []byte, mdl *model.Loaded, out []float64, itemErrs []error, isArray bool) []byte {
+// objects and item errors in item order; each scored row with its note's
+// fields, if notes has any.
+func appendPredictions(b Bodies, dst []byte, mdl *model.Loaded, out []float64, notes []reason.Note, itemErrs []error, isArray bool) []byte {
 	if !isArray {
-		return b.AppendPrediction(dst, mdl, out)
+		return b.AppendPrediction(dst, mdl, out, NoteOf(notes, 0))
 	}
 	width := mdl.Width()
 	dst = append(dst, '[')
@@ -260,10 +277,31 @@ func appendPredictions(b Bodies, dst []byte, mdl *model.Loaded, out []float64, i
 			dst = appendItemError(b, dst, "", ierr)
 			continue
 		}
-		dst = b.AppendPrediction(dst, mdl, out[row*width:(row+1)*width])
+		dst = b.AppendPrediction(dst, mdl, out[row*width:(row+1)*width], NoteOf(notes, row))
 		row++
 	}
 	return append(dst, ']')
+}
+
+// queryExplain reads the explain query parameter (QueryExplain): 0 when
+// absent. Given twice, or with a bad value, it is an *InputError naming
+// the parameter.
+func queryExplain(u *url.URL, s *model.Schema) (int, error) {
+	if u.RawQuery == "" {
+		return 0, nil // the common case costs no parsing
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	vals, ok := q[QueryExplain]
+	switch {
+	case !ok && err == nil:
+		return 0, nil
+	case !ok:
+		return 0, &InputError{Code: CodeInvalidInput, Message: "the query string is malformed"}
+	case len(vals) > 1:
+		return 0, &InputError{Code: CodeInvalidInput, Message: QueryExplain + ": given more than once",
+			Fields: map[string]string{QueryExplain: FieldDuplicate}}
+	}
+	return ParseExplain(QueryExplain, vals[0], s)
 }
 
 // indexFeature is one feature as GET / lists it.

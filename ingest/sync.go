@@ -269,6 +269,13 @@ func (s *syncService) handle(req micro.Request) {
 		s.fail(req, id, err, start)
 		return
 	}
+	explain := 0
+	if h := req.Headers().Get(HeaderExplain); h != "" {
+		if explain, err = ParseExplain(HeaderExplain, h, mdl.Schema()); err != nil {
+			s.fail(req, id, err, start)
+			return
+		}
+	}
 	r := s.pool.Get().(*syncRequest)
 	r.rows.Reset()
 	r.rows.NumFloat, r.rows.NumCat = 0, 0
@@ -293,7 +300,7 @@ func (s *syncService) handle(req micro.Request) {
 		s.answer(r)
 		return
 	}
-	r.job.Model, r.job.Rows, r.job.Err = mdl, &r.rows, nil
+	r.job.Model, r.job.Rows, r.job.Err, r.job.Explain = mdl, &r.rows, nil, explain
 	if err := s.door.Scorer.TrySubmit(&r.job); err != nil {
 		s.release(r)
 		s.fail(req, id, err, start)

@@ -158,7 +158,7 @@ func appendErrorReply(b Bodies, msg *nats.Msg, dst []byte, id, code, message str
 func (r *syncRequest) appendBody(dst []byte, limit int) ([]byte, bool) {
 	mdl := r.job.Model
 	if !r.isArray {
-		dst = r.s.door.Bodies.AppendResult(dst, r.id, mdl, r.job.Out)
+		dst = r.s.door.Bodies.AppendResult(dst, r.id, mdl, r.job.Out, NoteOf(r.job.Notes, 0))
 		return dst, len(dst) <= limit
 	}
 	w := 0
@@ -179,7 +179,7 @@ func (r *syncRequest) appendBody(dst []byte, limit int) ([]byte, bool) {
 			dst = appendItemError(r.s.door.Bodies, dst, itemID, ierr)
 			continue
 		}
-		dst = r.s.door.Bodies.AppendResult(dst, itemID, mdl, r.job.Out[row*w:(row+1)*w])
+		dst = r.s.door.Bodies.AppendResult(dst, itemID, mdl, r.job.Out[row*w:(row+1)*w], NoteOf(r.job.Notes, row))
 		row++
 	}
 	dst = append(dst, ']')
@@ -197,7 +197,9 @@ func appendItemError(b Bodies, dst []byte, id string, err error) []byte {
 // release returns r to the pool, without the buffers of an unusually large
 // request.
 func (s *syncService) release(r *syncRequest) {
-	r.job.Model, r.job.Rows, r.job.Err = nil, nil, nil
+	r.job.Model, r.job.Rows, r.job.Err, r.job.Explain = nil, nil, nil, 0
+	clear(r.job.Notes) // drop the references into the scored rows
+	r.job.Notes = r.job.Notes[:0]
 	r.itemErrs = nil
 	r.rows.Reset()
 	if cap(r.buf) > maxPooledAnswer {

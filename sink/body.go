@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 )
 
 // The JSON bodies are written by hand into a caller-owned buffer: every
@@ -22,23 +23,28 @@ import (
 //	{"id":"...","prediction":[x,...],"model":"..."}    regressor, several
 //	{"id":"...","probabilities":[p,...],"model":"..."} multiclass, multi-label
 //
-// The model field is m.Version.
-func AppendResult(dst []byte, id string, m *model.Loaded, out []float64) []byte {
+// The model field is m.Version. The fields of note follow when it has any
+// (AppendNote); a nil or empty note leaves the body as above.
+func AppendResult(dst []byte, id string, m *model.Loaded, out []float64, note *reason.Note) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = AppendString(dst, id)
 	dst = append(dst, ',')
 	dst = appendValues(dst, m, out)
 	dst = append(dst, `,"model":`...)
 	dst = AppendString(dst, m.Version)
+	dst = AppendNote(dst, note)
 	return append(dst, '}')
 }
 
 // AppendPrediction appends the seed-compatible HTTP body of one scored row:
 // {"default_proba":p} for a binary classifier, {"prediction":x} for a
-// regressor, {"probabilities":[...]} for multiclass and multi-label models.
-func AppendPrediction(dst []byte, m *model.Loaded, out []float64) []byte {
+// regressor, {"probabilities":[...]} for multiclass and multi-label models;
+// then the fields of note when it has any (a nil note keeps the seed's
+// shape to the byte).
+func AppendPrediction(dst []byte, m *model.Loaded, out []float64, note *reason.Note) []byte {
 	dst = append(dst, '{')
 	dst = appendValues(dst, m, out)
+	dst = AppendNote(dst, note)
 	return append(dst, '}')
 }
 
@@ -196,13 +202,13 @@ func AppendString(dst []byte, s string) []byte {
 type Bodies struct{}
 
 // AppendResult is the package's AppendResult.
-func (Bodies) AppendResult(dst []byte, id string, m *model.Loaded, out []float64) []byte {
-	return AppendResult(dst, id, m, out)
+func (Bodies) AppendResult(dst []byte, id string, m *model.Loaded, out []float64, note *reason.Note) []byte {
+	return AppendResult(dst, id, m, out, note)
 }
 
 // AppendPrediction is the package's AppendPrediction.
-func (Bodies) AppendPrediction(dst []byte, m *model.Loaded, out []float64) []byte {
-	return AppendPrediction(dst, m, out)
+func (Bodies) AppendPrediction(dst []byte, m *model.Loaded, out []float64, note *reason.Note) []byte {
+	return AppendPrediction(dst, m, out, note)
 }
 
 // AppendError is the package's AppendError.

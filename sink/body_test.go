@@ -49,7 +49,7 @@ func TestAppendResult(t *testing.T) {
 		{"multiclass", multi, []float64{0.25, 0.5, 0.25}, `"probabilities":[0.25,0.5,0.25]`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := string(sink.AppendResult([]byte("prefix:"), "id-1", c.m, c.out))
+			got := string(sink.AppendResult([]byte("prefix:"), "id-1", c.m, c.out, nil))
 			want := `prefix:{"id":"id-1",` + c.want + `,"model":"` + c.m.Version + `"}`
 			if got != want {
 				t.Fatalf("got  %s\nwant %s", got, want)
@@ -57,7 +57,7 @@ func TestAppendResult(t *testing.T) {
 			if !json.Valid([]byte(got[len("prefix:"):])) {
 				t.Fatalf("not JSON: %s", got)
 			}
-			pred := string(sink.AppendPrediction(nil, c.m, c.out))
+			pred := string(sink.AppendPrediction(nil, c.m, c.out, nil))
 			if pred != "{"+c.want+"}" {
 				t.Fatalf("AppendPrediction = %s, want {%s}", pred, c.want)
 			}
@@ -137,6 +137,6 @@ func BenchmarkAppendResult(b *testing.B) {
 	out := []float64{0.031234567890123}
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = sink.AppendResult(buf[:0], "LOANS:123456", m, out)
+		buf = sink.AppendResult(buf[:0], "LOANS:123456", m, out, nil)
 	}
 }

@@ -121,6 +121,12 @@ type record struct {
 	hasValue  bool
 	scalar    float64
 	list      []float64
+	// noted is set when the body has note fields (parquet_notes.go):
+	// reasons, contributions and unseen are then its notes.
+	noted         bool
+	reasons       []string
+	contributions []float64
+	unseen        []string
 }
 
 // resultBody is the subset of the JSON result and error bodies (body.go)
@@ -134,6 +140,10 @@ type resultBody struct {
 	Error         *struct {
 		Code string `json:"code"`
 	} `json:"error"`
+	// Note fields are only looked at here (parseNotes reads them).
+	Reasons      json.RawMessage `json:"reasons"`
+	ReasonsError json.RawMessage `json:"reasons_error"`
+	Unseen       json.RawMessage `json:"unseen"`
 }
 
 // codeInvalidResult marks a message of the results stream whose body is not
@@ -169,6 +179,9 @@ func parseRecord(body []byte, msgID, model, scoredAt, errorCode string, stored t
 		if r.errorCode == "" {
 			r.errorCode = codeInvalidResult
 		}
+	}
+	if b.Reasons != nil || b.ReasonsError != nil || b.Unseen != nil {
+		r.parseNotes(body)
 	}
 	switch {
 	case b.DefaultProba != nil:
@@ -306,6 +319,7 @@ type openFile struct {
 	f       *os.File
 	w       rowWriter
 	kind    valueKind
+	noted   bool // with the note columns (parquet_notes.go)
 	first   uint64
 	last    uint64
 	rows    int
@@ -313,12 +327,16 @@ type openFile struct {
 	tmpPath string
 }
 
-func createFile(dir string, first uint64, k valueKind, opts []parquet.WriterOption, now time.Time) (*openFile, error) {
+func createFile(dir string, first uint64, k valueKind, noted bool, opts []parquet.WriterOption, now time.Time) (*openFile, error) {
 	f, err := os.CreateTemp(dir, fmt.Sprintf("%s%020d-*%s", tmpPrefix, first, tmpSuffix))
 	if err != nil {
 		return nil, fmt.Errorf("create temporary file: %w", err)
 	}
-	return &openFile{f: f, w: newRowWriter(f, k, opts), kind: k, first: first, opened: now, tmpPath: f.Name()}, nil
+	w := newRowWriter(f, k, opts)
+	if noted {
+		w = newNotedRowWriter(f, k, opts)
+	}
+	return &openFile{f: f, w: w, kind: k, noted: noted, first: first, opened: now, tmpPath: f.Name()}, nil
 }
 
 // abandon closes and removes the temporary file after a failure.

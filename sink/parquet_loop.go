@@ -42,6 +42,9 @@ type loop struct {
 	committed uint64 // highest sequence in a committed file
 	file      *openFile
 	lastMsg   jetstream.Msg // last message in the open file
+	// noted is set at the first result with notes: from then on files
+	// have the note columns (parquet_notes.go).
+	noted bool
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -150,14 +153,16 @@ func (l *loop) handle(ctx context.Context, msg jetstream.Msg) (recreated bool, e
 	// messages, which no consumer delivers).
 	h := msg.Headers()
 	r := parseRecord(msg.Data(), h.Get(HeaderMsgID), h.Get(HeaderModel), h.Get(HeaderScoredAt), h.Get(HeaderErrorCode), meta.Timestamp)
-	if l.file != nil && r.hasValue && r.kind != l.file.kind {
-		// The model changed kind (a reload): a file has one schema.
+	l.noted = l.noted || r.noted
+	if l.file != nil && (r.hasValue && r.kind != l.file.kind || l.noted && !l.file.noted) {
+		// The model changed kind (a reload), or results now carry
+		// notes: a file has one schema.
 		if err := l.commit(ctx); err != nil {
 			return false, err
 		}
 	}
 	if l.file == nil {
-		f, err := createFile(l.p.dir, seq, r.kind, l.p.wopts, l.p.now())
+		f, err := createFile(l.p.dir, seq, r.kind, l.noted, l.p.wopts, l.p.now())
 		if err != nil {
 			return false, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 )
 
 // Header names the scorer reads and writes.
@@ -224,11 +225,11 @@ type Result struct {
 }
 
 // Scored returns the result message of one scored row (body as
-// AppendResult writes it, headers as ResultMsg sets them; meta.ErrorCode is
+// AppendResult writes it, with note's fields when note has any; headers as ResultMsg sets them; meta.ErrorCode is
 // ignored) from the publisher's pool. Hand it to PublishScored, after which
 // neither r nor r.Msg may be used: the publisher takes it back once its
 // PubAck has been handled.
-func (p *Publisher) Scored(m *model.Loaded, out []float64, meta Meta, now time.Time) *Result {
+func (p *Publisher) Scored(m *model.Loaded, out []float64, note *reason.Note, meta Meta, now time.Time) *Result {
 	r, _ := p.results.Get().(*Result)
 	if r == nil {
 		r = &Result{Msg: nats.Msg{Header: make(nats.Header, 8)}}
@@ -236,7 +237,7 @@ func (p *Publisher) Scored(m *model.Loaded, out []float64, meta Meta, now time.T
 	h := r.Msg.Header
 	clear(h)
 	r.Msg.Subject = IDSubject(p.cfg.Results, meta.ID)
-	r.Msg.Data = AppendResult(r.Msg.Data[:0], meta.ID, m, out)
+	r.Msg.Data = AppendResult(r.Msg.Data[:0], meta.ID, m, out, note)
 	r.vals = [4]string{meta.ID, meta.Model, p.scoredAt(now), "0"}
 	h[HeaderMsgID] = r.vals[0:1:1]
 	if meta.Model != "" {

@@ -42,7 +42,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 			from.Set(HeaderTraceparent, fmt.Sprintf("00-trace-%d-01", i))
 		}
 		id := fmt.Sprintf("pooled-%d", i)
-		r := p.Scored(m, []float64{float64(i) / 64}, Meta{ID: id, Model: m.Version, From: from}, at.Add(time.Duration(i)*time.Millisecond))
+		r := p.Scored(m, []float64{float64(i) / 64}, nil, Meta{ID: id, Model: m.Version, From: from}, at.Add(time.Duration(i)*time.Millisecond))
 		if err := p.PublishScored(r, o.done(id)); err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestScoredReusesMessagesWithoutLeftovers(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := fmt.Sprintf("pooled-%d", i)
-		wantBody := string(AppendResult(nil, id, m, []float64{float64(i) / 64}))
+		wantBody := string(AppendResult(nil, id, m, []float64{float64(i) / 64}, nil))
 		if string(got.Data) != wantBody {
 			t.Errorf("result %d body %s, want %s", i, got.Data, wantBody)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/internal/ratelog"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -40,7 +41,10 @@ type AsyncParams struct {
 	MaxPayload int64
 	// MaxID is limits.max_id: the longest Nats-Msg-Id taken as a result id
 	// (see ingest.ResultID); 0 means ingest.DefaultMaxID.
-	MaxID   int
+	MaxID int
+	// Explain is explain.top_k: the reasons a message gets when it has no
+	// Explain header (0: none), at most the model's feature count.
+	Explain int
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 }
@@ -256,7 +260,8 @@ type delivery struct {
 	replyTo   string
 	model     string // version of the model that judged the input
 	job       ingest.Job
-	out       [1]float64 // job.Out's storage for a one-value model
+	out       [1]float64     // job.Out's storage for a one-value model
+	notes     [1]reason.Note // job.Notes' storage
 
 	// outcome is what the message counts as once it is finished (acked or
 	// termed): metrics.OutcomeScored, OutcomeInvalid or OutcomeUnstorable.
@@ -298,6 +303,11 @@ func (a *Async) handle(in ingest.Delivery) {
 		}
 		d.replyTo = rt
 	}
+	explain, err := a.explain(in.Header, m.Schema())
+	if err != nil {
+		a.reject(d, err.(*ingest.InputError))
+		return
+	}
 	rows := a.getRows(m.Schema())
 	if err := a.p.Decoders(m).DecodeOne(in.Data, rows); err != nil {
 		a.putRows(rows)
@@ -311,12 +321,23 @@ func (a *Async) handle(in ingest.Delivery) {
 		return
 	}
 	d.outcome = metrics.OutcomeScored
-	d.job = ingest.Job{Model: m, Rows: rows, Out: d.out[:0], Done: func(j *ingest.Job) { a.scored(d, j) }}
+	d.job = ingest.Job{Model: m, Rows: rows, Out: d.out[:0], Explain: explain, Notes: d.notes[:0],
+		Done: func(j *ingest.Job) { a.scored(d, j) }}
 	if err := a.p.Batcher.Submit(a.ctx, &d.job); err != nil {
 		// Shutting down: let another worker take it now.
 		a.putRows(rows)
 		a.settle(d, actNakNow, err)
 	}
+}
+
+// explain returns the reasons a message asks for: its Explain header, else
+// explain.top_k (at most the model's feature count). A bad header is an
+// *ingest.InputError.
+func (a *Async) explain(h nats.Header, s *model.Schema) (int, error) {
+	if v := h.Get(ingest.HeaderExplain); v != "" {
+		return ingest.ParseExplain(ingest.HeaderExplain, v, s)
+	}
+	return min(a.p.Explain, reason.MaxK(s)), nil
 }
 
 // getRows returns an empty one-row batch shaped for s.
@@ -348,7 +369,7 @@ func (a *Async) scored(d *delivery, j *ingest.Job) {
 		a.settle(d, actNakDelay, j.Err)
 		return
 	}
-	res := a.p.Publisher.Scored(j.Model, j.Out, sink.Meta{ID: d.id, Model: j.Model.Version, From: d.Header}, time.Now())
+	res := a.p.Publisher.Scored(j.Model, j.Out, ingest.NoteOf(j.Notes, 0), sink.Meta{ID: d.id, Model: j.Model.Version, From: d.Header}, time.Now())
 	d.final = actAck
 	d.remaining.Store(1)
 	a.replyCopy(d, &res.Msg)

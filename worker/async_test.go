@@ -52,6 +52,8 @@ type rig struct {
 	model  *model.Loaded
 	limits ingest.Limits
 	reply  ingest.ReplyConfig
+	// explain is explain.top_k of the workers started after it is set.
+	explain int
 }
 
 func newRig(t *testing.T, change func(*ingest.Topology)) *rig {
@@ -122,7 +124,7 @@ func (r *rig) newAsync(b *Batcher, m *metrics.Metrics) (*Async, *nats.Conn) {
 	f := ingest.NewFetcher(cons, r.topo.Consumer, nc.MaxPayload(), m, discardLog())
 	a, err := NewAsync(AsyncParams{
 		Fetcher: f, Config: r.topo.Consumer, Reply: r.reply, Models: model.NewHolder(r.model),
-		Decoders: dec.Get, Batcher: b, Publisher: pub, MaxPayload: nc.MaxPayload(), Metrics: m, Log: discardLog(),
+		Decoders: dec.Get, Batcher: b, Publisher: pub, MaxPayload: nc.MaxPayload(), Explain: r.explain, Metrics: m, Log: discardLog(),
 	})
 	if err != nil {
 		r.t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/metrics"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 )
 
 // Batcher is the process's micro-batcher. Create it with NewBatcher, start
@@ -28,6 +29,7 @@ type Batcher struct {
 	cfg     Config
 	workers int
 	m       *metrics.Metrics
+	notes   noter // reasons and unseen values (notes.go)
 
 	queue   chan *ingest.Job
 	closing chan struct{}
@@ -45,9 +47,11 @@ type Batcher struct {
 
 // NewBatcher returns a batcher with the policy cfg (which must be valid) and
 // workers scoring goroutines (0 or less means runtime.GOMAXPROCS(0)). m
-// receives BatchSize, BatchWait, ScoreSeconds and InFlight; a nil m records
-// into unregistered collectors.
-func NewBatcher(cfg Config, workers int, m *metrics.Metrics) *Batcher {
+// receives BatchSize, BatchWait, ScoreSeconds, InFlight and UnseenTotal; a
+// nil m records into unregistered collectors. Each scored job also gets
+// its rows' notes (ingest.Job.Notes: reasons when it asked, unseen
+// values), computed in the batch that scored them (notes.go).
+func NewBatcher(cfg Config, workers int, m *metrics.Metrics, opts ...BatcherOption) *Batcher {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -61,6 +65,10 @@ func NewBatcher(cfg Config, workers int, m *metrics.Metrics) *Batcher {
 		queue:   make(chan *ingest.Job, cfg.Queue),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
+	}
+	b.notes.m = m
+	for _, o := range opts {
+		o(b)
 	}
 	b.halt, b.haltFunc = context.WithCancel(context.Background())
 	return b
@@ -325,16 +333,23 @@ func (b *Batcher) score(bt *batch) {
 	b.m.ScoreSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		err = fmt.Errorf("score batch of %d rows with model %s: %w", rows, bt.model.Version, err)
+	} else {
+		b.note(bt)
 	}
-	off := 0
+	off, row := 0, 0
 	for _, j := range bt.jobs {
 		n := j.Rows.Rows * w
 		if err != nil {
 			j.Err = err
 		} else {
 			j.Out = append(j.Out[:0], out[off:off+n]...)
+			j.Notes = j.Notes[:0]
+			if len(bt.notes) > 0 {
+				j.Notes = append(j.Notes, bt.notes[row:row+j.Rows.Rows]...)
+			}
 		}
 		off += n
+		row += j.Rows.Rows
 		b.m.InFlight.Sub(float64(j.Rows.Rows))
 		j.Done(j)
 	}
@@ -359,6 +374,9 @@ type batch struct {
 	out   []float64
 	jobs  []*ingest.Job
 	first time.Time // Enqueued of the first job
+	// want and notes are per row: the reasons asked, the notes (notes.go).
+	want  []int
+	notes []reason.Note
 }
 
 func (bt *batch) start(j *ingest.Job) {
@@ -381,6 +399,8 @@ func (bt *batch) add(j *ingest.Job) {
 }
 
 func (bt *batch) reset() {
+	clear(bt.notes) // drop the references into the rows
+	bt.notes = bt.notes[:0]
 	bt.rows.Reset()
 	clear(bt.jobs)
 	bt.jobs = bt.jobs[:0]

@@ -15,6 +15,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -49,6 +50,15 @@ type Options struct {
 	// reader hold at once, estimated from its footer (default
 	// DefaultMaxPageBytes); a file over it is refused with ErrTooWide.
 	MaxPageBytes int64
+	// Explain is how many reasons each scored row gets, in 2×Explain
+	// columns after the value columns (ReasonColumns; a JSON line gets
+	// "reasons" as a result body does); 0 adds none. At most the model's
+	// feature count; a model that cannot explain is refused before any
+	// output exists.
+	Explain int
+	// Codes sums the reasons' features per reason code (nil: a reason per
+	// feature); a code naming a feature the model lacks is refused.
+	Codes *reason.Codes
 	// CopyThrough replaces scoring (mapping and prediction) by a constant
 	// 0.5: the same reading and writing, to measure what they cost.
 	CopyThrough bool
@@ -62,6 +72,10 @@ type Options struct {
 	// Progress, when set, is called from the committer after each unit
 	// with the rows written so far.
 	Progress func(rows int64)
+
+	// ranker notes the scored rows (reasons, unseen values); set by
+	// ScoreFile, nil when the run notes nothing.
+	ranker *reason.Ranker
 }
 
 // Stats summarise a run.
@@ -69,6 +83,10 @@ type Stats struct {
 	// Rows written, Errors among them (rows the model could not take).
 	Rows, Errors int64
 	Elapsed      time.Duration
+	// Unseen counts, per categorical feature of the model in flat order,
+	// the scored rows whose value of it the model never saw; nil when the
+	// model cannot tell (only CatBoost models can).
+	Unseen []Unseen
 }
 
 // RowsPerSecond is Rows over Elapsed.
@@ -106,6 +124,9 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 	}
 	if inFmt != outFmt && (inFmt != ingest.CSV || outFmt != ingest.Parquet) {
 		return Stats{}, fmt.Errorf("%s input writes %s output (or Parquet from CSV): name the output %s: %w", inFmt, inFmt, "*."+string(inFmt), ErrFormat)
+	}
+	if o.ranker, err = newRanker(o); err != nil {
+		return Stats{}, err
 	}
 	if abs(in) == abs(out) {
 		return Stats{}, fmt.Errorf("output %s is the input", out)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -28,6 +29,7 @@ type csvFormat struct {
 	header  []string
 	mapper  *ingest.CSVMapper
 	valCols []string
+	k       int // reasons per row (Options.Explain), in 2k columns
 	opts    Options
 	bw      *bufio.Writer
 	// Parquet output: numeric[i] says whether CSV column i is a numeric
@@ -77,21 +79,21 @@ func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 	if _, err := src.Seek(int64(len(head)), io.SeekStart); err != nil {
 		return nil, fmt.Errorf("seek input: %w", err)
 	}
-	f := &csvFormat{header: header, valCols: valueColumns(o.Model), opts: o, toParquet: toParquet}
+	f := &csvFormat{header: header, valCols: valueColumns(o.Model), k: o.Explain, opts: o, toParquet: toParquet}
 	f.blocks = blocks{r: src, size: o.BlockBytes, cut: csvCut, lines: bytes.Count(head, []byte{'\n'})}
 	if !o.CopyThrough {
 		if f.mapper, err = ingest.NewCSVMapper(header, o.Model.Schema(), o.Schema); err != nil {
 			return nil, err
 		}
 	}
-	for _, c := range append(append(slices.Clone(f.valCols), extraColumns(o)...), errorColumn) {
+	for _, c := range append(append(append(slices.Clone(f.valCols), extraColumns(o)...), ReasonColumns(f.k)...), errorColumn) {
 		if slices.Contains(header, c) {
 			return nil, fmt.Errorf("the input already has a column %q (an output column): rename it", c)
 		}
 	}
 	columns := 0
 	if toParquet {
-		columns = len(header) + len(f.valCols) + len(extraColumns(o)) + 1
+		columns = len(header) + len(f.valCols) + len(extraColumns(o)) + 2*f.k + 1
 		f.outRows = outputRowGroupRows(o.RowGroupRows, columns)
 	}
 	f.window = windowFor(o.Workers, columns)
@@ -106,7 +108,7 @@ func (f *csvFormat) start(w *os.File) error {
 	}
 	f.bw = bufio.NewWriterSize(w, 1<<20)
 	cw := csv.NewWriter(f.bw)
-	if err := cw.Write(append(append(append(slices.Clone(f.header), f.valCols...), extraColumns(f.opts)...), errorColumn)); err != nil {
+	if err := cw.Write(append(append(append(append(slices.Clone(f.header), f.valCols...), extraColumns(f.opts)...), ReasonColumns(f.k)...), errorColumn)); err != nil {
 		return err
 	}
 	cw.Flush()
@@ -202,7 +204,7 @@ func (w *csvWork) process(ctx context.Context, u *unit) error {
 				return p
 			}
 			return ""
-		})
+		}, u)
 		if err != nil {
 			return err
 		}
@@ -224,7 +226,7 @@ func (w *csvWork) process(ctx context.Context, u *unit) error {
 }
 
 // writeCSV appends the batch's records, as they were in the input, with
-// their values and problems.
+// their values, reasons and problems.
 func (w *csvWork) writeCSV(buf []byte) []byte {
 	width := len(w.f.valCols)
 	for r, raw := range w.raws {
@@ -240,6 +242,13 @@ func (w *csvWork) writeCSV(buf []byte) []byte {
 			buf = append(buf, ',')
 			buf = appendCSVField(buf, w.f.opts.Model.Version)
 		}
+		if w.f.k > 0 {
+			var n *reason.Note
+			if r < len(w.rows.notes) {
+				n = &w.rows.notes[r]
+			}
+			buf = appendReasonCSV(buf, n, w.f.k)
+		}
 		buf = append(buf, ',')
 		buf = appendCSVField(buf, p)
 		buf = append(buf, '\n')
@@ -249,7 +258,8 @@ func (w *csvWork) writeCSV(buf []byte) []byte {
 
 // startParquet types the output columns: a numeric feature's column is a
 // nullable double (empty or unparsable cells are null), every other column
-// a nullable string, then the value columns and the error column.
+// a nullable string, then the value columns, the reason columns and the
+// error column.
 func (f *csvFormat) startParquet(w *os.File) error {
 	codec, err := sink.FastCodec(f.opts.Compression)
 	if err != nil {
@@ -257,7 +267,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	}
 	s := f.opts.Model.Schema()
 	f.numeric = make([]bool, len(f.header))
-	fields := make([]parquet.Field, 0, len(f.header)+len(f.valCols)+1)
+	fields := make([]parquet.Field, 0, len(f.header)+len(f.valCols)+2*f.k+1)
 	for i, h := range f.header {
 		node := parquet.Optional(parquet.String())
 		if ft, ok := s.Lookup(h); ok && ft.Kind == model.Float {
@@ -272,6 +282,7 @@ func (f *csvFormat) startParquet(w *os.File) error {
 	for _, name := range extraColumns(f.opts) {
 		fields = append(fields, &field{Node: parquet.String(), name: name})
 	}
+	fields = append(fields, reasonFields(f.k)...)
 	fields = append(fields, &field{Node: parquet.Optional(parquet.String()), name: errorColumn})
 	schema := parquet.NewSchema("scored", &group{fields: fields})
 	opts := append(outputOptions(codec, f.opts.RowGroupRows, len(fields), f.window, f.opts.Model.Version), schema)
@@ -353,6 +364,17 @@ func (w *csvWork) columns(start, n int) error {
 	if w.f.opts.ModelColumn {
 		if err := writeModelColumn(cols[col], vs, w.f.opts.Model.Version, col, n); err != nil {
 			return err
+		}
+		col++
+	}
+	var notes []reason.Note
+	if len(w.rows.notes) > start {
+		notes = w.rows.notes[start:]
+	}
+	for j := range 2 * w.f.k {
+		reasonValues(vs, notes, j, col)
+		if _, err := cols[col].WriteRowValues(vs); err != nil {
+			return fmt.Errorf("write output: %w", err)
 		}
 		col++
 	}

@@ -23,4 +23,11 @@
 // name in its directory and renamed when complete: a failure (a corrupt or
 // truncated input included) leaves no partial output, and the error
 // reported is the first in input order.
+//
+// With Options.Explain K > 0 each worker also ranks its batch's scored
+// rows' top K reasons (model/reason.Ranker, as results get them) and
+// writes them with the rows, in 2K reason columns (reasons.go), or as
+// "reasons" on a JSON line; whatever K, a CatBoost model's unseen
+// categorical values are counted per unit and summed by the committer
+// into Stats.Unseen.
 package bulk

@@ -39,6 +39,7 @@ type parquetFormat struct {
 
 	schema   *parquet.Schema
 	valCols  []string
+	k        int  // reasons per row (Options.Explain), in 2k columns
 	optional bool // value columns nullable (rows can fail)
 	errCol   bool
 	w        *parquet.GenericWriter[any]
@@ -97,10 +98,10 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 		f.repeated[c] = ok && leaf.MaxRepetitionLevel > 0
 	}
 	f.optional = f.errCol
-	f.valCols = valueColumns(o.Model)
-	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+1)
+	f.valCols, f.k = valueColumns(o.Model), o.Explain
+	fields := make([]parquet.Field, 0, len(file.Schema().Fields())+len(f.valCols)+2*f.k+1)
 	taken := map[string]bool{}
-	outCols := len(leaves) + len(f.valCols) + len(extraColumns(o))
+	outCols := len(leaves) + len(f.valCols) + len(extraColumns(o)) + 2*f.k
 	if f.errCol {
 		outCols++
 	}
@@ -126,6 +127,12 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 			return nil, fmt.Errorf("the input already has a column %q (the output's model column): rename it", name)
 		}
 		fields = append(fields, &field{Node: parquet.String(), name: name})
+	}
+	for _, rf := range reasonFields(f.k) {
+		if taken[rf.Name()] {
+			return nil, fmt.Errorf("the input already has a column %q (the output's reason column): rename it", rf.Name())
+		}
+		fields = append(fields, rf)
 	}
 	if f.errCol {
 		if taken[errorColumn] {
@@ -218,7 +225,7 @@ func (f *parquetFormat) finish() error {
 
 // group is a group node whose fields keep the order given (parquet.Group
 // sorts them by name): the output lists the input's columns in the input's
-// order, then the value columns.
+// order, then the value columns, the reason columns and the error column.
 type group struct {
 	fields []parquet.Field
 }

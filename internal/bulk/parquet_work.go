@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 )
 
 // parquetWork is one worker's state for a Parquet input: a batch of rows
@@ -23,6 +24,7 @@ type parquetWork struct {
 	problems []string
 	pred     []float64
 	readers  []colReader
+	noter    *noter // nil when the run notes nothing
 	// held are the pages the batch's values came from: its categories
 	// share their bytes, so they are released only once it is scored.
 	held []parquet.Page
@@ -36,6 +38,7 @@ func newParquetWork(f *parquetFormat) *parquetWork {
 		problems: make([]string, n),
 		pred:     make([]float64, n*len(f.valCols)),
 		readers:  make([]colReader, f.nInCols),
+		noter:    newNoter(f.opts),
 	}
 	if !f.opts.CopyThrough {
 		w.batch = model.NewBatch(f.opts.Model.Schema(), n)
@@ -156,8 +159,8 @@ func (w *parquetWork) rows(out *parquet.ConcurrentRowGroupWriter, n, rg int, fir
 	return w.values(cols, n, first, u)
 }
 
-// values scores the batch and writes the value columns (and the error
-// column) of its n rows.
+// values scores the batch and writes the value columns, the reason columns
+// and the error column of its n rows.
 func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u *unit) error {
 	width := len(w.f.valCols)
 	pred := w.pred[:n*width]
@@ -179,6 +182,13 @@ func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u
 					ErrUnscorableRow, first+int64(r), p)
 			}
 			failed++
+		}
+	}
+	var notes []reason.Note
+	if w.noter != nil && w.batch != nil {
+		var err error
+		if notes, err = w.noter.annotate(w.batch, w.problems[:n], u); err != nil {
+			return fmt.Errorf("rows %d to %d: %w", first, first+int64(n)-1, err)
 		}
 	}
 	def := byte(0)
@@ -203,6 +213,13 @@ func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u
 	if w.f.opts.ModelColumn {
 		if err := writeModelColumn(cols[col], vs, w.f.opts.Model.Version, col, n); err != nil {
 			return err
+		}
+		col++
+	}
+	for j := range 2 * w.f.k {
+		reasonValues(vs, notes, j, col)
+		if _, err := cols[col].WriteRowValues(vs); err != nil {
+			return fmt.Errorf("write output: %w", err)
 		}
 		col++
 	}

@@ -57,6 +57,9 @@ type unit struct {
 	rows, errors int64
 	err          error
 	text         []byte
+	// unseen counts the unit's scored rows with an unseen value, per
+	// categorical feature (Stats.Unseen; empty when the run counts none).
+	unseen []int64
 	// Row groups of a Parquet output: writers reserves the unit's share
 	// of the row-group writers, which it takes from private; out carries
 	// them to the committer as they are complete, which gives each back
@@ -103,6 +106,10 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 	order := make(chan *unit, window)
 	pool := f.rowGroups()
 	var st Stats
+	names, _ := unseenCounted(o)
+	for _, name := range names {
+		st.Unseen = append(st.Unseen, Unseen{Feature: name})
+	}
 
 	g.Go(func() error { // dispatcher
 		defer close(order)
@@ -114,7 +121,7 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			*u = unit{seq: seq, pieces: u.pieces[:0], block: u.block[:0], text: u.text[:0], done: make(chan struct{})}
+			*u = unit{seq: seq, pieces: u.pieces[:0], block: u.block[:0], text: u.text[:0], unseen: u.unseen[:0], done: make(chan struct{})}
 			err := guard(func() error { return f.next(u) })
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -183,6 +190,9 @@ func run(ctx context.Context, f format, o Options) (Stats, error) {
 			}
 			st.Rows += u.rows
 			st.Errors += u.errors
+			for i, k := range u.unseen {
+				st.Unseen[i].Rows += k
+			}
 			if o.Progress != nil {
 				o.Progress(st.Rows)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 	"github.com/loan-scorer/loan-scorer/sink"
 )
 
@@ -115,6 +116,7 @@ type jsonlFormat struct {
 	blocks  blocks
 	dec     *ingest.Decoder
 	valCols []string
+	explain bool // lines get "reasons" (Options.Explain > 0)
 	opts    Options
 	bw      *bufio.Writer
 }
@@ -128,6 +130,7 @@ func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
 		blocks:  blocks{r: br, size: o.BlockBytes, cut: lineCut},
 		dec:     ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
 		valCols: valueColumns(o.Model),
+		explain: o.Explain > 0,
 		opts:    o,
 	}, nil
 }
@@ -178,7 +181,7 @@ func (w *jsonlWork) process(ctx context.Context, u *unit) error {
 			return err
 		}
 		lines := w.lines[start:min(start+w.f.opts.Batch, len(w.lines))]
-		err := w.rows.score(len(lines), func(r int, b *model.Batch) string { return w.decode(lines[r], b) })
+		err := w.rows.score(len(lines), func(r int, b *model.Batch) string { return w.decode(lines[r], b) }, u)
 		if err != nil {
 			return err
 		}
@@ -236,6 +239,12 @@ func (w *jsonlWork) write(buf []byte, lines [][]byte) []byte {
 				buf = append(buf, ':')
 				buf = sink.AppendFloat(buf, w.rows.out[r*width+j])
 			}
+			if w.f.explain && r < len(w.rows.notes) {
+				// The reasons as a result body has them; the unseen
+				// values are counted in the run's summary instead.
+				n := &w.rows.notes[r]
+				buf = sink.AppendNote(buf, &reason.Note{Asked: n.Asked, Reasons: n.Reasons, Err: n.Err})
+			}
 		}
 		if w.f.opts.ModelColumn {
 			buf = append(buf, `,"model":`...)
@@ -258,6 +267,10 @@ type textRows struct {
 	problems []string
 	out      []float64 // rows × width
 	failed   int64     // rows with a problem in the last batch
+	// noter notes the scored rows (nil when the run notes nothing) into
+	// notes, by row of the last batch (a row with a problem: none).
+	noter *noter
+	notes []reason.Note
 }
 
 func newTextRows(o Options) textRows {
@@ -269,12 +282,14 @@ func newTextRows(o Options) textRows {
 		pred:     make([]float64, o.Batch*w),
 		problems: make([]string, o.Batch),
 		out:      make([]float64, o.Batch*w),
+		noter:    newNoter(o),
 	}
 }
 
 // score decodes n rows with decode (which appends row r to b, or returns
-// its problem with b unchanged) and predicts them into t.out.
-func (t *textRows) score(n int, decode func(r int, b *model.Batch) string) error {
+// its problem with b unchanged), predicts them into t.out and notes them
+// into t.notes, counting their unseen values in u.
+func (t *textRows) score(n int, decode func(r int, b *model.Batch) string, u *unit) error {
 	out := t.out[:n*t.width]
 	t.failed = 0
 	if t.o.CopyThrough {
@@ -307,6 +322,32 @@ func (t *textRows) score(n int, decode func(r int, b *model.Batch) string) error
 	for i, r := range t.idx {
 		copy(out[r*t.width:(r+1)*t.width], t.pred[i*t.width:(i+1)*t.width])
 	}
+	if err := t.note(n, u); err != nil {
+		return err
+	}
 	b.Reset()
+	return nil
+}
+
+// note notes the batch's scored rows, counting their unseen values in u,
+// and keeps their notes, when they have reasons, in t.notes[:n] by input
+// row (empty otherwise).
+func (t *textRows) note(n int, u *unit) error {
+	if t.noter == nil {
+		return nil
+	}
+	clear(t.notes)
+	t.notes = t.notes[:0]
+	if t.batch.Rows == 0 {
+		return nil
+	}
+	notes, err := t.noter.annotate(t.batch, nil, u)
+	if err != nil || notes == nil {
+		return err
+	}
+	t.notes = slices.Grow(t.notes, n)[:n]
+	for i, r := range t.idx {
+		t.notes[r] = notes[i]
+	}
 	return nil
 }

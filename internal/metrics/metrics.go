@@ -123,6 +123,10 @@ type Metrics struct {
 	// LastReloadSuccessTime is the Unix time of the last model load that
 	// served (the start's, then each successful reload's).
 	LastReloadSuccessTime prometheus.Gauge
+	// UnseenTotal counts scored rows whose categorical value the model
+	// never saw, by "feature" (the model's categorical features: bounded
+	// by the models served), on every path (batcher).
+	UnseenTotal *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them with reg, with
@@ -205,6 +209,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "scorer_model_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last model load that served (at start, then each successful reload).",
 		}),
+		UnseenTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_unseen_values_total",
+			Help: "Scored rows whose value of a categorical feature the model never saw (it scored them with the feature's prior), by feature.",
+		}, []string{"feature"}),
 	}
 	m.LastReloadSuccessful.Set(1)
 	for _, o := range []string{ReloadLoaded, ReloadFailed, ReloadRefused} {
@@ -216,7 +224,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.MessagesTotal, m.DeliveriesTotal, m.RedeliveriesTotal, m.DeadLettersTotal, m.RequestsTotal,
 			m.BatchSize, m.BatchWait, m.ScoreSeconds, m.EndToEndSeconds, m.InFlight, m.PublishRetries, m.HeldMessages,
-			m.UnstorableTotal, m.ModelInfo, m.ReloadsTotal, m.LastReloadSuccessful, m.LastReloadSuccessTime)
+			m.UnstorableTotal, m.ModelInfo, m.ReloadsTotal, m.LastReloadSuccessful, m.LastReloadSuccessTime, m.UnseenTotal)
 		RegisterBuildInfo(reg)
 	}
 	return m

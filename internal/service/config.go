@@ -10,6 +10,7 @@ import (
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/embedded"
 	"github.com/loan-scorer/loan-scorer/model/modelfile"
+	"github.com/loan-scorer/loan-scorer/model/reason"
 	"github.com/loan-scorer/loan-scorer/sink"
 	"github.com/loan-scorer/loan-scorer/worker"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	Log      LogConfig           `mapstructure:"log"`
 	// Sink holds the keys sink.* (the Parquet results sink).
 	Sink SinkConfig `mapstructure:"sink"`
+	// Explain holds the keys explain.* (reasons in results).
+	Explain reason.Config `mapstructure:"explain"`
 }
 
 // SinkConfig configures the sinks that run inside serve (keys sink.*).
@@ -110,6 +113,7 @@ func DefaultConfig() Config {
 		Shutdown: ShutdownConfig{Timeout: 30 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Sink:     SinkConfig{Parquet: ParquetSinkConfig{ParquetConfig: sink.DefaultParquetConfig(), HTTPAddr: "127.0.0.1:8988"}},
+		Explain:  reason.Config{},
 	}
 }
 
@@ -129,6 +133,7 @@ func (c Config) Validate() error {
 	add(c.Limits.Validate())
 	add(c.HTTP.Validate())
 	add(c.Schema.Validate())
+	add(c.Explain.Validate())
 	if c.Sink.Parquet.Dir != "" {
 		add(c.Sink.Parquet.Validate())
 	}

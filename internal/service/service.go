@@ -156,7 +156,11 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	s.reg.MustRegister(metrics.NewStreams(streamsSource(js, cfg.Stream.Name, cfg.Results.Stream, cfg.DLQ.Stream)))
 	s.models = model.NewHolder(mdl)
 	dec := ingest.NewDecoderCache(cfg.Schema, cfg.Limits)
-	s.batcher = worker.NewBatcher(cfg.Batch, cfg.workers(), s.m)
+	codes, err := cfg.explainCodes(mdl)
+	if err != nil {
+		return err
+	}
+	s.batcher = worker.NewBatcher(cfg.Batch, cfg.workers(), s.m, worker.WithCodes(codes))
 
 	pcfg := sink.DefaultPublisherConfig()
 	pcfg.Results, pcfg.DLQ = cfg.Subjects.Results, cfg.Subjects.DLQ
@@ -175,7 +179,7 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	fetcher := ingest.NewFetcher(cons, cfg.Consumer, nc.MaxPayload(), s.m, s.log)
 	s.async, err = worker.NewAsync(worker.AsyncParams{
 		Fetcher: fetcher, Config: cfg.Consumer, Reply: cfg.Reply, Models: s.models, Decoders: dec.Get,
-		Batcher: s.batcher, Publisher: s.pub, MaxPayload: nc.MaxPayload(), MaxID: cfg.Limits.MaxID, Metrics: s.m, Log: s.log,
+		Batcher: s.batcher, Publisher: s.pub, MaxPayload: nc.MaxPayload(), MaxID: cfg.Limits.MaxID, Explain: cfg.Explain.TopK, Metrics: s.m, Log: s.log,
 	})
 	if err != nil {
 		return err
