@@ -220,8 +220,13 @@ func TestHTTPPredictExplain(t *testing.T) {
 	if !strings.HasPrefix(r.body, strings.TrimSuffix(strings.TrimSpace(plain.body), "}")+`,"reasons":[`) {
 		t.Errorf("with reasons %s, without %s: the score must be the same field, first", r.body, plain.body)
 	}
-	if zero := postURL(t, ts.URL+"/predict?explain=0", seedA); zero.body != plain.body {
-		t.Errorf("explain=0: %s, want the seed's %s", zero.body, plain.body)
+	for _, q := range []string{"explain=0", "other=%zz", "other=1"} {
+		if r := postURL(t, ts.URL+"/predict?"+q, seedA); r.status != 200 || r.body != plain.body {
+			t.Errorf("%s: %d %s, want the seed's %s", q, r.status, r.body, plain.body)
+		}
+	}
+	if r := postURL(t, ts.URL+"/predict?other=%zz&explain=1", seedA); !strings.Contains(r.body, `"reasons":[{"feature":"Term"`) {
+		t.Errorf("explain=1 beside a malformed parameter: %d %s", r.status, r.body)
 	}
 	arr := postURL(t, ts.URL+"/predict?explain=1", "["+seedA+`,{"Term":1}]`)
 	var items []json.RawMessage
