@@ -117,6 +117,12 @@ func demoHarness(t *testing.T) (*harness, *model.Loaded) {
 		t.Fatal(err)
 	}
 	mdl := model.NewLoaded(cb, model.Version(demo.Name, data), true)
+	// Prepare the explanations before serving, as serve does with
+	// explain.top_k > 0: the first ask would otherwise pay it (seconds
+	// under the race detector).
+	if _, err := model.Explained(mdl.Model); err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
 	h.holder.Swap(mdl)
 	return h, mdl

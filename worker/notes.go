@@ -30,8 +30,9 @@ func WithCodes(codes *reason.Codes) BatcherOption {
 }
 
 // noter builds and keeps the reason.Ranker of the model scored last, with
-// its unseen-value counters: a reload costs one rebuild (cheap once the
-// model has prepared its explanations, which its load does).
+// its unseen-value counters: a reload costs one cheap rebuild. The model's
+// explanations are prepared by the first batch that asks for reasons
+// (serve prepares them at start when explain.top_k > 0).
 type noter struct {
 	codes *reason.Codes
 	m     *metrics.Metrics

@@ -24,6 +24,9 @@ import (
 func TestBatcherNotes(t *testing.T) {
 	t.Parallel()
 	mdl := testModel(t)
+	if _, err := model.Explained(mdl.Model); err != nil { // prepared up front, as serve does
+		t.Fatal(err)
+	}
 	codes, err := reason.LoadCodes("../configs/reason-codes.yaml")
 	if err != nil {
 		t.Fatal(err)
