@@ -231,6 +231,14 @@ func TestHTTPPredictExplain(t *testing.T) {
 			t.Errorf("%s: %d %s, want the seed's %s", q, r.status, r.body, plain.body)
 		}
 	}
+	// An unseen value changes the score, not the shape, unless asked.
+	unseen := strings.Replace(seedA, `"State":"NC"`, `"State":"nc"`, 1)
+	if r := post(t, ts.URL, unseen); r.status != 200 || !strings.HasPrefix(r.body, `{"default_proba":`) || strings.Contains(r.body, "unseen") {
+		t.Errorf("unseen value without explain: %d %s, want the seed's shape", r.status, r.body)
+	}
+	if r := postURL(t, ts.URL+"/predict?explain=1", unseen); !strings.Contains(r.body, `"unseen":["State"]`) {
+		t.Errorf("unseen value with explain=1: %d %s, want \"unseen\":[\"State\"]", r.status, r.body)
+	}
 	if r := postURL(t, ts.URL+"/predict?other=%zz&explain=1", seedA); !strings.Contains(r.body, `"reasons":[{"feature":"Term"`) {
 		t.Errorf("explain=1 beside a malformed parameter: %d %s", r.status, r.body)
 	}
