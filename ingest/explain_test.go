@@ -117,6 +117,12 @@ func demoHarness(t *testing.T) (*harness, *model.Loaded) {
 		t.Fatal(err)
 	}
 	mdl := model.NewLoaded(cb, model.Version(demo.Name, data), true)
+	// Prepare the explanations before serving, as serve does with
+	// explain.top_k > 0: the first ask would otherwise pay it (seconds
+	// under the race detector).
+	if _, err := model.Explained(mdl.Model); err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, "binary_logistic", worker.DefaultConfig(), ingest.DefaultLimits(), true)
 	h.holder.Swap(mdl)
 	return h, mdl
@@ -220,8 +226,21 @@ func TestHTTPPredictExplain(t *testing.T) {
 	if !strings.HasPrefix(r.body, strings.TrimSuffix(strings.TrimSpace(plain.body), "}")+`,"reasons":[`) {
 		t.Errorf("with reasons %s, without %s: the score must be the same field, first", r.body, plain.body)
 	}
-	if zero := postURL(t, ts.URL+"/predict?explain=0", seedA); zero.body != plain.body {
-		t.Errorf("explain=0: %s, want the seed's %s", zero.body, plain.body)
+	for _, q := range []string{"explain=0", "other=%zz", "other=1"} {
+		if r := postURL(t, ts.URL+"/predict?"+q, seedA); r.status != 200 || r.body != plain.body {
+			t.Errorf("%s: %d %s, want the seed's %s", q, r.status, r.body, plain.body)
+		}
+	}
+	// An unseen value changes the score, not the shape, unless asked.
+	unseen := strings.Replace(seedA, `"State":"NC"`, `"State":"nc"`, 1)
+	if r := post(t, ts.URL, unseen); r.status != 200 || !strings.HasPrefix(r.body, `{"default_proba":`) || strings.Contains(r.body, "unseen") {
+		t.Errorf("unseen value without explain: %d %s, want the seed's shape", r.status, r.body)
+	}
+	if r := postURL(t, ts.URL+"/predict?explain=1", unseen); !strings.Contains(r.body, `"unseen":["State"]`) {
+		t.Errorf("unseen value with explain=1: %d %s, want \"unseen\":[\"State\"]", r.status, r.body)
+	}
+	if r := postURL(t, ts.URL+"/predict?other=%zz&explain=1", seedA); !strings.Contains(r.body, `"reasons":[{"feature":"Term"`) {
+		t.Errorf("explain=1 beside a malformed parameter: %d %s", r.status, r.body)
 	}
 	arr := postURL(t, ts.URL+"/predict?explain=1", "["+seedA+`,{"Term":1}]`)
 	var items []json.RawMessage

@@ -285,18 +285,17 @@ func appendPredictions(b Bodies, dst []byte, mdl *model.Loaded, out []float64, n
 
 // queryExplain reads the explain query parameter (QueryExplain): 0 when
 // absent. Given twice, or with a bad value, it is an *InputError naming
-// the parameter.
+// the parameter. Other parameters are ignored, malformed or not, as the
+// seed ignored them all.
 func queryExplain(u *url.URL, s *model.Schema) (int, error) {
 	if u.RawQuery == "" {
 		return 0, nil // the common case costs no parsing
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, _ := url.ParseQuery(u.RawQuery) // keeps the well-formed pairs
 	vals, ok := q[QueryExplain]
 	switch {
-	case !ok && err == nil:
-		return 0, nil
 	case !ok:
-		return 0, &InputError{Code: CodeInvalidInput, Message: "the query string is malformed"}
+		return 0, nil
 	case len(vals) > 1:
 		return 0, &InputError{Code: CodeInvalidInput, Message: QueryExplain + ": given more than once",
 			Fields: map[string]string{QueryExplain: FieldDuplicate}}

@@ -374,8 +374,10 @@ type batch struct {
 	out   []float64
 	jobs  []*ingest.Job
 	first time.Time // Enqueued of the first job
-	// want and notes are per row: the reasons asked, the notes (notes.go).
+	// want and notes are per row: the reasons asked, the notes (notes.go);
+	// none is a row of zero wants, for a model the mapping does not fit.
 	want  []int
+	none  []int
 	notes []reason.Note
 }
 

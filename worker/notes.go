@@ -30,8 +30,9 @@ func WithCodes(codes *reason.Codes) BatcherOption {
 }
 
 // noter builds and keeps the reason.Ranker of the model scored last, with
-// its unseen-value counters: a reload costs one rebuild (cheap once the
-// model has prepared its explanations, which its load does).
+// its unseen-value counters: a reload costs one cheap rebuild. The model's
+// explanations are prepared by the first batch that asks for reasons
+// (serve prepares them at start when explain.top_k > 0).
 type noter struct {
 	codes *reason.Codes
 	m     *metrics.Metrics
@@ -53,8 +54,13 @@ func (n *noter) get(m *model.Loaded) *ranked {
 	r := &ranked{model: m}
 	r.ranker, r.err = reason.NewRanker(m, n.codes)
 	if r.err != nil {
+		// The mapping does not fit (a reloaded model): no reasons, but
+		// its unseen values are still noted, by a ranker without codes
+		// (which cannot fail).
 		r.err = fmt.Errorf("%w: %w", model.ErrNoExplanation, r.err)
-	} else if r.ranker.ReportsUnseen() {
+		r.ranker, _ = reason.NewRanker(m, nil)
+	}
+	if r.ranker.ReportsUnseen() {
 		r.unseen = map[string]prometheus.Counter{}
 		for _, f := range m.Schema().Features {
 			if f.Kind == model.Categorical {
@@ -76,7 +82,7 @@ func (b *Batcher) note(bt *batch) {
 		asked = asked || j.Explain > 0
 	}
 	r := b.notes.get(bt.model)
-	if !asked && (r.err != nil || !r.ranker.ReportsUnseen()) {
+	if !asked && !r.ranker.ReportsUnseen() {
 		return
 	}
 	rows := bt.rows.Rows
@@ -90,16 +96,15 @@ func (b *Batcher) note(bt *batch) {
 		bt.notes = make([]reason.Note, rows)
 	}
 	bt.notes = bt.notes[:rows]
+	want := bt.want
 	if r.err != nil {
-		for i, k := range bt.want {
-			bt.notes[i] = reason.Note{Asked: k}
-			if k > 0 {
-				bt.notes[i].Err = r.err
-			}
+		want = bt.none[:0] // unseen values only
+		for range rows {
+			want = append(want, 0)
 		}
-		return
+		bt.none = want
 	}
-	if err := r.ranker.Annotate(&bt.rows, bt.want, bt.notes); err != nil {
+	if err := r.ranker.Annotate(&bt.rows, want, bt.notes); err != nil {
 		// Arguments that do not fit: a bug, not the rows' fault. The
 		// scores stand; the rows that asked say what went wrong.
 		err = fmt.Errorf("%w: %w", model.ErrNoExplanation, err)
@@ -110,6 +115,13 @@ func (b *Batcher) note(bt *batch) {
 			}
 		}
 		return
+	}
+	if r.err != nil {
+		for i, k := range bt.want {
+			if k > 0 {
+				bt.notes[i].Asked, bt.notes[i].Err = k, r.err
+			}
+		}
 	}
 	noted := asked
 	for i := range bt.notes {

@@ -2,8 +2,11 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -24,6 +27,9 @@ import (
 func TestBatcherNotes(t *testing.T) {
 	t.Parallel()
 	mdl := testModel(t)
+	if _, err := model.Explained(mdl.Model); err != nil { // prepared up front, as serve does
+		t.Fatal(err)
+	}
 	codes, err := reason.LoadCodes("../configs/reason-codes.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -111,4 +117,52 @@ func unseenCount(c prometheus.Counter) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestBatcherNotesMappingDoesNotFit: a mapping naming a feature the model
+// lacks (a model reloaded under an older mapping) costs the rows that ask
+// their reasons, with an error naming the feature, but every row keeps its
+// unseen values and the counter still counts them.
+func TestBatcherNotesMappingDoesNotFit(t *testing.T) {
+	t.Parallel()
+	mdl := testModel(t)
+	codes := &reason.Codes{Codes: []reason.Code{{Code: "X1", Text: "Income", Features: []string{"Income"}}}}
+	m := metrics.New(nil)
+	b := worker.NewBatcher(worker.Config{MaxSize: 16, MaxWait: 1e6, Queue: 8}, 1, m, worker.WithCodes(codes))
+	startBatcher(t, b)
+	rows := model.NewBatch(mdl.Schema(), 2)
+	for range 2 {
+		floats, cats := rows.AppendRow()
+		for i := range floats {
+			floats[i] = 1
+		}
+		for i := range cats {
+			cats[i] = "never seen"
+		}
+	}
+	for _, k := range []int{0, 2} {
+		done := make(chan []reason.Note, 1)
+		j := &ingest.Job{Model: mdl, Rows: rows, Explain: k, Done: func(j *ingest.Job) { done <- slices.Clone(j.Notes) }}
+		if err := b.Submit(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+		notes := <-done
+		if len(notes) != 2 {
+			t.Fatalf("explain %d: %d notes, want 2", k, len(notes))
+		}
+		for _, n := range notes {
+			if len(n.Unseen) == 0 {
+				t.Errorf("explain %d: no unseen values in %+v", k, n)
+			}
+			if k == 0 && (n.Asked != 0 || n.Err != nil || n.Reasons != nil) {
+				t.Errorf("explain 0: %+v", n)
+			}
+			if k > 0 && (n.Asked != k || !errors.Is(n.Err, model.ErrNoExplanation) || !strings.Contains(n.Err.Error(), `"Income"`) || n.Reasons != nil) {
+				t.Errorf("explain %d: %+v, want an error naming Income", k, n)
+			}
+		}
+	}
+	if got := unseenCount(m.UnseenTotal.WithLabelValues("State")); got != 4 {
+		t.Errorf("scorer_unseen_values_total{feature=State} = %v, want 4 (two rows, twice)", got)
+	}
 }

@@ -26,9 +26,13 @@ type Ranker struct {
 	m      model.Model // the backend (a *model.Loaded is unwrapped)
 	schema *model.Schema
 	// dims is the number of explained dimensions; explainErr is why the
-	// model has no reasons to give (nil when it has).
-	dims       int
-	explainErr error
+	// model has no reasons to give (nil when it has). Both are set once,
+	// on the first need (explained): asking the model prepares its
+	// explanations, which costs about a second for the demo model, and a
+	// ranker that only reports unseen values never pays it.
+	explainOnce sync.Once
+	dims        int
+	explainErr  error
 	// groups are every reason a row can have, ordered by their first
 	// feature's flat position.
 	groups []group
@@ -109,10 +113,6 @@ func NewRanker(m model.Model, codes *Codes) (*Ranker, error) {
 			groupOf[fi] = gi
 		}
 	}
-	r.dims, r.explainErr = model.Explained(m)
-	if r.explainErr == nil && r.dims > 1 && m.Output().Task != model.MultiClassification {
-		r.explainErr = fmt.Errorf("%w: a %s model explains %d dimensions", ErrNoOutcome, m.Output().Task, r.dims)
-	}
 	if _, ok := m.(model.UnseenReporter); ok {
 		for _, f := range s.Features {
 			if f.Kind == model.Categorical {
@@ -126,8 +126,23 @@ func NewRanker(m model.Model, codes *Codes) (*Ranker, error) {
 }
 
 // Explains returns nil when the model gives reasons, else why not (as
-// Note.Err would say).
-func (r *Ranker) Explains() error { return r.explainErr }
+// Note.Err would say). The first call prepares the model's explanations.
+func (r *Ranker) Explains() error {
+	_, err := r.explained()
+	return err
+}
+
+// explained returns the dimensions the ranker explains, or why it gives
+// no reasons, asking the model on the first call.
+func (r *Ranker) explained() (int, error) {
+	r.explainOnce.Do(func() {
+		r.dims, r.explainErr = model.Explained(r.m)
+		if r.explainErr == nil && r.dims > 1 && r.m.Output().Task != model.MultiClassification {
+			r.explainErr = fmt.Errorf("%w: a %s model explains %d dimensions", ErrNoOutcome, r.m.Output().Task, r.dims)
+		}
+	})
+	return r.dims, r.explainErr
+}
 
 // ReportsUnseen reports whether the model tells which categorical values
 // it never saw (Annotate then fills Note.Unseen).
@@ -169,9 +184,9 @@ func (r *Ranker) Annotate(b *model.Batch, want []int, notes []Note) error {
 	if len(sc.rows) == 0 {
 		return nil
 	}
-	if r.explainErr != nil {
+	if _, err := r.explained(); err != nil {
 		for _, i := range sc.rows {
-			notes[i].Err = r.explainErr
+			notes[i].Err = err
 		}
 		return nil
 	}
