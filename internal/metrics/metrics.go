@@ -129,6 +129,10 @@ type Metrics struct {
 	UnseenTotal *prometheus.CounterVec
 }
 
+// UnseenValuesName is the name of Metrics.UnseenTotal's family, which has
+// no series until a model that reports unseen values has scored one.
+const UnseenValuesName = "scorer_unseen_values_total"
+
 // New creates the collectors and registers them with reg, with
 // scorer_build_info. A nil reg registers nothing (the collectors still
 // work), which suits tests and tools. It panics if reg already holds
@@ -210,7 +214,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Unix time of the last model load that served (at start, then each successful reload).",
 		}),
 		UnseenTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scorer_unseen_values_total",
+			Name: UnseenValuesName,
 			Help: "Scored rows whose value of a categorical feature the model never saw (it scored them with the feature's prior), by feature.",
 		}, []string{"feature"}),
 	}
