@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -33,6 +34,8 @@ type modelLoad struct {
 type loadResult struct {
 	mdl *model.Loaded
 	err error
+	// misfit says why explain.* does not fit mdl (see reloader.fits).
+	misfit error
 }
 
 const (
@@ -41,16 +44,21 @@ const (
 	loadAbandoned
 )
 
-// startLoad runs loadChecked(load) in a new goroutine. stuck counts the
-// abandoned loads whose goroutine has not returned yet.
-func startLoad(load Loader, stuck *atomic.Int32) *modelLoad {
+// startLoad runs loadChecked(load) in a new goroutine, then fits, when
+// set, on the model it loaded. stuck counts the abandoned loads whose
+// goroutine has not returned yet.
+func startLoad(load Loader, fits func(*model.Loaded) error, stuck *atomic.Int32) *modelLoad {
 	l := &modelLoad{result: make(chan loadResult, 1), started: time.Now()}
 	go func() {
 		mdl, err := loadChecked(load)
+		var misfit error
+		if err == nil && fits != nil {
+			misfit = fits(mdl)
+		}
 		if !l.state.CompareAndSwap(loadRunning, loadDone) {
 			stuck.Add(-1) // it was abandoned; it is not stuck any more
 		}
-		l.result <- loadResult{mdl, err}
+		l.result <- loadResult{mdl, err, misfit}
 	}()
 	return l
 }
@@ -70,7 +78,7 @@ func (l *modelLoad) abandon(stuck *atomic.Int32) bool {
 // goroutine) when the process is told to stop or the load takes too long.
 func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*model.Loaded, error) {
 	var stuck atomic.Int32
-	l := startLoad(load, &stuck)
+	l := startLoad(load, nil, &stuck)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -94,8 +102,9 @@ func loadFirst(ctx context.Context, load Loader, timeout time.Duration) (*model.
 // so its loop (Run) never waits for a file and a shutdown never waits for a
 // reload. Its other methods are called from that loop only.
 //
-// A loaded model incompatible with the serving one (see incompatible) is
-// refused unless allowIncompatible. Each reload ends in
+// A loaded model incompatible with the serving one (see incompatible), or
+// one the explain.* configuration does not fit (fits), is refused unless
+// allowIncompatible. Each reload ends in
 // scorer_model_reloads_total as loaded, failed or refused.
 //
 // At most one reload is in flight. A request during one is coalesced: one
@@ -115,7 +124,11 @@ type reloader struct {
 	serving func() *model.Loaded
 	// allowIncompatible is model.reload_incompatible.
 	allowIncompatible bool
-	m                 *metrics.Metrics
+	// fits, when set, says why the explain.* configuration does not fit a
+	// loaded model (nil when it does); such a model is refused as an
+	// incompatible one is. It runs in the load's goroutine.
+	fits func(*model.Loaded) error
+	m    *metrics.Metrics
 	// watch, when set (model.watch), starts the file watcher with Run.
 	watch *fileWatch
 
@@ -186,7 +199,7 @@ func (r *reloader) request() {
 		r.ended(metrics.ReloadFailed)
 		return
 	}
-	r.inFlight = startLoad(r.load, &r.stuck)
+	r.inFlight = startLoad(r.load, r.fits, &r.stuck)
 	if r.timer == nil {
 		r.timer = time.NewTimer(r.timeout)
 	} else {
@@ -223,7 +236,7 @@ func (r *reloader) finish(res loadResult) {
 		r.log.Error("reload failed, keeping the current model", "version", cur.Version, "error", res.err)
 		r.ended(metrics.ReloadFailed)
 	default:
-		if err := incompatible(cur, res.mdl); err != nil {
+		if err := errors.Join(incompatible(cur, res.mdl), res.misfit); err != nil {
 			if !r.allowIncompatible {
 				r.log.Error("reload refused, keeping the current model (model.reload_incompatible: true loads it anyway)",
 					"version", cur.Version, "error", err)

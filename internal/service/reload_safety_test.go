@@ -182,3 +182,42 @@ func postPredict(t *testing.T, url, body string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestReloadRefusesAModelExplainDoesNotFit: serving with explain.top_k 2,
+// a reload to the same model saved without its sum_hessian statistics
+// (which XGBoost's SHAP needs: the model still scores) is refused, as the
+// async results would lose their reasons without a word; with
+// model.reload_incompatible it loads. Before, it loaded and every result
+// that asked for reasons got reasons_error.
+func TestReloadRefusesAModelExplainDoesNotFit(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(xgbModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stripped := filepath.Join(t.TempDir(), "no_statistics.json")
+	if err := os.WriteFile(stripped, []byte(strings.ReplaceAll(string(data), `"sum_hessian"`, `"sum_hessian_dropped"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range []bool{false, true} {
+		srv, _ := testkit.StartNATS(t)
+		var mu sync.Mutex
+		path := xgbModel
+		cfg := testConfig(srv.ClientURL())
+		cfg.Explain.TopK = 2
+		cfg.Model.ReloadIncompatible = allow
+		r := startService(t, cfg, fileLoader(&path, &mu))
+		url := "http://" + r.httpAddr + "/metrics"
+		r.reloadTo(t, &mu, &path, stripped)
+		want := "refused"
+		if allow {
+			want = "loaded"
+		}
+		testkit.Eventually(t, 20*time.Second, "the reload "+want, func() bool {
+			return metricValue(getBody(t, url), `scorer_model_reloads_total{outcome="`+want+`"}`) == 1
+		})
+		if !strings.Contains(r.logs.String(), "explain.top_k: 2, but model") || !strings.Contains(r.logs.String(), "cannot explain") {
+			t.Errorf("reload_incompatible %v: the log does not say why:\n%s", allow, testkit.Tail(r.logs.String(), 5))
+		}
+	}
+}

@@ -209,6 +209,7 @@ func (s *server) build(ctx context.Context, mdl *model.Loaded, opts Options) err
 	}
 	s.reloads = &reloader{load: opts.Load, timeout: cfg.Model.LoadTimeout, path: cfg.Model.Path, log: s.log,
 		swap: s.swapModel, serving: s.models.Load, allowIncompatible: cfg.Model.ReloadIncompatible, m: s.m,
+		fits:     func(m *model.Loaded) error { return cfg.explainFits(m, codes) },
 		requests: opts.Reload, quit: make(chan struct{}), exited: make(chan struct{})}
 	if cfg.Model.Watch && cfg.Model.Path != "" {
 		s.reloads.watch = newFileWatch(cfg.Model.Path, cfg.Model.WatchInterval, s.log)
