@@ -70,7 +70,7 @@ const maxDepth = 64
 type Decoder struct {
 	schema *model.Schema
 	index  map[string]int // feature name → position in schema.Features
-	quoted [][]byte       // per feature: its name as a JSON string, nil if it needs escapes
+	keys   []fieldKey     // per feature: what orderedFields looks for
 	rules  valueRules
 	strict bool
 	lim    Limits
@@ -80,10 +80,10 @@ type Decoder struct {
 // their Validate methods).
 func NewDecoder(s *model.Schema, sc SchemaConfig, lim Limits) *Decoder {
 	d := &Decoder{schema: s, index: make(map[string]int, len(s.Features)), rules: newValueRules(sc), strict: sc.Strict, lim: lim}
-	d.quoted = make([][]byte, len(s.Features))
-	for i, f := range s.Features {
-		d.index[f.Name] = i
-		d.quoted[i] = rawString(f.Name)
+	d.keys = make([]fieldKey, len(s.Features))
+	for i := range s.Features {
+		d.index[s.Features[i].Name] = i
+		d.keys[i] = newFieldKey(&s.Features[i])
 	}
 	return d
 }
@@ -285,8 +285,8 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 			// unescaped, before scanning and hashing the name.
 			fi, known := prev+1, false
 			var key []byte
-			if fi < nf && d.quoted[fi] != nil && bytes.HasPrefix(st.data[st.pos:], d.quoted[fi]) {
-				st.pos += len(d.quoted[fi])
+			if fi < nf && d.keys[fi].text != nil && bytes.HasPrefix(st.data[st.pos:], d.keys[fi].text[:len(d.keys[fi].text)-1]) {
+				st.pos += len(d.keys[fi].text) - 1
 				known = true
 			} else {
 				if key, err = st.str(); err != nil {

@@ -1,7 +1,7 @@
 package ingest
 
 import (
-	"bytes"
+	"encoding/binary"
 	"math"
 	"unicode/utf8"
 
@@ -39,36 +39,30 @@ import (
 // for the object: the bytes from the first such string to the last (the
 // row holds on to those few hundred bytes, the line's length at most).
 func (st *state) orderedFields(floats []float64, cats []string) (taken int, closed bool) {
-	d := st.d
+	keys := st.d.keys
 	data, p := st.data, st.pos
-	features := d.schema.Features
 	var spans [maxSpans]span
 	nspans := 0
-	for taken < len(features) {
-		key := d.quoted[taken]
-		if key == nil || !bytes.HasPrefix(data[p:], key) {
+	for taken < len(keys) {
+		k := &keys[taken]
+		if !k.at(data, p) {
 			break
 		}
-		q := p + len(key)
-		if q >= len(data) || data[q] != ':' {
-			break
-		}
-		q++
+		q := p + len(k.text)
 		if q >= len(data) {
 			break
 		}
-		f := &features[taken]
 		var ok, gathered bool
 		switch {
-		case f.Kind != model.Categorical:
-			q, ok = plainNumber(data, q, &floats[f.Index])
+		case k.number:
+			q, ok = plainNumber(data, q, &floats[k.index])
 		case data[q] == '"' && nspans < maxSpans:
 			start := q + 1
 			q, ok = plainString(data, q)
-			spans[nspans] = span{index: f.Index, start: start, end: q - 1}
+			spans[nspans] = span{index: k.index, start: start, end: q - 1}
 			gathered = true
 		default:
-			q, ok = st.plainCategory(q, &cats[f.Index])
+			q, ok = st.plainCategory(q, &cats[k.index])
 		}
 		if !ok || q >= len(data) || (data[q] != ',' && data[q] != '}') {
 			break
@@ -92,6 +86,48 @@ func (st *state) orderedFields(floats []float64, cats []string) (taken int, clos
 	}
 	st.pos = p
 	return taken, closed
+}
+
+// fieldKey is a feature as orderedFields looks for it.
+type fieldKey struct {
+	// text is the feature's name as a JSON string without escapes, then
+	// ':' (nil when the name needs escapes: see rawString).
+	text []byte
+	// head and tail are text's first and last 8 bytes (4 when it is
+	// shorter than 8; unused when shorter than 4 or longer than 16), as
+	// little-endian words: two loads and two compares test it (they
+	// overlap when it is shorter than 16).
+	head, tail uint64
+	number     bool // a number feature, else a category
+	index      int  // its index among the batch's floats or categories
+}
+
+func newFieldKey(f *model.Feature) fieldKey {
+	k := fieldKey{number: f.Kind != model.Categorical, index: f.Index}
+	if raw := rawString(f.Name); raw != nil {
+		k.text = append(raw, ':')
+		switch n := len(k.text); {
+		case n >= 8:
+			k.head, k.tail = binary.LittleEndian.Uint64(k.text), binary.LittleEndian.Uint64(k.text[n-8:])
+		case n >= 4:
+			k.head, k.tail = uint64(binary.LittleEndian.Uint32(k.text)), uint64(binary.LittleEndian.Uint32(k.text[n-4:]))
+		}
+	}
+	return k
+}
+
+// at reports whether data[p:] starts with k.text.
+func (k *fieldKey) at(data []byte, p int) bool {
+	n := len(k.text)
+	switch {
+	case n == 0 || len(data)-p < n:
+		return false
+	case n < 4 || n > 16:
+		return string(data[p:p+n]) == string(k.text)
+	case n >= 8:
+		return binary.LittleEndian.Uint64(data[p:]) == k.head && binary.LittleEndian.Uint64(data[p+n-8:]) == k.tail
+	}
+	return uint64(binary.LittleEndian.Uint32(data[p:])) == k.head && uint64(binary.LittleEndian.Uint32(data[p+n-4:])) == k.tail
 }
 
 // maxSpans bounds the string categories orderedFields gathers into one

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
@@ -110,6 +111,42 @@ func TestOrderedFieldsAgreeWithOracle(t *testing.T) {
 				continue
 			}
 			checkItem(t, s, sc, obj, err, b, 0)
+		}
+	}
+}
+
+// TestOrderedFieldsNameLengths: names of every length from 0 to 20 bytes
+// (fieldKey compares them by words of 4 and 8 bytes, overlapping) are
+// found when they come as they are, and not when one byte differs.
+func TestOrderedFieldsNameLengths(t *testing.T) {
+	const n = 21
+	s := &model.Schema{NumFloat: n}
+	for i := range n {
+		s.Features = append(s.Features, model.Feature{Name: strings.Repeat("x", i), Kind: model.Float, FlatIndex: i, Index: i})
+		if i > 0 {
+			s.Features[i].Name = s.Features[i].Name[:i-1] + string(rune('a'+i))
+		}
+	}
+	sc := ingest.DefaultSchemaConfig()
+	d := ingest.NewDecoder(s, sc, ingest.DefaultLimits())
+	for changed := -1; changed < n; changed++ {
+		ats := 1 // nothing changed
+		if changed >= 0 {
+			ats = len(s.Features[changed].Name)
+		}
+		for at := range ats {
+			var obj []byte
+			for i, f := range s.Features {
+				name := []byte(f.Name)
+				if i == changed {
+					name[at]++ // another name: an unknown field, and feature i missing
+				}
+				obj = append(obj, ","[:min(i, 1)]...)
+				obj = strconv.AppendFloat(append(append(strconv.AppendQuote(obj, string(name)), ':'), '-'), float64(i)+0.5, 'f', -1, 64)
+			}
+			obj = append(append([]byte{'{'}, obj...), '}')
+			b := model.NewBatch(s, 1)
+			checkItem(t, s, sc, obj, d.DecodeOne(obj, b), b, 0)
 		}
 	}
 }
