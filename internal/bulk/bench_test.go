@@ -87,7 +87,7 @@ func BenchmarkEvaluator(b *testing.B) {
 }
 
 // BenchmarkScoreJSONL reports rows/s of scoring a generated JSON lines
-// file (the lines `scorer gen` writes) with the demo model, next to the
+// file (the lines `scorer gen` writes, without labels) with the demo model, next to the
 // copy-through baseline (same reading and writing, scoring replaced by a
 // constant).
 func BenchmarkScoreJSONL(b *testing.B) {
@@ -96,8 +96,8 @@ func BenchmarkScoreJSONL(b *testing.B) {
 	var buf []byte
 	g := loan.NewGenerator(1)
 	for range n {
-		l := g.Labeled()
-		buf = append(l.AppendJSON(buf), '\n')
+		a := g.Next()
+		buf = append(a.AppendJSON(buf), '\n')
 	}
 	if err := os.WriteFile(in, buf, 0o644); err != nil {
 		b.Fatal(err)
