@@ -93,24 +93,28 @@ type fieldKey struct {
 	// text is the feature's name as a JSON string without escapes, then
 	// ':' (nil when the name needs escapes: see rawString).
 	text []byte
-	// head and tail are text's first and last 8 bytes (4 when it is
-	// shorter than 8; unused when shorter than 4 or longer than 16), as
-	// little-endian words: two loads and two compares test it (they
-	// overlap when it is shorter than 16).
-	head, tail uint64
-	number     bool // a number feature, else a category
-	index      int  // its index among the batch's floats or categories
+	// When text is at most 16 bytes, h0 and h1 are its bytes as two
+	// little-endian words, zero-padded, and m0 and m1 mask the bytes it
+	// has: two loads, masks and compares test it where 16 bytes follow.
+	// Otherwise (m0 is 0) at compares it byte by byte.
+	h0, h1, m0, m1 uint64
+	number         bool // a number feature, else a category
+	index          int  // its index among the batch's floats or categories
 }
 
 func newFieldKey(f *model.Feature) fieldKey {
 	k := fieldKey{number: f.Kind != model.Categorical, index: f.Index}
 	if raw := rawString(f.Name); raw != nil {
 		k.text = append(raw, ':')
-		switch n := len(k.text); {
-		case n >= 8:
-			k.head, k.tail = binary.LittleEndian.Uint64(k.text), binary.LittleEndian.Uint64(k.text[n-8:])
-		case n >= 4:
-			k.head, k.tail = uint64(binary.LittleEndian.Uint32(k.text)), uint64(binary.LittleEndian.Uint32(k.text[n-4:]))
+		if len(k.text) <= 16 {
+			var pad [16]byte
+			copy(pad[:], k.text)
+			k.h0, k.h1 = binary.LittleEndian.Uint64(pad[:]), binary.LittleEndian.Uint64(pad[8:])
+			clear(pad[:])
+			for i := range k.text {
+				pad[i] = 0xff
+			}
+			k.m0, k.m1 = binary.LittleEndian.Uint64(pad[:]), binary.LittleEndian.Uint64(pad[8:])
 		}
 	}
 	return k
@@ -118,16 +122,16 @@ func newFieldKey(f *model.Feature) fieldKey {
 
 // at reports whether data[p:] starts with k.text.
 func (k *fieldKey) at(data []byte, p int) bool {
-	n := len(k.text)
-	switch {
-	case n == 0 || len(data)-p < n:
-		return false
-	case n < 4 || n > 16:
-		return string(data[p:p+n]) == string(k.text)
-	case n >= 8:
-		return binary.LittleEndian.Uint64(data[p:]) == k.head && binary.LittleEndian.Uint64(data[p+n-8:]) == k.tail
+	if len(data)-p >= 16 && k.m0 != 0 {
+		return binary.LittleEndian.Uint64(data[p:])&k.m0 == k.h0 && binary.LittleEndian.Uint64(data[p+8:])&k.m1 == k.h1
 	}
-	return uint64(binary.LittleEndian.Uint32(data[p:])) == k.head && uint64(binary.LittleEndian.Uint32(data[p+n-4:])) == k.tail
+	return k.atEnd(data, p)
+}
+
+// atEnd is at where fewer than 16 bytes follow, or for a long name.
+func (k *fieldKey) atEnd(data []byte, p int) bool {
+	n := len(k.text)
+	return n > 0 && len(data)-p >= n && string(data[p:p+n]) == string(k.text)
 }
 
 // maxSpans bounds the string categories orderedFields gathers into one
