@@ -1,9 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/loan-scorer/loan-scorer/model"
 )
@@ -67,6 +70,7 @@ const maxDepth = 64
 type Decoder struct {
 	schema *model.Schema
 	index  map[string]int // feature name → position in schema.Features
+	keys   []fieldKey     // per feature: what orderedFields looks for
 	rules  valueRules
 	strict bool
 	lim    Limits
@@ -76,10 +80,22 @@ type Decoder struct {
 // their Validate methods).
 func NewDecoder(s *model.Schema, sc SchemaConfig, lim Limits) *Decoder {
 	d := &Decoder{schema: s, index: make(map[string]int, len(s.Features)), rules: newValueRules(sc), strict: sc.Strict, lim: lim}
-	for i, f := range s.Features {
-		d.index[f.Name] = i
+	d.keys = make([]fieldKey, len(s.Features))
+	for i := range s.Features {
+		d.index[s.Features[i].Name] = i
+		d.keys[i] = newFieldKey(&s.Features[i])
 	}
 	return d
+}
+
+// rawString returns s as a JSON string written without escapes, the form
+// the scanner reads back as s, or nil when s holds a byte JSON must escape
+// or is not UTF-8.
+func rawString(s string) []byte {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 }) {
+		return nil
+	}
+	return []byte(`"` + s + `"`)
 }
 
 // Schema returns the schema the decoder maps onto.
@@ -242,20 +258,41 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 	found.reset()
 	nf := len(d.schema.Features)
 
-	prev := -1
 	st.pos++ // '{'
-	st.ws()
-	if st.peek() == '}' {
-		st.pos++
-	} else {
+	taken, closed := st.orderedFields(floats, cats)
+	if closed && taken == nf {
+		return nil, nil // every feature, in order, each good
+	}
+	for i := range taken {
+		st.markSeen(i)
+	}
+	prev := taken - 1
+	if taken == 0 {
+		st.ws()
+		if st.peek() == '}' {
+			st.pos++
+			closed = true
+		}
+	}
+	if !closed {
 		for {
 			st.ws()
 			if st.peek() != '"' {
 				return nil, st.syntax("expected a field name")
 			}
-			key, err := st.str()
-			if err != nil {
-				return nil, err
+			// Producers send fields in a fixed order, mostly the model's:
+			// try the feature after the previous one, as its name comes
+			// unescaped, before scanning and hashing the name.
+			fi, known := prev+1, false
+			var key []byte
+			if fi < nf && d.keys[fi].text != nil && bytes.HasPrefix(st.data[st.pos:], d.keys[fi].text[:len(d.keys[fi].text)-1]) {
+				st.pos += len(d.keys[fi].text) - 1
+				known = true
+			} else {
+				if key, err = st.str(); err != nil {
+					return nil, err
+				}
+				fi, known = d.index[string(key)]
 			}
 			st.ws()
 			if st.next() != ':' {
@@ -263,14 +300,6 @@ func (st *state) object(b *model.Batch, depth int) (bad *InputError, err error) 
 				return nil, st.syntax("expected ':' after a field name")
 			}
 			st.ws()
-			// Producers send fields in a fixed order, mostly the model's:
-			// try the feature after the previous one before hashing.
-			fi, known := prev+1, false
-			if fi < len(d.schema.Features) && string(key) == d.schema.Features[fi].Name {
-				known = true
-			} else {
-				fi, known = d.index[string(key)]
-			}
 			if known {
 				prev = fi
 			}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/model"
+	"github.com/loan-scorer/loan-scorer/model/catboost"
+	"github.com/loan-scorer/loan-scorer/model/demo"
 )
 
 // The seed model's fields (DESIGN.md): 9 numbers, then 9 categories.
@@ -455,6 +457,28 @@ func BenchmarkDecode(b *testing.B) {
 	d := newLoanDecoder(nil)
 	payload := []byte(seedA)
 	batch := model.NewBatch(loanSchema(), 1)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		batch.Reset()
+		if err := d.DecodeOne(payload, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeDemo decodes the seed application with the demo model's
+// schema, whose feature order is the order the application's fields come
+// in (as `scorer gen` and most producers write them).
+func BenchmarkDecodeDemo(b *testing.B) {
+	cb, err := catboost.Load(demo.Bytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := cb.Schema()
+	d := ingest.NewDecoder(s, ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
+	payload := []byte(seedA)
+	batch := model.NewBatch(s, 1)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {

@@ -243,7 +243,7 @@ func checkItem(t *testing.T, s *model.Schema, sc ingest.SchemaConfig, raw []byte
 	}
 	floats, cats := b.Row(row)
 	for i, x := range want.floats {
-		if floats[i] != x && !(math.IsNaN(floats[i]) && math.IsNaN(x)) {
+		if math.Float64bits(floats[i]) != math.Float64bits(x) && !(math.IsNaN(floats[i]) && math.IsNaN(x)) {
 			t.Fatalf("%q: float %d = %v, want %v", raw, i, floats[i], x)
 		}
 	}

@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -79,7 +81,16 @@ func (st *state) next() byte {
 	return c
 }
 
+// ws skips white space; JSON without any (what producers write) costs one
+// test.
 func (st *state) ws() {
+	if st.pos < len(st.data) && st.data[st.pos] > ' ' {
+		return
+	}
+	st.wsRun()
+}
+
+func (st *state) wsRun() {
 	for st.pos < len(st.data) {
 		switch st.data[st.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -107,48 +118,95 @@ func (st *state) literal(word string) error {
 	return nil
 }
 
-// num scans a JSON number and returns its text and whether it is an integer
-// literal (no fraction, no exponent).
-func (st *state) num() (tok []byte, integer bool, err error) {
-	start := st.pos
-	integer = true
-	if st.peek() == '-' {
-		st.pos++
+// numToken is a JSON number as num scans it.
+type numToken struct {
+	text    []byte
+	integer bool   // no fraction, no exponent
+	neg     bool   // a leading '-'
+	exp     bool   // an exponent
+	digits  int    // digits before the exponent, leading zeros included
+	frac    int    // of which after the '.'
+	mant    uint64 // those digits as an integer (wrapped when digits > 19)
+}
+
+// exact returns the number's value when it is exact without strconv: at
+// most 15 digits and no exponent. Its digits and the power of ten are then
+// exact in a float64, so one division, correctly rounded, gives the
+// correctly rounded value strconv.ParseFloat gives (the exact case of its
+// own fast path; smallDecimal does the same for text).
+func (n *numToken) exact() (float64, bool) {
+	if n.exp || n.digits > 15 {
+		return 0, false
 	}
-	switch c := st.peek(); {
-	case c == '0':
-		st.pos++
-	case c >= '1' && c <= '9':
-		for c := st.peek(); c >= '0' && c <= '9'; c = st.peek() {
-			st.pos++
+	v := float64(n.mant)
+	if n.frac > 0 {
+		v /= pow10[n.frac]
+	}
+	if n.neg {
+		v = -v
+	}
+	return v, true
+}
+
+// num scans a JSON number, gathering its digits on the way.
+func (st *state) num() (numToken, error) {
+	n, end, problem := scanNumber(st.data, st.pos)
+	st.pos = end
+	if problem != "" {
+		return n, st.syntax(problem)
+	}
+	return n, nil
+}
+
+// scanNumber scans the JSON number at d[i:] and returns it and the index
+// after it, or the index of the first byte that does not fit the grammar
+// with what is wrong there.
+func scanNumber(d []byte, i int) (n numToken, end int, problem string) {
+	start := i
+	n.integer = true
+	if i < len(d) && d[i] == '-' {
+		n.neg = true
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+		n.digits = 1
+	case i < len(d) && d[i]-'1' < 9:
+		for ; i < len(d) && d[i]-'0' < 10; i++ {
+			n.mant = n.mant*10 + uint64(d[i]-'0')
+			n.digits++
 		}
 	default:
-		return nil, false, st.syntax("invalid number")
+		return n, i, "invalid number"
 	}
-	if st.peek() == '.' {
-		integer = false
-		st.pos++
-		if c := st.peek(); c < '0' || c > '9' {
-			return nil, false, st.syntax("invalid number: no digits after '.'")
+	if i < len(d) && d[i] == '.' {
+		n.integer = false
+		i++
+		if i >= len(d) || d[i]-'0' >= 10 {
+			return n, i, "invalid number: no digits after '.'"
 		}
-		for c := st.peek(); c >= '0' && c <= '9'; c = st.peek() {
-			st.pos++
-		}
-	}
-	if c := st.peek(); c == 'e' || c == 'E' {
-		integer = false
-		st.pos++
-		if c := st.peek(); c == '+' || c == '-' {
-			st.pos++
-		}
-		if c := st.peek(); c < '0' || c > '9' {
-			return nil, false, st.syntax("invalid number: no digits in the exponent")
-		}
-		for c := st.peek(); c >= '0' && c <= '9'; c = st.peek() {
-			st.pos++
+		for ; i < len(d) && d[i]-'0' < 10; i++ {
+			n.mant = n.mant*10 + uint64(d[i]-'0')
+			n.digits++
+			n.frac++
 		}
 	}
-	return st.data[start:st.pos], integer, nil
+	if i < len(d) && d[i]|0x20 == 'e' {
+		n.integer, n.exp = false, true
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || d[i]-'0' >= 10 {
+			return n, i, "invalid number: no digits in the exponent"
+		}
+		for i < len(d) && d[i]-'0' < 10 {
+			i++
+		}
+	}
+	n.text = d[start:i]
+	return n, i, ""
 }
 
 // str scans a JSON string at the current '"' and returns its content: a
@@ -158,6 +216,7 @@ func (st *state) str() ([]byte, error) {
 	st.pos++ // opening quote
 	start := st.pos
 	for {
+		st.pos = plainRun(st.data, st.pos)
 		if st.pos >= len(st.data) {
 			return nil, st.syntax("unterminated string")
 		}
@@ -172,8 +231,6 @@ func (st *state) str() ([]byte, error) {
 			return st.strEscaped()
 		case c < 0x20:
 			return nil, st.syntax("control character in a string")
-		case c < utf8.RuneSelf:
-			st.pos++
 		default:
 			r, size := utf8.DecodeRune(st.data[st.pos:])
 			if r == utf8.RuneError && size == 1 {
@@ -182,6 +239,36 @@ func (st *state) str() ([]byte, error) {
 			st.pos += size
 		}
 	}
+}
+
+// Bytes of a word, for plainRun's SWAR tests.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte at or after i that a string
+// scanner must look at: '"', '\\', a control character or a byte of a
+// multi-byte UTF-8 sequence (len(b) when there is none). It tests eight
+// bytes at a time: for a word w, (w - ones*n) &^ w & highs is non-zero
+// exactly when a byte of w is below n (n ≤ 0x80), and a byte equal to q is
+// a zero byte of w ^ ones*q. A borrow can only set a high bit above a byte
+// that tested true, so the lowest set bit marks the first such byte.
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		quote, slash := w^(ones*'"'), w^(ones*'\\')
+		m := ((w-ones*0x20)&^w | (quote-ones)&^quote | (slash-ones)&^slash | w) & highs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
 
 // strEscaped continues str from the first backslash, unescaping into
@@ -321,7 +408,7 @@ func (st *state) skipValue(depth int) error {
 				return err
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
-			if _, _, err := st.num(); err != nil {
+			if _, err := st.num(); err != nil {
 				return err
 			}
 		case c == 't':

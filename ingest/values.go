@@ -296,11 +296,15 @@ func (st *state) number(dst *float64, depth int) (problem string, err error) {
 		}
 		return numberText(s, dst), nil
 	case c == '-' || (c >= '0' && c <= '9'):
-		tok, _, err := st.num()
+		n, err := st.num()
 		if err != nil {
 			return "", err
 		}
-		return parseFinite(tok, dst), nil
+		if v, ok := n.exact(); ok {
+			*dst = v
+			return "", nil
+		}
+		return parseFinite(n.text, dst), nil
 	case c == 'n':
 		if err := st.literal("null"); err != nil {
 			return "", err
@@ -327,14 +331,14 @@ func (st *state) category(dst *string, depth int) (problem string, err error) {
 		*dst = string(s)
 		return "", nil
 	case c == '-' || (c >= '0' && c <= '9'):
-		tok, integer, err := st.num()
+		n, err := st.num()
 		if err != nil {
 			return "", err
 		}
-		if !integer {
+		if !n.integer {
 			return FieldInvalidCategory, nil
 		}
-		*dst, problem = integerCategory(tok)
+		*dst, problem = integerCategory(n.text)
 		return problem, nil
 	case c == 't':
 		if err := st.literal("true"); err != nil {

@@ -4,7 +4,7 @@
 # `scorer score --copy-through` (the same reading and writing, scoring
 # replaced by a constant), DuckDB's COPY (SELECT * FROM read_parquet(...)) TO
 # ... (FORMAT parquet, COMPRESSION zstd), and a baseline binary's score
-# when given; rows/s and peak RSS, for each core count, in interleaved
+# when given; rows/s, peak RSS and CPU seconds, for each core count, in interleaved
 # rounds with the load average beside them. Then CSV and JSON lines (score
 # only, this binary and the baseline).
 #
@@ -24,7 +24,9 @@
 # summary line of `scorer score` (from opening the input to the renamed,
 # fsynced output; the model is loaded before), DuckDB's own COPY statement
 # (no fsync). Peak RSS: GNU time's maximum resident set size (DuckDB's
-# includes node's own, about 50 MB).
+# includes node's own, about 50 MB). CPU: GNU time's user plus system
+# seconds of the whole process (model loading and node included), which
+# other load on a shared machine disturbs less than rows/s.
 set -euo pipefail
 
 usage() {
@@ -96,10 +98,11 @@ measure() {
 		rm -f "$log"
 		return 1
 	fi
-	local rps rss
+	local rps rss cpu
 	rps=$(grep -oE '[0-9]+ rows/s' "$log" | head -1 | cut -d' ' -f1)
 	rss=$(awk '/Maximum resident set size/ {printf "%.1f", $6/1024}' "$log")
-	printf '%-22s cores=%-3s %10s rows/s  peak RSS %7s MB  load %s\n' "$label" "$cores" "$rps" "$rss" "$(load)"
+	cpu=$(awk '/User time \(seconds\)|System time \(seconds\)/ {s += $NF} END {printf "%.2f", s}' "$log")
+	printf '%-22s cores=%-3s %10s rows/s  peak RSS %7s MB  cpu %6s s  load %s\n' "$label" "$cores" "$rps" "$rss" "$cpu" "$(load)"
 	rm -f "$log"
 }
 

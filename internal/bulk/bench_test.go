@@ -85,3 +85,36 @@ func BenchmarkEvaluator(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkScoreJSONL reports rows/s of scoring a generated JSON lines
+// file (the lines `scorer gen` writes, without labels) with the demo model, next to the
+// copy-through baseline (same reading and writing, scoring replaced by a
+// constant).
+func BenchmarkScoreJSONL(b *testing.B) {
+	const n = 200_000
+	in := filepath.Join(b.TempDir(), "in.jsonl")
+	var buf []byte
+	g := loan.NewGenerator(1)
+	for range n {
+		a := g.Next()
+		buf = append(a.AppendJSON(buf), '\n')
+	}
+	if err := os.WriteFile(in, buf, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	m := demoModel(b)
+	for _, mode := range []struct {
+		name string
+		copy bool
+	}{{"score", false}, {"copy-through", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			out := filepath.Join(b.TempDir(), "out.jsonl")
+			for b.Loop() {
+				if _, err := ScoreFile(context.Background(), in, out, Options{Model: m, CopyThrough: mode.copy}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}

@@ -113,12 +113,18 @@ func csvCut(b []byte) int {
 // object back with the value field added, or with "error" for a line that
 // could not be scored.
 type jsonlFormat struct {
-	blocks  blocks
-	dec     *ingest.Decoder
-	valCols []string
-	explain bool // lines get "reasons" (Options.Explain > 0)
-	opts    Options
-	bw      *bufio.Writer
+	blocks blocks
+	dec    *ingest.Decoder
+	opts   Options
+	out    *os.File
+	// explain: lines get "reasons" (Options.Explain > 0).
+	explain bool
+	// keys holds per value column its name as a JSON string and ':',
+	// after a ',' but for the first column's.
+	keys [][]byte
+	// lineExtra is about what a line grows by: ',', the keys and a
+	// float of up to 24 bytes per column.
+	lineExtra int
 }
 
 func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
@@ -126,19 +132,32 @@ func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
 	if err := ingest.SkipBOM(br); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
+	cols := valueColumns(o.Model)
+	keys := make([][]byte, len(cols))
+	for j, name := range cols {
+		if j > 0 {
+			keys[j] = append(keys[j], ',')
+		}
+		keys[j] = append(sink.AppendString(keys[j], name), ':')
+	}
+	extra := 2
+	for _, k := range keys {
+		extra += len(k) + 24
+	}
 	return &jsonlFormat{
-		blocks:  blocks{r: br, size: o.BlockBytes, cut: lineCut},
-		dec:     ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
-		valCols: valueColumns(o.Model),
-		explain: o.Explain > 0,
-		opts:    o,
+		lineExtra: extra,
+		blocks:    blocks{r: br, size: o.BlockBytes, cut: lineCut},
+		dec:       ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
+		keys:      keys,
+		explain:   o.Explain > 0,
+		opts:      o,
 	}, nil
 }
 
 func (f *jsonlFormat) total() (int64, bool) { return 0, false }
 
 func (f *jsonlFormat) start(w *os.File) error {
-	f.bw = bufio.NewWriterSize(w, 1<<20)
+	f.out = w
 	return nil
 }
 
@@ -156,12 +175,14 @@ func (f *jsonlFormat) next(u *unit) (err error) {
 
 func (f *jsonlFormat) work() (work, error) { return &jsonlWork{f: f, rows: newTextRows(f.opts)}, nil }
 
+// commit writes a unit's lines (a block's worth, megabytes) straight to
+// the output: a buffer in between would only copy them.
 func (f *jsonlFormat) commit(u *unit) error {
-	_, err := f.bw.Write(u.text)
+	_, err := f.out.Write(u.text)
 	return err
 }
 
-func (f *jsonlFormat) finish() error { return f.bw.Flush() }
+func (f *jsonlFormat) finish() error { return nil }
 
 // jsonlWork is one worker's state for JSON lines.
 type jsonlWork struct {
@@ -176,6 +197,9 @@ func (w *jsonlWork) process(ctx context.Context, u *unit) error {
 		w.lines = append(w.lines, line)
 		return nil
 	})
+	// The output is the input with the values added: room for it at once
+	// rather than growing (and copying) it while writing.
+	u.text = slices.Grow(u.text[:0], len(u.block)+len(w.lines)*w.f.lineExtra)
 	for start := 0; start < len(w.lines); start += w.f.opts.Batch {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -216,7 +240,7 @@ func (w *jsonlWork) decode(line []byte, b *model.Batch) string {
 
 // write appends the lines with their values (or errors) to buf.
 func (w *jsonlWork) write(buf []byte, lines [][]byte) []byte {
-	width := len(w.f.valCols)
+	width := len(w.f.keys)
 	for r, line := range lines {
 		isObject := len(line) >= 2 && line[0] == '{' && line[len(line)-1] == '}'
 		if isObject {
@@ -231,12 +255,8 @@ func (w *jsonlWork) write(buf []byte, lines [][]byte) []byte {
 			buf = append(buf, `"error":`...)
 			buf = sink.AppendString(buf, p)
 		} else {
-			for j, name := range w.f.valCols {
-				if j > 0 {
-					buf = append(buf, ',')
-				}
-				buf = sink.AppendString(buf, name)
-				buf = append(buf, ':')
+			for j, key := range w.f.keys {
+				buf = append(buf, key...)
 				buf = sink.AppendFloat(buf, w.rows.out[r*width+j])
 			}
 			if w.f.explain && r < len(w.rows.notes) {
