@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -142,15 +141,7 @@ func TestBenchLoadWritesReports(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench load: %v\n%s", err, out)
 	}
-	f, err := os.Open(csvPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := testkit.ReadCSV(t, csvPath)
 	var sum summaryJSON
 	data, err := os.ReadFile(jsonPath)
 	if err != nil {

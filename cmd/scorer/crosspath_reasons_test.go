@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -155,47 +154,9 @@ func scoreJSONLinesReasons(t *testing.T, dir string, objects [][]byte) [][]doorR
 func scoreCSVReasons(t *testing.T, dir string, objects [][]byte) [][]doorReason {
 	t.Helper()
 	in, out := filepath.Join(dir, "reasons.csv"), filepath.Join(dir, "reasons-scored.csv")
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	_ = w.Write(loan.FlatFields())
-	for _, o := range objects {
-		var fields map[string]any
-		dec := json.NewDecoder(bytes.NewReader(o))
-		dec.UseNumber()
-		if err := dec.Decode(&fields); err != nil {
-			t.Fatal(err)
-		}
-		var rec []string
-		for _, name := range loan.FlatFields() {
-			switch v := fields[name].(type) {
-			case nil:
-				rec = append(rec, "")
-			case bool:
-				rec = append(rec, strconv.FormatBool(v))
-			case json.Number:
-				rec = append(rec, v.String())
-			case string:
-				rec = append(rec, v)
-			default:
-				t.Fatalf("field %s: %T", name, v)
-			}
-		}
-		_ = w.Write(rec)
-	}
-	w.Flush()
-	if err := os.WriteFile(in, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeObjectsCSV(t, in, objects)
 	runScoreArgs(t, in, "-o", out, "--explain", strconv.Itoa(reasonK))
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := testkit.ReadCSV(t, out)
 	at := len(recs[0]) - 1 - 2*reasonK // the reason columns sit before "error"
 	if recs[0][at] != "reason_1" {
 		t.Fatalf("header %v", recs[0])

@@ -180,47 +180,9 @@ func scoreJSONLines(t *testing.T, dir string, objects [][]byte) []float64 {
 func scoreCSV(t *testing.T, dir string, objects [][]byte) []float64 {
 	t.Helper()
 	in, out := filepath.Join(dir, "apps.csv"), filepath.Join(dir, "scored.csv")
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	_ = w.Write(loan.FlatFields())
-	for _, o := range objects {
-		var fields map[string]any
-		dec := json.NewDecoder(bytes.NewReader(o))
-		dec.UseNumber()
-		if err := dec.Decode(&fields); err != nil {
-			t.Fatal(err)
-		}
-		var rec []string
-		for _, name := range loan.FlatFields() {
-			switch v := fields[name].(type) {
-			case nil:
-				rec = append(rec, "")
-			case bool:
-				rec = append(rec, strconv.FormatBool(v))
-			case json.Number:
-				rec = append(rec, v.String())
-			case string:
-				rec = append(rec, v)
-			default:
-				t.Fatalf("field %s: %T", name, v)
-			}
-		}
-		_ = w.Write(rec)
-	}
-	w.Flush()
-	if err := os.WriteFile(in, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeObjectsCSV(t, in, objects)
 	runScore(t, in, out)
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := testkit.ReadCSV(t, out)
 	var probs []float64
 	for _, rec := range recs[1:] {
 		p, err := strconv.ParseFloat(rec[len(rec)-2], 64)
@@ -354,4 +316,42 @@ func asyncDoor(t *testing.T, nc *nats.Conn, objects [][]byte) []float64 {
 		probs[i] = *r.P
 	}
 	return probs
+}
+
+// writeObjectsCSV writes JSON application objects as DuckDB and Spark
+// write CSV: the loan.FlatFields header, booleans true/false, missing
+// numbers empty, numbers as the JSON wrote them.
+func writeObjectsCSV(t *testing.T, in string, objects [][]byte) {
+	t.Helper()
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write(loan.FlatFields())
+	for _, o := range objects {
+		var fields map[string]any
+		dec := json.NewDecoder(bytes.NewReader(o))
+		dec.UseNumber()
+		if err := dec.Decode(&fields); err != nil {
+			t.Fatal(err)
+		}
+		var rec []string
+		for _, name := range loan.FlatFields() {
+			switch v := fields[name].(type) {
+			case nil:
+				rec = append(rec, "")
+			case bool:
+				rec = append(rec, strconv.FormatBool(v))
+			case json.Number:
+				rec = append(rec, v.String())
+			case string:
+				rec = append(rec, v)
+			default:
+				t.Fatalf("field %s: %T", name, v)
+			}
+		}
+		_ = w.Write(rec)
+	}
+	w.Flush()
+	if err := os.WriteFile(in, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/loan-scorer/loan-scorer/ingest"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 	"github.com/loan-scorer/loan-scorer/model"
@@ -328,22 +329,7 @@ func TestScoreCSV(t *testing.T) {
 	header := append([]string{"id"}, loan.FlatFields()...)
 	_ = w.Write(header)
 	for i := range as {
-		var obj map[string]any
-		_ = json.Unmarshal(as[i].AppendJSON(nil), &obj)
-		rec := []string{strconv.Itoa(i)}
-		for _, f := range loan.FlatFields() {
-			switch v := obj[f].(type) {
-			case nil:
-				rec = append(rec, "")
-			case bool:
-				rec = append(rec, loan.BoolString(v))
-			case float64:
-				rec = append(rec, strconv.FormatFloat(v, 'g', -1, 64))
-			default:
-				rec = append(rec, v.(string))
-			}
-		}
-		_ = w.Write(rec)
+		_ = w.Write(append([]string{strconv.Itoa(i)}, flatRecord(&as[i], loan.BoolString)...))
 	}
 	_ = w.Write(append([]string{"bad"}, slices.Repeat([]string{"x"}, 18)...))
 	w.Flush()
@@ -357,12 +343,7 @@ func TestScoreCSV(t *testing.T) {
 	if st.Rows != 301 || st.Errors != 1 {
 		t.Errorf("stats %+v", st)
 	}
-	f, _ := os.Open(out)
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := testkit.ReadCSV(t, out)
 	if !slices.Equal(recs[0], append(slices.Clone(header), "default_proba", "error")) {
 		t.Fatalf("header %v", recs[0])
 	}

@@ -2,15 +2,14 @@ package bulk
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/loan-scorer/loan-scorer/internal/buildinfo"
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 )
@@ -29,7 +28,7 @@ func TestParquetOutputCarriesItsLineage(t *testing.T) {
 	pq := filepath.Join(dir, "in.parquet")
 	arrowtest.Write(t, pq, 50, inputColumns(as, -1)...)
 	csvIn := filepath.Join(dir, "in.csv")
-	writeAppsCSV(t, csvIn, as)
+	writeAppsCSV(t, csvIn, as, loan.BoolString)
 	in := buildinfo.Read()
 	wantCreatedBy := "loan-scorer score version " + in.Version + " (build " + in.ShortRevision() + ")"
 	for _, src := range []string{pq, csvIn} {
@@ -112,20 +111,12 @@ func TestModelColumnOnRequest(t *testing.T) {
 
 	// CSV to CSV and CSV to Parquet: the model column before the error one.
 	csvIn := filepath.Join(dir, "in.csv")
-	writeAppsCSV(t, csvIn, as)
+	writeAppsCSV(t, csvIn, as, loan.BoolString)
 	outC := filepath.Join(dir, "out.csv")
 	if _, err := ScoreFile(context.Background(), csvIn, outC, Options{Model: m, ModelColumn: true}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(outC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := testkit.ReadCSV(t, outC)
 	hdr := recs[0]
 	if n := len(hdr); hdr[n-2] != "model" || hdr[n-1] != "error" {
 		t.Fatalf("CSV header ends %v", hdr[n-2:])
@@ -149,36 +140,5 @@ func TestModelColumnOnRequest(t *testing.T) {
 	}
 	if _, ok := arrowtest.Read(t, plain).Cols["model"]; ok {
 		t.Error("a model column without ModelColumn")
-	}
-}
-
-// writeAppsCSV writes applications as CSV, header and cells as TestScoreCSV
-// writes them.
-func writeAppsCSV(t *testing.T, path string, as []loan.Application) {
-	t.Helper()
-	var sb strings.Builder
-	w := csv.NewWriter(&sb)
-	_ = w.Write(loan.FlatFields())
-	for i := range as {
-		var obj map[string]any
-		_ = json.Unmarshal(as[i].AppendJSON(nil), &obj)
-		var rec []string
-		for _, f := range loan.FlatFields() {
-			switch v := obj[f].(type) {
-			case nil:
-				rec = append(rec, "")
-			case bool:
-				rec = append(rec, loan.BoolString(v))
-			case float64:
-				rec = append(rec, strconv.FormatFloat(v, 'g', -1, 64))
-			default:
-				rec = append(rec, v.(string))
-			}
-		}
-		_ = w.Write(rec)
-	}
-	w.Flush()
-	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

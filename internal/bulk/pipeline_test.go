@@ -17,6 +17,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 )
@@ -135,7 +136,7 @@ func csvWithQuotes(as []loan.Application) []byte {
 	_ = w.Write(append([]string{"id", "note"}, loan.FlatFields()...))
 	for i := range as {
 		rec := []string{strconv.Itoa(i), "line one\nline \"two\"\r\n" + strings.Repeat("x", i%50)}
-		rec = append(rec, flatRecord(&as[i])...)
+		rec = append(rec, flatRecord(&as[i], strconv.FormatBool)...)
 		_ = w.Write(rec)
 	}
 	w.Flush()
@@ -212,14 +213,9 @@ func TestScoreTextInManyBlocks(t *testing.T) {
 	if err != nil || st.Rows != int64(len(as)) || st.Errors != 0 {
 		t.Fatalf("%+v %v", st, err)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil || len(recs) != len(as)+1 {
-		t.Fatalf("%d records, %v", len(recs), err)
+	recs := testkit.ReadCSV(t, out)
+	if len(recs) != len(as)+1 {
+		t.Fatalf("%d records", len(recs))
 	}
 	for i, rec := range recs[1:] {
 		p, _ := strconv.ParseFloat(rec[len(rec)-2], 64)
@@ -274,9 +270,11 @@ func TestScoreTextInManyBlocks(t *testing.T) {
 	noTemp(t, dir)
 }
 
-// flatRecord is an application's CSV cells in loan.FlatFields order, the
-// way DuckDB writes them (booleans as true/false, missing numbers empty).
-func flatRecord(a *loan.Application) []string {
+// flatRecord is an application's CSV cells in loan.FlatFields order:
+// missing numbers empty, booleans as boolCell writes them
+// (strconv.FormatBool: true/false, as DuckDB and Spark write them;
+// loan.BoolString: the model's True/False).
+func flatRecord(a *loan.Application, boolCell func(bool) string) []string {
 	var obj map[string]any
 	if err := json.Unmarshal(a.AppendJSON(nil), &obj); err != nil {
 		panic(err)
@@ -287,7 +285,7 @@ func flatRecord(a *loan.Application) []string {
 		case nil:
 			rec = append(rec, "")
 		case bool:
-			rec = append(rec, strconv.FormatBool(v))
+			rec = append(rec, boolCell(v))
 		case float64:
 			rec = append(rec, strconv.FormatFloat(v, 'g', -1, 64))
 		default:

@@ -50,7 +50,7 @@ func pipelineInputs(t *testing.T, dir string, as []loan.Application, bad int) (p
 	t.Helper()
 	pq, csvIn, jsonIn = filepath.Join(dir, "in.parquet"), filepath.Join(dir, "in.csv"), filepath.Join(dir, "in.jsonl")
 	arrowtest.Write(t, pq, 400, inputColumns(as, bad)...)
-	writeCSV(t, csvIn, as)
+	writeAppsCSV(t, csvIn, as, strconv.FormatBool)
 	raw, err := os.ReadFile(csvIn)
 	if err != nil {
 		t.Fatal(err)
@@ -187,15 +187,7 @@ func TestScoreExplainOnTheParallelPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkUnseen(t, st)
-		f, err := os.Open(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := csv.NewReader(f).ReadAll()
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs := testkit.ReadCSV(t, out)
 		at := slices.Index(recs[0], "default_proba") + 1
 		if got := recs[0][at : len(recs[0])-1]; !slices.Equal(got, cols[:2*explain]) {
 			t.Fatalf("CSV columns between the value and the error: %v, want %v", got, cols[:2*explain])

@@ -3,7 +3,6 @@ package bulk
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -75,7 +74,7 @@ func TestScoreExplainColumns(t *testing.T) {
 	dir := t.TempDir()
 	pqIn, csvIn, jsonIn := filepath.Join(dir, "in.parquet"), filepath.Join(dir, "in.csv"), filepath.Join(dir, "in.jsonl")
 	arrowtest.Write(t, pqIn, 100, inputColumns(as, -1)...)
-	writeCSV(t, csvIn, as)
+	writeAppsCSV(t, csvIn, as, strconv.FormatBool)
 	var lines []byte
 	for i := range as {
 		lines = append(append(lines, as[i].AppendJSON(nil)...), '\n')
@@ -129,15 +128,7 @@ func TestScoreExplainColumns(t *testing.T) {
 	if _, err := ScoreFile(context.Background(), csvIn, csvOut, o); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(csvOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := testkit.ReadCSV(t, csvOut)
 	header := recs[0]
 	at := len(header) - 1 - 2*k // reason columns sit before "error"
 	for j, c := range cols {
@@ -222,7 +213,7 @@ func TestScoreCountsUnseenLowercaseBooleans(t *testing.T) {
 	as := apps(500)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
-	writeCSV(t, in, as)
+	writeAppsCSV(t, in, as, strconv.FormatBool)
 	count := func(st Stats) map[string]int64 {
 		c := map[string]int64{}
 		for _, u := range st.Unseen {

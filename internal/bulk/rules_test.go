@@ -3,7 +3,6 @@ package bulk
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -12,36 +11,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
 )
 
-// writeCSV writes as as a CSV file the way DuckDB or Spark do: booleans
-// as lowercase true/false, missing numbers as empty cells.
-func writeCSV(t *testing.T, path string, as []loan.Application) {
+// writeAppsCSV writes applications as CSV: the loan.FlatFields header,
+// then each application's flatRecord with booleans as boolCell writes them.
+func writeAppsCSV(t *testing.T, path string, as []loan.Application, boolCell func(bool) string) {
 	t.Helper()
 	var sb strings.Builder
 	w := csv.NewWriter(&sb)
 	_ = w.Write(loan.FlatFields())
 	for i := range as {
-		var obj map[string]any
-		if err := json.Unmarshal(as[i].AppendJSON(nil), &obj); err != nil {
-			t.Fatal(err)
-		}
-		var rec []string
-		for _, f := range loan.FlatFields() {
-			switch v := obj[f].(type) {
-			case nil:
-				rec = append(rec, "")
-			case bool:
-				rec = append(rec, strconv.FormatBool(v))
-			case float64:
-				rec = append(rec, strconv.FormatFloat(v, 'g', -1, 64))
-			default:
-				rec = append(rec, v.(string))
-			}
-		}
-		_ = w.Write(rec)
+		_ = w.Write(flatRecord(&as[i], boolCell))
 	}
 	w.Flush()
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
@@ -60,7 +43,7 @@ func TestScoreCSVLowercaseBooleansMatchParquet(t *testing.T) {
 	want := expected(t, m, as)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
-	writeCSV(t, in, as)
+	writeAppsCSV(t, in, as, strconv.FormatBool)
 	pqIn, pqOut := filepath.Join(dir, "in.parquet"), filepath.Join(dir, "out.parquet")
 	arrowtest.Write(t, pqIn, 1000, inputColumns(as, -1)...)
 
@@ -72,15 +55,7 @@ func TestScoreCSVLowercaseBooleansMatchParquet(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromParquet := arrowtest.Read(t, pqOut).Cols["default_proba"]
-	f, err := os.Open(csvOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := testkit.ReadCSV(t, csvOut)
 	worst := 0.0
 	for i := range as {
 		rec := recs[i+1]
@@ -181,7 +156,7 @@ func TestScoreSkipsAByteOrderMark(t *testing.T) {
 		t.Fatalf("JSON lines with a BOM: %+v, %v", st, err)
 	}
 	csvPath := filepath.Join(dir, "in.csv")
-	writeCSV(t, csvPath, as)
+	writeAppsCSV(t, csvPath, as, strconv.FormatBool)
 	body, _ := os.ReadFile(csvPath)
 	if err := os.WriteFile(csvPath, append([]byte{0xEF, 0xBB, 0xBF}, body...), 0o644); err != nil {
 		t.Fatal(err)
