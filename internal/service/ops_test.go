@@ -73,6 +73,14 @@ func TestConsumerFiguresTellTheTruth(t *testing.T) {
 	url := "http://" + r.httpAddr + "/metrics"
 	labels := `{consumer="scorer",stream="LOANS"}`
 	var page string
+	// Results are stored before their inputs are acked: wait until the
+	// worker has settled every message, then past the second within which
+	// a scrape reuses the last consumer info (metrics.Consumer), so the
+	// zeros below are read after the backlog, not from before it.
+	testkit.Eventually(t, 20*time.Second, "every message settled", func() bool {
+		return metricValue(getBody(t, url), `scorer_deliveries_total{action="ack"}`) >= n
+	})
+	time.Sleep(1100 * time.Millisecond)
 	testkit.Eventually(t, 20*time.Second, "consumer figures at 0", func() bool {
 		page = getBody(t, url)
 		return metricValue(page, "scorer_consumer_pending_messages"+labels) == 0 &&
