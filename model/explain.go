@@ -83,3 +83,25 @@ func Unseen(m Model, b *Batch, out []bool) error {
 	}
 	return u.Unseen(b, out)
 }
+
+// UnseenPredictor is implemented by models that find unseen categorical
+// values while they predict, for less than Predict and Unseen cost apart.
+type UnseenPredictor interface {
+	// PredictUnseen does what Predict(b, p, out) and Unseen(b, unseen)
+	// do, with the same results and errors, in one pass.
+	PredictUnseen(b *Batch, p PredictionType, out []float64, unseen []bool) error
+}
+
+// PredictUnseen scores b into out and writes its unseen flags into
+// unseen (UnseenReporter's layout): in one pass where m is an
+// UnseenPredictor, else Predict then Unseen. Unseen's errors wrap
+// ErrNoUnseen when m cannot tell unseen values.
+func PredictUnseen(m Model, b *Batch, p PredictionType, out []float64, unseen []bool) error {
+	if u, ok := m.(UnseenPredictor); ok {
+		return u.PredictUnseen(b, p, out, unseen)
+	}
+	if err := m.Predict(b, p, out); err != nil {
+		return err
+	}
+	return Unseen(m, b, unseen)
+}

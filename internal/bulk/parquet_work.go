@@ -170,7 +170,7 @@ func (w *parquetWork) values(cols []*parquet.ColumnWriter, n int, first int64, u
 			pred[i] = 0.5
 		}
 	} else {
-		if err := w.f.opts.Model.Predict(w.batch, w.f.opts.Model.Prediction, pred); err != nil {
+		if err := w.noter.predict(w.f.opts.Model, w.batch, pred); err != nil {
 			return fmt.Errorf("predict: %w", err)
 		}
 		for r, p := range w.problems[:n] {

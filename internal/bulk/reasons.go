@@ -56,6 +56,9 @@ type noter struct {
 	want  []int
 	notes []reason.Note // by batch row, of the last batch
 	flags []bool
+	// flagged says flags hold the unseen flags of the batch predict
+	// scored last, for annotate.
+	flagged bool
 }
 
 // newRanker checks Options.Explain and Options.Codes against the model
@@ -153,15 +156,37 @@ func (n *noter) annotate(b *model.Batch, problems []string, u *unit) ([]reason.N
 	return n.notes, nil
 }
 
+// predict scores the rows of b into out with m (whose Model is n's). When
+// n counts unseen values and asks no reasons, the model flags them in the
+// same pass (model.PredictUnseen), for the annotate call that follows on
+// the same batch. n may be nil: a run that notes nothing.
+func (n *noter) predict(m *model.Loaded, b *model.Batch, out []float64) error {
+	if n == nil || n.r != nil || len(n.cats) == 0 {
+		return m.Predict(b, m.Prediction, out)
+	}
+	n.flagged = false
+	n.flags = slices.Grow(n.flags[:0], b.Rows*b.NumCat)[:b.Rows*b.NumCat]
+	if err := model.PredictUnseen(n.m, b, m.Prediction, out, n.flags); err != nil {
+		return err
+	}
+	n.flagged = true
+	return nil
+}
+
 // countUnseen counts the unseen values of b's scored rows when no reasons
-// are asked: the model's flags alone, no notes.
+// are asked: the model's flags alone (from predict, else asked here), no
+// notes.
 func (n *noter) countUnseen(b *model.Batch, scored func(i int) bool, u *unit) error {
+	flagged := n.flagged
+	n.flagged = false
 	if len(n.cats) == 0 || b.Rows == 0 {
 		return nil
 	}
-	n.flags = slices.Grow(n.flags[:0], b.Rows*b.NumCat)[:b.Rows*b.NumCat]
-	if err := model.Unseen(n.m, b, n.flags); err != nil {
-		return fmt.Errorf("unseen values: %w", err)
+	if !flagged {
+		n.flags = slices.Grow(n.flags[:0], b.Rows*b.NumCat)[:b.Rows*b.NumCat]
+		if err := model.Unseen(n.m, b, n.flags); err != nil {
+			return fmt.Errorf("unseen values: %w", err)
+		}
 	}
 	for i := range b.Rows {
 		if !scored(i) {

@@ -332,7 +332,7 @@ func (t *textRows) score(n int, decode func(r int, b *model.Batch) string, u *un
 		}
 	}
 	if b.Rows > 0 {
-		if err := t.o.Model.Predict(b, t.o.Model.Prediction, t.pred[:b.Rows*t.width]); err != nil {
+		if err := t.noter.predict(t.o.Model, b, t.pred[:b.Rows*t.width]); err != nil {
 			return fmt.Errorf("predict: %w", err)
 		}
 	}

@@ -26,6 +26,11 @@ type workspace struct {
 	group  []float32 // groupRows rows of value slots, slotStride apart
 	raw    []float64 // dim
 	found  []bool    // per CTR table: the row's key has an entry (Unseen)
+	// hits, when not nil, gets per block row a bit per CTR table (bit bi:
+	// e.bases[bi]) whose lookup found the row's key: PredictUnseen's flags
+	// come from the lookups binarizeBlock makes anyway.
+	hits   []uint64
+	hitBuf []uint64 // blockRows: what hits is set to
 }
 
 const notFound = ^uint32(0)
@@ -42,34 +47,41 @@ func (e *evaluator) newWorkspace() *workspace {
 		group:  make([]float32, groupRows*e.slotStride()),
 		raw:    make([]float64, e.dim),
 		found:  make([]bool, len(e.bases)),
+		hitBuf: make([]uint64, blockRows),
 	}
 }
 
+// maxHitBases bounds the CTR tables whose hits one uint64 per row records.
+const maxHitBases = 64
+
 // sumBlock leaves the tree sums (before scale and bias) of rows
-// [start, start+n) in ws.sums, row-major, n ≤ blockRows.
-func (e *evaluator) sumBlock(ws *workspace, b *model.Batch, start, n int) {
+// [start, start+n) in ws.sums, row-major, n ≤ blockRows. It reports
+// whether it binarized the block: then ws.hashes holds the block's
+// categorical hashes and, when ws.hits is set, ws.hits its CTR hits.
+func (e *evaluator) sumBlock(ws *workspace, b *model.Batch, start, n int) (binarized bool) {
 	if !e.symmetric {
 		if n == 1 {
 			// One row: a branchy walk beats the fixed-length one, whose
 			// single chain of dependent loads nothing overlaps.
 			e.rowValues(ws, b, start, ws.vals)
 			e.rowNonSymmetric(ws, ws.sums[:e.dim])
-			return
+			return false
 		}
 		for r := 0; r < n; r += groupRows {
 			e.groupNonSymmetric(ws, b, start+r, min(groupRows, n-r), ws.sums[r*e.dim:])
 		}
-		return
+		return false
 	}
 	if e.rowTrees != nil && n < rowPathMaxRows {
 		for r := range n {
 			e.rowValues(ws, b, start+r, ws.vals)
 			e.rowOblivious(ws, ws.sums[r*e.dim:(r+1)*e.dim])
 		}
-		return
+		return false
 	}
 	e.binarizeBlock(ws, b, start, n)
 	e.treesBlock(ws, n)
+	return true
 }
 
 // binarizeBlock fills ws.bins for rows [start, start+n).
@@ -111,6 +123,11 @@ func (e *evaluator) binarizeBlock(ws *workspace, b *model.Batch, start, n int) {
 		}
 	}
 	idx := ws.idx[:n]
+	var hits []uint64
+	if ws.hits != nil {
+		hits = ws.hits[:n]
+		clear(hits)
+	}
 	for bi := range e.bases {
 		base := &e.bases[bi]
 		// Keys first, lookups after: the lookups of many rows are then
@@ -126,6 +143,14 @@ func (e *evaluator) binarizeBlock(ws *workspace, b *model.Batch, start, n int) {
 				i = s.idx
 			}
 			idx[r] = i
+		}
+		if hits != nil {
+			bit := uint64(1) << bi
+			for r, i := range idx {
+				if i != notFound {
+					hits[r] |= bit
+				}
+			}
 		}
 		for _, ci := range base.ctrs {
 			ctr := &e.ctrs[ci]

@@ -228,7 +228,7 @@ func TestExplainConcurrent(t *testing.T) {
 }
 
 // TestExplainAllocatesNothing: explanations of a prepared model, and
-// Unseen, take their scratch memory from pools.
+// Unseen and PredictUnseen, take their scratch memory from pools.
 func TestExplainAllocatesNothing(t *testing.T) {
 	if testkit.RaceEnabled {
 		t.Skip("pooled buffers are dropped at random under -race (scripts/test.sh runs this without)")
@@ -251,6 +251,10 @@ func TestExplainAllocatesNothing(t *testing.T) {
 		flags := make([]bool, b.Rows*b.NumCat)
 		if allocs := testing.AllocsPerRun(20, func() { _ = m.Unseen(b, flags) }); allocs != 0 {
 			t.Errorf("symmetric %v: %v allocations per Unseen", sym, allocs)
+		}
+		raw := make([]float64, b.Rows*d.ApproxDimension)
+		if allocs := testing.AllocsPerRun(20, func() { _ = m.PredictUnseen(b, model.RawFormulaVal, raw, flags) }); allocs != 0 {
+			t.Errorf("symmetric %v: %v allocations per PredictUnseen", sym, allocs)
 		}
 	}
 }

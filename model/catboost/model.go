@@ -23,9 +23,9 @@ var ErrBatch = errors.New("batch does not fit the model")
 var ErrPredictionType = errors.New("prediction type not supported by the model")
 
 // Model is a compiled CatBoost model. It implements model.Model,
-// model.Describer, model.Explainer and model.UnseenReporter, is safe for
-// concurrent use, and allocates nothing per Predict or Explain call in
-// steady state (workspaces come from pools).
+// model.Describer, model.Explainer, model.UnseenReporter and
+// model.UnseenPredictor, is safe for concurrent use, and allocates nothing
+// per Predict or Explain call in steady state (workspaces come from pools).
 type Model struct {
 	def    *Definition
 	ev     *evaluator
@@ -47,10 +47,11 @@ type Model struct {
 
 // Model is used through the service's interfaces.
 var (
-	_ model.Model          = (*Model)(nil)
-	_ model.Describer      = (*Model)(nil)
-	_ model.Explainer      = (*Model)(nil)
-	_ model.UnseenReporter = (*Model)(nil)
+	_ model.Model           = (*Model)(nil)
+	_ model.Describer       = (*Model)(nil)
+	_ model.Explainer       = (*Model)(nil)
+	_ model.UnseenReporter  = (*Model)(nil)
+	_ model.UnseenPredictor = (*Model)(nil)
 )
 
 // Load decodes a model in any supported format (Decode) and compiles it.
@@ -112,6 +113,15 @@ func (m *Model) Describe() model.Info { return m.info }
 // Output().Width(p) values, row-major). Errors wrap ErrBatch or
 // ErrPredictionType.
 func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) error {
+	if err := m.checkPredict(b, p, out); err != nil {
+		return err
+	}
+	m.predict(b, p, out, nil)
+	return nil
+}
+
+// checkPredict checks Predict's arguments.
+func (m *Model) checkPredict(b *model.Batch, p model.PredictionType, out []float64) error {
 	if err := b.Check(&m.schema); err != nil {
 		return fmt.Errorf("catboost predict: %w: %w", ErrBatch, err)
 	}
@@ -123,14 +133,28 @@ func (m *Model) Predict(b *model.Batch, p model.PredictionType, out []float64) e
 		return fmt.Errorf("catboost predict: output holds %d values, %d rows of %v need %d: %w",
 			len(out), b.Rows, p, b.Rows*w, ErrBatch)
 	}
+	return nil
+}
+
+// predict scores the checked batch b into out and, when unseen is not
+// nil, writes its unseen flags too (PredictUnseen).
+func (m *Model) predict(b *model.Batch, p model.PredictionType, out []float64, unseen []bool) {
+	w := m.output.Width(p)
 	ws := m.pool.Get().(*workspace)
+	flagging := unseen != nil && len(m.unseen) > 0
+	if flagging && len(m.ev.bases) <= maxHitBases {
+		ws.hits = ws.hitBuf
+	}
 	for start := 0; start < b.Rows; start += blockRows {
 		n := min(blockRows, b.Rows-start)
-		m.ev.sumBlock(ws, b, start, n)
+		binarized := m.ev.sumBlock(ws, b, start, n)
 		m.finish(ws, p, n, out[start*w:(start+n)*w], w)
+		if flagging {
+			m.unseenBlock(ws, b, start, n, binarized, unseen)
+		}
 	}
+	ws.hits = nil
 	m.pool.Put(ws)
-	return nil
 }
 
 // finish applies scale, bias and the prediction type to n rows of sums.

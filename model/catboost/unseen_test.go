@@ -1,6 +1,8 @@
 package catboost
 
 import (
+	"errors"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -230,5 +232,96 @@ func TestUnseenIsTheFileCommentsRule(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no categorical feature checked")
+	}
+}
+
+// TestPredictUnseenIsPredictAndUnseen: the one-pass PredictUnseen gives
+// Predict's values and Unseen's flags (Unseen is checked against its rule
+// above), bit for bit, on random models of every shape it handles apart:
+// oblivious trees (block and row paths), non-symmetric trees, more CTR
+// tables than one word of hits records, and batches that end mid-block.
+func TestPredictUnseenIsPredictAndUnseen(t *testing.T) {
+	shapes := map[string]func(*RandomConfig){
+		"oblivious":     func(c *RandomConfig) {},
+		"combinations":  func(c *RandomConfig) { c.MaxProjection = 3; c.OneHotFeatures = 2 },
+		"non-symmetric": func(c *RandomConfig) { c.Symmetric = false },
+		"multiclass":    func(c *RandomConfig) { c.Dimension = 3 },
+		"many tables":   func(c *RandomConfig) { c.Ctrs = 300; c.CatFeatures = 10; c.MaxProjection = 3; c.Trees = 100 },
+	}
+	for name, shape := range shapes {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultRandomConfig()
+			shape(&cfg)
+			flagged := 0
+			for seed := range uint64(4) {
+				rng := rand.New(rand.NewPCG(seed, 21))
+				d := Random(rng, cfg)
+				m, err := Compile(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if name == "many tables" && len(m.ev.bases) <= maxHitBases {
+					t.Fatalf("%d CTR tables: the shape does not pass one word of hits", len(m.ev.bases))
+				}
+				for _, rows := range []int{1, 3, blockRows, blockRows + 37, 2*blockRows + 5} {
+					b := RandomBatch(rng, d, rows)
+					want := make([]float64, rows*d.ApproxDimension)
+					if err := m.Predict(b, model.RawFormulaVal, want); err != nil {
+						t.Fatal(err)
+					}
+					wantFlags := make([]bool, rows*b.NumCat)
+					if err := m.Unseen(b, wantFlags); err != nil {
+						t.Fatal(err)
+					}
+					got := make([]float64, len(want))
+					gotFlags := make([]bool, len(wantFlags))
+					for i := range gotFlags {
+						gotFlags[i] = i%2 == 0 // stale flags must be cleared
+					}
+					if err := m.PredictUnseen(b, model.RawFormulaVal, got, gotFlags); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(math64bits(got), math64bits(want)) {
+						t.Fatalf("seed %d, %d rows: PredictUnseen's values differ from Predict's", seed, rows)
+					}
+					if !slices.Equal(gotFlags, wantFlags) {
+						t.Fatalf("seed %d, %d rows: PredictUnseen's flags differ from Unseen's", seed, rows)
+					}
+					for _, f := range wantFlags {
+						if f {
+							flagged++
+						}
+					}
+				}
+			}
+			if flagged == 0 {
+				t.Fatal("no value flagged: the comparison saw only seen values")
+			}
+		})
+	}
+}
+
+// math64bits returns the bit patterns of xs, so that equal NaNs compare
+// equal.
+func math64bits(xs []float64) []uint64 {
+	out := make([]uint64, len(xs))
+	for i, x := range xs {
+		out[i] = math.Float64bits(x)
+	}
+	return out
+}
+
+func TestPredictUnseenErrors(t *testing.T) {
+	d := Random(rand.New(rand.NewPCG(1, 1)), DefaultRandomConfig())
+	m, err := Compile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := RandomBatch(rand.New(rand.NewPCG(2, 2)), d, 4)
+	if err := m.PredictUnseen(b, model.RawFormulaVal, make([]float64, 4), make([]bool, 4*b.NumCat-1)); !errors.Is(err, ErrBatch) {
+		t.Errorf("short flags: %v, want ErrBatch", err)
+	}
+	if err := m.PredictUnseen(b, model.RawFormulaVal, make([]float64, 3), make([]bool, 4*b.NumCat)); !errors.Is(err, ErrBatch) {
+		t.Errorf("short output: %v, want ErrBatch", err)
 	}
 }

@@ -71,3 +71,9 @@ func (r *renamed) Explain(b *model.Batch, out []float64) error { return model.Ex
 
 // Unseen forwards to the wrapped model's unseen-value report.
 func (r *renamed) Unseen(b *model.Batch, out []bool) error { return model.Unseen(r.Model, b, out) }
+
+// PredictUnseen forwards to the wrapped model's one-pass prediction and
+// unseen-value report.
+func (r *renamed) PredictUnseen(b *model.Batch, p model.PredictionType, out []float64, unseen []bool) error {
+	return model.PredictUnseen(r.Model, b, p, out, unseen)
+}
