@@ -61,6 +61,8 @@ func BenchmarkScoreFile(b *testing.B) {
 // BenchmarkEvaluator reports the demo model's own rows/s on one goroutine
 // (batches of 4096 generated applications, decoded once outside the
 // timer): the ceiling scoring would have without reading and writing.
+// Beside Predict alone: Predict then Unseen, and the one-pass
+// PredictUnseen a bulk run uses to count unseen values.
 func BenchmarkEvaluator(b *testing.B) {
 	m := demoModel(b)
 	const n = 4096
@@ -77,13 +79,30 @@ func BenchmarkEvaluator(b *testing.B) {
 		}
 	}
 	out := make([]float64, n)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := m.Predict(batch, m.Prediction, out); err != nil {
-			b.Fatal(err)
-		}
+	flags := make([]bool, n*batch.NumCat)
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"predict", func() error { return m.Predict(batch, m.Prediction, out) }},
+		{"predict+unseen", func() error {
+			if err := m.Predict(batch, m.Prediction, out); err != nil {
+				return err
+			}
+			return model.Unseen(m.Model, batch, flags)
+		}},
+		{"predict-unseen", func() error { return model.PredictUnseen(m.Model, batch, m.Prediction, out, flags) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // BenchmarkScoreJSONL reports rows/s of scoring a generated JSON lines

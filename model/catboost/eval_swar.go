@@ -24,6 +24,21 @@ func (e *evaluator) treesBlock(ws *workspace, n int) {
 	for ti := 0; ti < len(e.trees); ti++ {
 		t := e.trees[ti]
 		lv := e.levels[t.firstLevel : t.firstLevel+t.depth]
+		if dim == 1 && t.depth == 6 && ti+3 < len(e.trees) && e.trees[ti+1].depth == 6 &&
+			e.trees[ti+2].depth == 6 && e.trees[ti+3].depth == 6 {
+			// Four trees per pass: each row's sum is loaded and stored once
+			// for all four (still added in tree order: ((s + a) + b) + ...).
+			var lv4 [4]*[6]level
+			var lf4 [4]*[256]float64
+			for k := range 4 {
+				u := e.trees[ti+k]
+				lv4[k] = (*[6]level)(e.levels[u.firstLevel : u.firstLevel+6])
+				lf4[k] = (*[256]float64)(e.leaves[u.leafOff : u.leafOff+256])
+			}
+			treeWords6x4(&lv4, bins, &lf4, sums, words)
+			ti += 3
+			continue
+		}
 		if dim == 1 && t.depth == 6 && ti+1 < len(e.trees) && e.trees[ti+1].depth == 6 {
 			// Two trees per pass: each row's sum is loaded and stored once
 			// for both (still added in tree order: (s + a) + b).
@@ -141,6 +156,55 @@ func treeWords6x2(la, lb *[6]level, bins []byte, leavesA, leavesB *[256]float64,
 		s[5] = s[5] + leavesA[(ia>>40)&0xFF] + leavesB[(ib>>40)&0xFF]
 		s[6] = s[6] + leavesA[(ia>>48)&0xFF] + leavesB[(ib>>48)&0xFF]
 		s[7] = s[7] + leavesA[ia>>56] + leavesB[ib>>56]
+	}
+}
+
+// treeWords6x4 walks four consecutive depth-6 trees.
+func treeWords6x4(lv *[4]*[6]level, bins []byte, leaves *[4]*[256]float64, sums []float64, words int) {
+	la, lb, lc, ld := lv[0], lv[1], lv[2], lv[3]
+	a0, a1, a2 := binColumn(bins, la[0].off), binColumn(bins, la[1].off), binColumn(bins, la[2].off)
+	a3, a4, a5 := binColumn(bins, la[3].off), binColumn(bins, la[4].off), binColumn(bins, la[5].off)
+	b0, b1, b2 := binColumn(bins, lb[0].off), binColumn(bins, lb[1].off), binColumn(bins, lb[2].off)
+	b3, b4, b5 := binColumn(bins, lb[3].off), binColumn(bins, lb[4].off), binColumn(bins, lb[5].off)
+	c0, c1, c2 := binColumn(bins, lc[0].off), binColumn(bins, lc[1].off), binColumn(bins, lc[2].off)
+	c3, c4, c5 := binColumn(bins, lc[3].off), binColumn(bins, lc[4].off), binColumn(bins, lc[5].off)
+	d0, d1, d2 := binColumn(bins, ld[0].off), binColumn(bins, ld[1].off), binColumn(bins, ld[2].off)
+	d3, d4, d5 := binColumn(bins, ld[3].off), binColumn(bins, ld[4].off), binColumn(bins, ld[5].off)
+	fa, fb, fc, fd := leaves[0], leaves[1], leaves[2], leaves[3]
+	for w := range words {
+		ia := (word8(a0, w)+la[0].k)&swarHigh>>7 |
+			(word8(a1, w)+la[1].k)&swarHigh>>6 |
+			(word8(a2, w)+la[2].k)&swarHigh>>5 |
+			(word8(a3, w)+la[3].k)&swarHigh>>4 |
+			(word8(a4, w)+la[4].k)&swarHigh>>3 |
+			(word8(a5, w)+la[5].k)&swarHigh>>2
+		ib := (word8(b0, w)+lb[0].k)&swarHigh>>7 |
+			(word8(b1, w)+lb[1].k)&swarHigh>>6 |
+			(word8(b2, w)+lb[2].k)&swarHigh>>5 |
+			(word8(b3, w)+lb[3].k)&swarHigh>>4 |
+			(word8(b4, w)+lb[4].k)&swarHigh>>3 |
+			(word8(b5, w)+lb[5].k)&swarHigh>>2
+		ic := (word8(c0, w)+lc[0].k)&swarHigh>>7 |
+			(word8(c1, w)+lc[1].k)&swarHigh>>6 |
+			(word8(c2, w)+lc[2].k)&swarHigh>>5 |
+			(word8(c3, w)+lc[3].k)&swarHigh>>4 |
+			(word8(c4, w)+lc[4].k)&swarHigh>>3 |
+			(word8(c5, w)+lc[5].k)&swarHigh>>2
+		id := (word8(d0, w)+ld[0].k)&swarHigh>>7 |
+			(word8(d1, w)+ld[1].k)&swarHigh>>6 |
+			(word8(d2, w)+ld[2].k)&swarHigh>>5 |
+			(word8(d3, w)+ld[3].k)&swarHigh>>4 |
+			(word8(d4, w)+ld[4].k)&swarHigh>>3 |
+			(word8(d5, w)+ld[5].k)&swarHigh>>2
+		s := (*[8]float64)(sums[8*w : 8*w+8])
+		s[0] = s[0] + fa[ia&0xFF] + fb[ib&0xFF] + fc[ic&0xFF] + fd[id&0xFF]
+		s[1] = s[1] + fa[(ia>>8)&0xFF] + fb[(ib>>8)&0xFF] + fc[(ic>>8)&0xFF] + fd[(id>>8)&0xFF]
+		s[2] = s[2] + fa[(ia>>16)&0xFF] + fb[(ib>>16)&0xFF] + fc[(ic>>16)&0xFF] + fd[(id>>16)&0xFF]
+		s[3] = s[3] + fa[(ia>>24)&0xFF] + fb[(ib>>24)&0xFF] + fc[(ic>>24)&0xFF] + fd[(id>>24)&0xFF]
+		s[4] = s[4] + fa[(ia>>32)&0xFF] + fb[(ib>>32)&0xFF] + fc[(ic>>32)&0xFF] + fd[(id>>32)&0xFF]
+		s[5] = s[5] + fa[(ia>>40)&0xFF] + fb[(ib>>40)&0xFF] + fc[(ic>>40)&0xFF] + fd[(id>>40)&0xFF]
+		s[6] = s[6] + fa[(ia>>48)&0xFF] + fb[(ib>>48)&0xFF] + fc[(ic>>48)&0xFF] + fd[(id>>48)&0xFF]
+		s[7] = s[7] + fa[ia>>56] + fb[ib>>56] + fc[ic>>56] + fd[id>>56]
 	}
 }
 

@@ -107,25 +107,35 @@ func (m *Model) checkUnseen(b *model.Batch, out []bool) error {
 // ws.hits is set, their CTR hits in ws.hits. Otherwise each row is hashed
 // and looked up here.
 func (m *Model) unseenBlock(ws *workspace, b *model.Batch, start, n int, binarized bool, out []bool) {
-	e := m.ev
-	nf, nc, nh := b.NumFloat, b.NumCat, len(e.hashed)
-	for r := range n {
-		row := start + r
-		flags := out[row*nc : (row+1)*nc]
-		if binarized && ws.hits != nil {
-			hashes, hits := ws.hashes[r*nh:(r+1)*nh], ws.hits[r]
-			for _, u := range m.unseen {
-				seen := hits&u.baseBits != 0
-				if !seen {
-					_, seen = slices.BinarySearch(u.oneHots, int32(hashes[u.hashed]))
+	nf, nc, nh := b.NumFloat, b.NumCat, len(m.ev.hashed)
+	if binarized && ws.hits != nil {
+		// Feature by feature: each one's bits and one-hot values stay in
+		// registers over the block's rows.
+		flags := out[start*nc : (start+n)*nc]
+		hits := ws.hits[:n]
+		for _, u := range m.unseen {
+			hashes := ws.hashes[u.hashed : (n-1)*nh+int(u.hashed)+1]
+			for r, hit := range hits {
+				if hit&u.baseBits != 0 {
+					continue
 				}
-				flags[u.index] = !seen
+				flags[r*nc+u.index] = !u.oneHot(hashes[r*nh])
 			}
-			continue
 		}
-		floats, cats := b.Floats[row*nf:(row+1)*nf], b.Cats[row*nc:(row+1)*nc]
-		m.unseenRow(ws, floats, cats, flags)
+		return
 	}
+	for r := start; r < start+n; r++ {
+		m.unseenRow(ws, b.Floats[r*nf:(r+1)*nf], b.Cats[r*nc:(r+1)*nc], out[r*nc:(r+1)*nc])
+	}
+}
+
+// oneHot reports whether hash is one of u's one-hot values.
+func (u *unseenFeature) oneHot(hash uint32) bool {
+	if len(u.oneHots) <= 8 {
+		return slices.Contains(u.oneHots, int32(hash))
+	}
+	_, found := slices.BinarySearch(u.oneHots, int32(hash))
+	return found
 }
 
 // unseenRow writes one row's flags, hashing and looking up on its own (in
@@ -142,7 +152,7 @@ func (m *Model) unseenRow(ws *workspace, floats []float64, cats []string, flags 
 		found[bi] = base.table.lookup(e.projectionHash(base, floats, hashes)) != nil
 	}
 	for _, u := range m.unseen {
-		_, seen := slices.BinarySearch(u.oneHots, int32(hashes[u.hashed]))
+		seen := u.oneHot(hashes[u.hashed])
 		for _, bi := range u.bases {
 			seen = seen || found[bi]
 		}
