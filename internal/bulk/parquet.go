@@ -1,6 +1,7 @@
 package bulk
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -107,20 +108,24 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 	}
 	f.window = windowFor(f.workers, outCols)
 	f.workers = min(f.workers, f.window)
-	dict := dictionaryLimit(outCols, f.window) > 0
+	var dict []bool // by leaf column: dictionary-encode its output
+	if dictionaryLimit(outCols, f.window) > 0 {
+		dict = dictionaryColumns(file)
+	}
+	leaf := 0
 	for _, fld := range file.Schema().Fields() {
-		fields = append(fields, plainField(fld, dict))
+		fields = append(fields, plainField(fld, dict, &leaf))
 		taken[fld.Name()] = true
 	}
-	var leaf parquet.Node = parquet.Leaf(parquet.DoubleType)
+	var value parquet.Node = parquet.Leaf(parquet.DoubleType)
 	if f.optional {
-		leaf = parquet.Optional(leaf)
+		value = parquet.Optional(value)
 	}
 	for _, name := range f.valCols {
 		if taken[name] {
 			return nil, fmt.Errorf("the input already has a column %q (the output's value column): rename it", name)
 		}
-		fields = append(fields, &field{Node: leaf, name: name})
+		fields = append(fields, &field{Node: value, name: name})
 	}
 	for _, name := range extraColumns(o) {
 		if taken[name] {
@@ -266,16 +271,91 @@ func (f *field) Fields() []parquet.Field {
 
 // plainField copies an input field (recursively for groups) without its
 // compression, keeping its type and repetition, and its encoding but for
-// byte arrays, which are dictionary-encoded when dict is set.
-func plainField(in parquet.Field, dict bool) parquet.Field {
+// the leaf columns dict marks (by leaf index; nil: none), which are
+// dictionary-encoded. *leaf is the index of in's first leaf column; it is
+// advanced past in's leaves.
+func plainField(in parquet.Field, dict []bool, leaf *int) parquet.Field {
 	out := &field{Node: in, name: in.Name()}
-	if dict && in.Leaf() && in.Type().Kind() == parquet.ByteArray {
-		out.Node = parquet.Encoded(in, &parquet.RLEDictionary)
+	if in.Leaf() {
+		if *leaf < len(dict) && dict[*leaf] {
+			out.Node = parquet.Encoded(in, &parquet.RLEDictionary)
+		}
+		*leaf++
 	}
 	if !in.Leaf() {
 		for _, child := range in.Fields() {
-			out.fields = append(out.fields, plainField(child, dict))
+			out.fields = append(out.fields, plainField(child, dict, leaf))
 		}
 	}
 	return out
+}
+
+// dictionarySample is how many values of a numeric column
+// dictionaryColumns looks at; one distinct value in dictionaryRepeats of
+// them or fewer makes a dictionary worth its cost.
+const (
+	dictionarySample  = 4096
+	dictionaryRepeats = 8
+)
+
+// dictionaryColumns returns, by leaf column, whether the output should
+// dictionary-encode it, as DuckDB and Arrow decide: strings always (they
+// mostly repeat, and a page that outgrows the dictionary's limit falls
+// back to plain), and numeric columns whose first values repeat: codes,
+// counts and terms, not ids or measurements. An index of a few bits leaves
+// zstd a fraction of the bytes: the generated loan file's integer columns
+// shrink from 20 MB to about 4 MB before compression, and a column of
+// distinct values, dictionary-encoded, would grow instead. The sample is
+// the first page of the first row group, up to dictionarySample values; a
+// page that cannot be read leaves its column plain (the run itself
+// reports the error).
+func dictionaryColumns(file *parquet.File) []bool {
+	leaves := file.Schema().Columns()
+	dict := make([]bool, len(leaves))
+	groups := file.RowGroups()
+	for c, path := range leaves {
+		leaf, ok := file.Schema().Lookup(path...)
+		if !ok {
+			continue
+		}
+		switch leaf.Node.Type().Kind() {
+		case parquet.ByteArray:
+			dict[c] = true
+		case parquet.Int32, parquet.Int64, parquet.Float, parquet.Double:
+			if len(groups) > 0 {
+				dict[c] = repeats(groups[0].ColumnChunks()[c])
+			}
+		}
+	}
+	return dict
+}
+
+// repeats reports whether the first values of a numeric column chunk
+// repeat (dictionaryColumns).
+func repeats(chunk parquet.ColumnChunk) bool {
+	pages := chunk.Pages()
+	defer pages.Close()
+	page, err := pages.ReadPage()
+	if err != nil {
+		return false
+	}
+	defer parquet.Release(page)
+	values := make([]parquet.Value, dictionarySample)
+	n, err := page.Values().ReadValues(values)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	distinct := make(map[uint64]struct{}, n/dictionaryRepeats+1)
+	seen := 0
+	for _, v := range values[:n] {
+		if v.IsNull() {
+			continue
+		}
+		seen++
+		distinct[v.Uint64()] = struct{}{} // the value's bits, whatever its kind
+		if len(distinct) > n/dictionaryRepeats {
+			return false
+		}
+	}
+	return seen > 0
 }
