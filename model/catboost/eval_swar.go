@@ -39,15 +39,6 @@ func (e *evaluator) treesBlock(ws *workspace, n int) {
 			ti += 3
 			continue
 		}
-		if dim == 1 && t.depth == 6 && ti+1 < len(e.trees) && e.trees[ti+1].depth == 6 {
-			// Two trees per pass: each row's sum is loaded and stored once
-			// for both (still added in tree order: (s + a) + b).
-			u := e.trees[ti+1]
-			treeWords6x2((*[6]level)(lv), (*[6]level)(e.levels[u.firstLevel:u.firstLevel+6]), bins,
-				(*[256]float64)(e.leaves[t.leafOff:t.leafOff+256]), (*[256]float64)(e.leaves[u.leafOff:u.leafOff+256]), sums, words)
-			ti++
-			continue
-		}
 		if dim == 1 && t.depth <= 8 {
 			// e.leaves is padded so that 256 values follow every tree's first
 			// leaf: byte-sized indexes need no bounds checks.
@@ -125,37 +116,6 @@ func treeWords6(lv *[6]level, bins []byte, leaves *[256]float64, sums []float64,
 			(word8(c4, w)+k4)&swarHigh>>3 |
 			(word8(c5, w)+k5)&swarHigh>>2
 		addLeaves8((*[8]float64)(sums[8*w:8*w+8]), leaves, idx)
-	}
-}
-
-// treeWords6x2 walks two consecutive depth-6 trees a and b.
-func treeWords6x2(la, lb *[6]level, bins []byte, leavesA, leavesB *[256]float64, sums []float64, words int) {
-	a0, a1, a2 := binColumn(bins, la[0].off), binColumn(bins, la[1].off), binColumn(bins, la[2].off)
-	a3, a4, a5 := binColumn(bins, la[3].off), binColumn(bins, la[4].off), binColumn(bins, la[5].off)
-	b0, b1, b2 := binColumn(bins, lb[0].off), binColumn(bins, lb[1].off), binColumn(bins, lb[2].off)
-	b3, b4, b5 := binColumn(bins, lb[3].off), binColumn(bins, lb[4].off), binColumn(bins, lb[5].off)
-	for w := range words {
-		ia := (word8(a0, w)+la[0].k)&swarHigh>>7 |
-			(word8(a1, w)+la[1].k)&swarHigh>>6 |
-			(word8(a2, w)+la[2].k)&swarHigh>>5 |
-			(word8(a3, w)+la[3].k)&swarHigh>>4 |
-			(word8(a4, w)+la[4].k)&swarHigh>>3 |
-			(word8(a5, w)+la[5].k)&swarHigh>>2
-		ib := (word8(b0, w)+lb[0].k)&swarHigh>>7 |
-			(word8(b1, w)+lb[1].k)&swarHigh>>6 |
-			(word8(b2, w)+lb[2].k)&swarHigh>>5 |
-			(word8(b3, w)+lb[3].k)&swarHigh>>4 |
-			(word8(b4, w)+lb[4].k)&swarHigh>>3 |
-			(word8(b5, w)+lb[5].k)&swarHigh>>2
-		s := (*[8]float64)(sums[8*w : 8*w+8])
-		s[0] = s[0] + leavesA[ia&0xFF] + leavesB[ib&0xFF]
-		s[1] = s[1] + leavesA[(ia>>8)&0xFF] + leavesB[(ib>>8)&0xFF]
-		s[2] = s[2] + leavesA[(ia>>16)&0xFF] + leavesB[(ib>>16)&0xFF]
-		s[3] = s[3] + leavesA[(ia>>24)&0xFF] + leavesB[(ib>>24)&0xFF]
-		s[4] = s[4] + leavesA[(ia>>32)&0xFF] + leavesB[(ib>>32)&0xFF]
-		s[5] = s[5] + leavesA[(ia>>40)&0xFF] + leavesB[(ib>>40)&0xFF]
-		s[6] = s[6] + leavesA[(ia>>48)&0xFF] + leavesB[(ib>>48)&0xFF]
-		s[7] = s[7] + leavesA[ia>>56] + leavesB[ib>>56]
 	}
 }
 
