@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/loan"
 	"github.com/loan-scorer/loan-scorer/model"
 )
@@ -41,21 +40,7 @@ func benchInput(b *testing.B, n int) string {
 func BenchmarkScoreFile(b *testing.B) {
 	const n = 200_000
 	in := benchInput(b, n)
-	m := demoModel(b)
-	for _, mode := range []struct {
-		name string
-		copy bool
-	}{{"score", false}, {"copy-through", true}} {
-		b.Run(mode.name, func(b *testing.B) {
-			out := filepath.Join(b.TempDir(), "out.parquet")
-			for b.Loop() {
-				if _, err := ScoreFile(context.Background(), in, out, Options{Model: m, CopyThrough: mode.copy}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
-		})
-	}
+	benchScoreModes(b, in, "out.parquet", n)
 }
 
 // BenchmarkEvaluator reports the demo model's own rows/s on one goroutine
@@ -71,13 +56,7 @@ func BenchmarkEvaluator(b *testing.B) {
 	for i := range as {
 		as[i] = g.Next()
 	}
-	dec := ingest.NewDecoder(m.Schema(), ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
-	batch := model.NewBatch(m.Schema(), n)
-	for i := range as {
-		if err := dec.DecodeOne(as[i].AppendJSON(nil), batch); err != nil {
-			b.Fatal(err)
-		}
-	}
+	batch := jsonBatch(b, m, as)
 	out := make([]float64, n)
 	flags := make([]bool, n*batch.NumCat)
 	for _, c := range []struct {
@@ -121,13 +100,19 @@ func BenchmarkScoreJSONL(b *testing.B) {
 	if err := os.WriteFile(in, buf, 0o644); err != nil {
 		b.Fatal(err)
 	}
+	benchScoreModes(b, in, "out.jsonl", n)
+}
+
+// benchScoreModes reports rows/s of scoring the n rows of in with the demo
+// model into a file named out, and of the copy-through baseline.
+func benchScoreModes(b *testing.B, in, out string, n int) {
 	m := demoModel(b)
 	for _, mode := range []struct {
 		name string
 		copy bool
 	}{{"score", false}, {"copy-through", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			out := filepath.Join(b.TempDir(), "out.jsonl")
+			out := filepath.Join(b.TempDir(), out)
 			for b.Loop() {
 				if _, err := ScoreFile(context.Background(), in, out, Options{Model: m, CopyThrough: mode.copy}); err != nil {
 					b.Fatal(err)

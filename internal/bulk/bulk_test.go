@@ -43,9 +43,9 @@ func apps(n int) []loan.Application {
 	return out
 }
 
-// expected scores apps through the JSON path (ingest.Decoder on each
-// application's JSON): an independent route to the same features.
-func expected(t testing.TB, m *model.Loaded, as []loan.Application) []float64 {
+// jsonBatch decodes apps through the JSON path (ingest.Decoder on each
+// application's JSON) into one batch.
+func jsonBatch(t testing.TB, m *model.Loaded, as []loan.Application) *model.Batch {
 	t.Helper()
 	dec := ingest.NewDecoder(m.Schema(), ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
 	b := model.NewBatch(m.Schema(), len(as))
@@ -54,6 +54,14 @@ func expected(t testing.TB, m *model.Loaded, as []loan.Application) []float64 {
 			t.Fatalf("decode app %d: %v", i, err)
 		}
 	}
+	return b
+}
+
+// expected scores apps through the JSON path (ingest.Decoder on each
+// application's JSON): an independent route to the same features.
+func expected(t testing.TB, m *model.Loaded, as []loan.Application) []float64 {
+	t.Helper()
+	b := jsonBatch(t, m, as)
 	out := make([]float64, len(as))
 	if err := m.Predict(b, m.Prediction, out); err != nil {
 		t.Fatal(err)

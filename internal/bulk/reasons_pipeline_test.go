@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loan-scorer/loan-scorer/ingest"
 	"github.com/loan-scorer/loan-scorer/internal/testkit"
 	"github.com/loan-scorer/loan-scorer/internal/testkit/arrowtest"
 	"github.com/loan-scorer/loan-scorer/loan"
@@ -25,13 +24,7 @@ import (
 // decoded by the JSON path, one batch of them all.
 func expectedNotes(t *testing.T, m *model.Loaded, as []loan.Application) []reason.Note {
 	t.Helper()
-	dec := ingest.NewDecoder(m.Schema(), ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
-	b := model.NewBatch(m.Schema(), len(as))
-	for i := range as {
-		if err := dec.DecodeOne(as[i].AppendJSON(nil), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := jsonBatch(t, m, as)
 	r, err := reason.NewRanker(m, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -27,13 +27,7 @@ type refReason struct {
 // path, annotated by a Ranker of its own, k reasons a row.
 func expectedReasons(t *testing.T, m *model.Loaded, codes *reason.Codes, as []loan.Application, k int) [][]refReason {
 	t.Helper()
-	dec := ingest.NewDecoder(m.Schema(), ingest.DefaultSchemaConfig(), ingest.DefaultLimits())
-	b := model.NewBatch(m.Schema(), len(as))
-	for i := range as {
-		if err := dec.DecodeOne(as[i].AppendJSON(nil), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := jsonBatch(t, m, as)
 	r, err := reason.NewRanker(m, codes)
 	if err != nil {
 		t.Fatal(err)
