@@ -164,7 +164,9 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := f.start(tmp); err != nil {
+	wb := newWriteBack(tmp, o.Workers > 1)
+	defer wb.close()
+	if err := f.start(wb); err != nil {
 		return Stats{}, err
 	}
 	st, err := run(ctx, f, o)
@@ -172,6 +174,9 @@ func ScoreFile(ctx context.Context, in, out string, o Options) (Stats, error) {
 		return st, fmt.Errorf("%s: %w", in, err)
 	}
 	if err := f.finish(); err != nil {
+		return st, fmt.Errorf("write %s: %w", out, err)
+	}
+	if err := wb.close(); err != nil {
 		return st, fmt.Errorf("write %s: %w", out, err)
 	}
 	if err := tmp.Sync(); err != nil {

@@ -102,7 +102,7 @@ func openCSV(src *os.File, o Options, toParquet bool) (*csvFormat, error) {
 
 func (f *csvFormat) total() (int64, bool) { return 0, false }
 
-func (f *csvFormat) start(w *os.File) error {
+func (f *csvFormat) start(w io.Writer) error {
 	if f.toParquet {
 		return f.startParquet(w)
 	}
@@ -260,7 +260,7 @@ func (w *csvWork) writeCSV(buf []byte) []byte {
 // nullable double (empty or unparsable cells are null), every other column
 // a nullable string, then the value columns, the reason columns and the
 // error column.
-func (f *csvFormat) startParquet(w *os.File) error {
+func (f *csvFormat) startParquet(w io.Writer) error {
 	codec, err := sink.FastCodec(f.opts.Compression)
 	if err != nil {
 		return err

@@ -159,7 +159,7 @@ func openParquet(src *os.File, o Options) (f *parquetFormat, err error) {
 
 func (f *parquetFormat) total() (int64, bool) { return f.file.NumRows(), true }
 
-func (f *parquetFormat) start(w *os.File) error {
+func (f *parquetFormat) start(w io.Writer) error {
 	codec, err := sink.FastCodec(f.opts.Compression)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/parquet-go/parquet-go"
 	"golang.org/x/sync/errgroup"
@@ -18,7 +17,7 @@ type format interface {
 	// total returns the number of input rows when known up front.
 	total() (int64, bool)
 	// start begins the output in w.
-	start(w *os.File) error
+	start(w io.Writer) error
 	// plan returns the most units in flight and the number of workers.
 	plan() (window, workers int)
 	// rowGroups returns the output's row-group writers, which units take

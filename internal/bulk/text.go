@@ -116,7 +116,7 @@ type jsonlFormat struct {
 	blocks blocks
 	dec    *ingest.Decoder
 	opts   Options
-	out    *os.File
+	out    io.Writer
 	// explain: lines get "reasons" (Options.Explain > 0).
 	explain bool
 	// keys holds per value column its name as a JSON string and ':',
@@ -156,7 +156,7 @@ func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
 
 func (f *jsonlFormat) total() (int64, bool) { return 0, false }
 
-func (f *jsonlFormat) start(w *os.File) error {
+func (f *jsonlFormat) start(w io.Writer) error {
 	f.out = w
 	return nil
 }
