@@ -177,13 +177,15 @@ func (f *parquetFormat) plan() (window, workers int) { return f.window, f.worker
 
 func (f *parquetFormat) rowGroups() chan *parquet.ConcurrentRowGroupWriter { return f.pool }
 
-// next plans the next unit: consecutive rows up to one output row group,
-// across input row groups. A row group with an offset index is cut
-// anywhere (a worker seeks each column to its page); one without is read
-// whole by one worker, into as many output row groups as it fills.
+// next plans the next unit: consecutive rows up to one output row group
+// (unitRows), across input row groups. A row group with an offset index
+// is cut anywhere (a worker seeks each column to its page); one without
+// is read whole by one worker, into as many output row groups as it
+// fills.
 func (f *parquetFormat) next(u *unit) error {
 	rgs := f.file.RowGroups()
 	u.first = f.planned
+	want := unitRows(f.file.NumRows()-f.planned, f.workers, f.outRows)
 	var rows int64
 	for f.rg < len(rgs) {
 		n := rgs[f.rg].NumRows()
@@ -191,7 +193,7 @@ func (f *parquetFormat) next(u *unit) error {
 			f.rg, f.pos = f.rg+1, 0
 			continue
 		}
-		room := f.outRows - rows
+		room := want - rows
 		if !f.seekable[f.rg] && n-f.pos > room {
 			if rows > 0 {
 				break // the row group starts a unit of its own
@@ -205,7 +207,7 @@ func (f *parquetFormat) next(u *unit) error {
 		u.pieces = append(u.pieces, piece{rg: f.rg, lo: f.pos, hi: f.pos + k})
 		rows += k
 		f.pos += k
-		if rows == f.outRows {
+		if rows == want {
 			break
 		}
 	}
@@ -215,6 +217,19 @@ func (f *parquetFormat) next(u *unit) error {
 	f.planned += rows
 	u.writers = int(min((rows+f.outRows-1)/f.outRows, int64(f.window)))
 	return nil
+}
+
+// unitRows is how many rows the next unit takes when left rows remain to
+// plan: a full output row group (most) while there are more than workers
+// of them left, then a share of what is left, left/workers rows but no
+// fewer than most/8 (guided self-scheduling). With units of one size the
+// last round leaves workers idle: 1M rows on two workers are seven and a
+// bit row groups of 128Ki, so one worker scored four while the other
+// scored three and waited; shrinking units end the workers together, at
+// the cost of smaller row groups at the end of the output.
+func unitRows(left int64, workers int, most int64) int64 {
+	share := (left + int64(workers) - 1) / int64(max(workers, 1))
+	return max(min(share, most), most/8, 1)
 }
 
 func (f *parquetFormat) work() (work, error) { return newParquetWork(f), nil }

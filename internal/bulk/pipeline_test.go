@@ -294,3 +294,45 @@ func flatRecord(a *loan.Application, boolCell func(bool) string) []string {
 	}
 	return rec
 }
+
+// TestUnitRowsEndWorkersTogether plans units with unitRows and hands each
+// to the worker free first, every row costing the same: the last worker
+// ends at most one smallest unit (most/8 rows) after the first, where
+// units of one size (the row group) leave up to a whole row group between
+// them. 1M rows on two workers: 6 full row groups of 131,072 rows, then
+// 106,784, 53,392 and so on down to 16,384 (the floor), and what is left.
+func TestUnitRowsEndWorkersTogether(t *testing.T) {
+	const most = 131072
+	for _, tc := range []struct {
+		rows    int64
+		workers int
+	}{{1_000_000, 2}, {10_000_000, 2}, {3_000_000, 16}, {1_000_000, 8}, {131072*4 + 1, 4}, {5000, 2}, {1, 3}} {
+		var planned int64
+		var units []int64
+		for planned < tc.rows {
+			n := min(unitRows(tc.rows-planned, tc.workers, most), tc.rows-planned)
+			if n <= 0 {
+				t.Fatalf("%d rows, %d workers: unit of %d rows after %d", tc.rows, tc.workers, n, planned)
+			}
+			units = append(units, n)
+			planned += n
+		}
+		end := make([]int64, tc.workers) // rows each worker has scored
+		for _, n := range units {
+			first := 0
+			for w := range end {
+				if end[w] < end[first] {
+					first = w
+				}
+			}
+			end[first] += n
+		}
+		lo, hi := slices.Min(end), slices.Max(end)
+		if hi-lo > most/8 && tc.rows >= int64(tc.workers)*most/8 {
+			t.Errorf("%d rows, %d workers: workers end %d rows apart (units %v)", tc.rows, tc.workers, hi-lo, units)
+		}
+		if tc.rows == 1_000_000 && tc.workers == 2 && (units[5] != most || units[6] != 106784 || units[7] != 53392) {
+			t.Errorf("1M rows, 2 workers: units %v, want 6 of %d, then 106784, 53392, ...", units, most)
+		}
+	}
+}
