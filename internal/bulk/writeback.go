@@ -35,7 +35,7 @@ func newWriteBack(f *os.File, background bool) *writeBack {
 	if background && flushes {
 		wb.ask = make(chan int64, 1)
 		wb.done = make(chan struct{})
-		go wb.flusher()
+		go wb.flusher(wb.ask)
 	}
 	return wb
 }
@@ -54,9 +54,11 @@ func (wb *writeBack) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (wb *writeBack) flusher() {
+// flusher flushes the file once for each ask, until ask is closed. It
+// takes the channel, not the field, which close sets to nil.
+func (wb *writeBack) flusher(ask <-chan int64) {
 	defer close(wb.done)
-	for range wb.ask {
+	for range ask {
 		if err := flush(wb.f); err != nil && wb.err == nil {
 			wb.err = err
 		}
