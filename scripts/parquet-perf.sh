@@ -12,6 +12,17 @@
 # another (many-core) machine:
 #   scripts/parquet-perf.sh build DIR [BASE_COMMIT]   # DIR/scorer (this tree), DIR/scorer-base
 #   scripts/parquet-perf.sh run DIR [ROUNDS]          # needs DIR/scorer; DIR/scorer-base optional
+#   scripts/parquet-perf.sh pack DIR OUT.tar.xz       # DIR, node and GNU time in one archive
+# pack is for a machine without Go, npm or GNU time (and without the
+# network): the archive holds DIR/scorer (and DIR/scorer-base unless
+# NO_BASE=1), DuckDB's node modules, this machine's node and GNU time
+# (dynamically linked against glibc and libstdc++ only) and this script,
+# about 60 MB (50 MB with NO_BASE=1), under a device machine's 64 MiB
+# carry. There:
+#   tar -xJf OUT.tar.xz -C /tmp && CORES="1 2 4 8 16" ROWS="3000000 10000000" TEXT_ROWS=0 /tmp/perf/parquet-perf.sh run /tmp/perf 1
+# (by run 6's rates in docs/PERFORMANCE.md, the 1- and 2-core part of that
+# takes about 3 minutes; the bundle was tried here with npm, node and
+# /usr/bin/time off the PATH).
 # Environment: ROWS (default "1000000 10000000"), CORES (default "1 N" for
 # N cores; "1 2 4 8 16" on a large machine), TEXT_ROWS (CSV and JSON lines,
 # default 1000000; 0 skips them), WORK (scratch folder, default a mktemp
@@ -30,7 +41,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '/^# It runs from/,/^#   scripts.*run/p' "$0" >&2
+	sed -n '/^# It runs from/,/^#   scripts.*pack/p' "$0" >&2
 	exit 2
 }
 
@@ -55,11 +66,15 @@ build() {
 # duckdb_setup DIR: the node script that runs one COPY, or nothing.
 duckdb_setup() {
 	local dir=$1
-	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-		echo "no node and npm: DuckDB rows skipped" >&2
+	if ! command -v node >/dev/null; then
+		echo "no node: DuckDB rows skipped" >&2
 		return 0
 	fi
 	if [[ ! -d $dir/duckdb/node_modules/@duckdb/node-api ]]; then
+		if ! command -v npm >/dev/null; then
+			echo "no npm to install DuckDB with: DuckDB rows skipped" >&2
+			return 0
+		fi
 		mkdir -p "$dir/duckdb"
 		(cd "$dir/duckdb" && npm install --no-audit --no-fund --silent @duckdb/node-api >/dev/null)
 	fi
@@ -92,7 +107,7 @@ measure() {
 	fi
 	local log
 	log=$(mktemp)
-	if ! GOMAXPROCS=$cores /usr/bin/time -v "${pin[@]}" "$@" >"$log" 2>&1; then
+	if ! GOMAXPROCS=$cores "$gnu_time" -v "${pin[@]}" "$@" >"$log" 2>&1; then
 		echo "$label cores=$cores FAILED:" >&2
 		cat "$log" >&2
 		rm -f "$log"
@@ -110,6 +125,13 @@ run() {
 	local dir rounds=${2:-3}
 	dir=$(cd "$1" && pwd)
 	[[ -x $dir/scorer ]] || usage
+	if [[ -d $dir/bin ]]; then
+		PATH=$dir/bin:$PATH # what pack carried: node, GNU time
+	fi
+	gnu_time=/usr/bin/time
+	if [[ -x $dir/bin/time ]]; then
+		gnu_time=$dir/bin/time
+	fi
 	work=${WORK:-}
 	if [[ -z $work ]]; then
 		work=$(mktemp -d)
@@ -172,8 +194,40 @@ run() {
 	echo "end: $(date -u +%FT%TZ), load $(load)"
 }
 
+# pack DIR OUT: the archive described at the top.
+pack() {
+	local dir out=$2
+	dir=$(cd "$1" && pwd)
+	[[ -x $dir/scorer ]] || usage
+	command -v node >/dev/null || { echo "pack needs node (and npm, once) here" >&2; exit 1; }
+	[[ -x /usr/bin/time ]] || { echo "pack needs GNU time (/usr/bin/time) here" >&2; exit 1; }
+	duckdb_setup "$dir" >/dev/null
+	local stage
+	stage=$(mktemp -d)
+	mkdir -p "$stage/perf/bin"
+	# Stripped (no symbol table or DWARF; the same code), 48 MB becomes
+	# 33 MB and compresses to 10 MB instead of 20.
+	local bin
+	for bin in scorer scorer-base; do
+		[[ -x $dir/$bin ]] || continue
+		[[ $bin == scorer-base && ${NO_BASE:-0} == 1 ]] && continue
+		cp "$dir/$bin" "$stage/perf/"
+		if command -v strip >/dev/null; then
+			strip "$stage/perf/$bin"
+		fi
+	done
+	cp -r "$dir/duckdb" "$stage/perf/"
+	cp "$(readlink -f "$(command -v node)")" "$stage/perf/bin/node"
+	cp "$(readlink -f /usr/bin/time)" "$stage/perf/bin/time"
+	cp "$0" "$stage/perf/parquet-perf.sh"
+	tar -C "$stage" -cf - perf | xz -T0 -6 >"$out"
+	rm -rf "$stage"
+	echo "packed $out ($(du -h "$out" | cut -f1)): $(tar -tJf "$out" | grep -c .) entries"
+}
+
 case ${1:-} in
 build) [[ $# -ge 2 ]] || usage; build "$2" "${3:-}" ;;
 run) [[ $# -ge 2 ]] || usage; run "$2" "${3:-3}" ;;
+pack) [[ $# -ge 3 ]] || usage; pack "$2" "$3" ;;
 *) usage ;;
 esac
