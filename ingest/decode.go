@@ -74,6 +74,9 @@ type Decoder struct {
 	rules  valueRules
 	strict bool
 	lim    Limits
+	// share lets a row's categories share the payload's bytes
+	// (NewSharingDecoder).
+	share bool
 }
 
 // NewDecoder returns a decoder for schema s. sc and lim must be valid (see
@@ -85,6 +88,19 @@ func NewDecoder(s *model.Schema, sc SchemaConfig, lim Limits) *Decoder {
 		d.index[s.Features[i].Name] = i
 		d.keys[i] = newFieldKey(&s.Features[i])
 	}
+	return d
+}
+
+// NewSharingDecoder is NewDecoder for a caller that is done with the rows
+// it decodes before it changes or reuses the payload: the categories of a
+// row may then share the payload's bytes instead of a copy of them, which
+// saves an allocation a row (scorer score's JSON lines: about 5 % of the
+// run's CPU). Such a row must not be kept, queued or handed on past that;
+// the service's doors, whose rows wait in the batcher while NATS reuses
+// the message, use NewDecoder.
+func NewSharingDecoder(s *model.Schema, sc SchemaConfig, lim Limits) *Decoder {
+	d := NewDecoder(s, sc, lim)
+	d.share = true
 	return d
 }
 

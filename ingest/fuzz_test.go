@@ -290,29 +290,32 @@ func addSeeds(f *testing.F) {
 	}
 }
 
-// FuzzDecodeLoan: the async path (DecodeOne) agrees with the oracle.
+// FuzzDecodeLoan: the async path (DecodeOne) agrees with the oracle, and
+// so does scorer score's JSON lines decoder (NewSharingDecoder).
 func FuzzDecodeLoan(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, payload []byte, strict bool) {
 		s := fuzzSchema()
 		sc := ingest.SchemaConfig{BoolAs: []string{"no", "yes"}, Strict: strict}
-		d := ingest.NewDecoder(s, sc, ingest.Limits{MaxPayload: 1 << 20, MaxArray: 100})
-		b := model.NewBatch(s, 1)
-		err := d.DecodeOne(payload, b)
-		if !wellFormed(payload) {
-			var ie *ingest.InputError
-			if !errors.As(err, &ie) || ie.Code != ingest.CodeInvalidInput || ie.Fields != nil {
-				t.Fatalf("malformed %q: got %v, want invalid_input without fields", payload, err)
+		lim := ingest.Limits{MaxPayload: 1 << 20, MaxArray: 100}
+		for _, d := range []*ingest.Decoder{ingest.NewDecoder(s, sc, lim), ingest.NewSharingDecoder(s, sc, lim)} {
+			b := model.NewBatch(s, 1)
+			err := d.DecodeOne(payload, b)
+			if !wellFormed(payload) {
+				var ie *ingest.InputError
+				if !errors.As(err, &ie) || ie.Code != ingest.CodeInvalidInput || ie.Fields != nil {
+					t.Fatalf("malformed %q: got %v, want invalid_input without fields", payload, err)
+				}
+				if b.Rows != 0 {
+					t.Fatalf("malformed %q left a row", payload)
+				}
+				continue
 			}
-			if b.Rows != 0 {
-				t.Fatalf("malformed %q left a row", payload)
+			if err == nil && b.Rows != 1 || err != nil && b.Rows != 0 {
+				t.Fatalf("%q: err %v with %d rows", payload, err, b.Rows)
 			}
-			return
+			checkItem(t, s, sc, payload, err, b, 0)
 		}
-		if err == nil && b.Rows != 1 || err != nil && b.Rows != 0 {
-			t.Fatalf("%q: err %v with %d rows", payload, err, b.Rows)
-		}
-		checkItem(t, s, sc, payload, err, b, 0)
 	})
 }
 

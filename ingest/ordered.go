@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/loan-scorer/loan-scorer/model"
 )
@@ -37,7 +38,8 @@ import (
 //
 // The categories it takes from strings share one string, allocated once
 // for the object: the bytes from the first such string to the last (the
-// row holds on to those few hundred bytes, the line's length at most).
+// row holds on to those few hundred bytes, the line's length at most); a
+// sharing decoder (NewSharingDecoder) takes them from the payload itself.
 func (st *state) orderedFields(floats []float64, cats []string) (taken int, closed bool) {
 	keys := st.d.keys
 	data, p := st.data, st.pos
@@ -78,8 +80,13 @@ func (st *state) orderedFields(floats []float64, cats []string) (taken int, clos
 		}
 	}
 	if nspans > 0 {
-		first := spans[0].start
-		all := string(data[first:spans[nspans-1].end])
+		first, end := spans[0].start, spans[nspans-1].end
+		var all string
+		if st.d.share {
+			all = unsafe.String(&data[first], end-first) // data[first] is inside the first string or its closing quote
+		} else {
+			all = string(data[first:end])
+		}
 		for _, s := range spans[:nspans] {
 			cats[s.index] = all[s.start-first : s.end-first]
 		}

@@ -101,16 +101,17 @@ func TestOrderedFieldsAgreeWithOracle(t *testing.T) {
 		}
 		for _, strict := range []bool{false, true} {
 			sc := ingest.SchemaConfig{BoolAs: []string{"no", "yes"}, Strict: strict}
-			d := ingest.NewDecoder(s, sc, ingest.DefaultLimits())
-			b := model.NewBatch(s, 1)
-			err := d.DecodeOne(obj, b)
-			if !wellFormed(obj) {
-				if err == nil {
-					t.Fatalf("malformed %s decoded", obj)
+			for _, d := range []*ingest.Decoder{ingest.NewDecoder(s, sc, ingest.DefaultLimits()), ingest.NewSharingDecoder(s, sc, ingest.DefaultLimits())} {
+				b := model.NewBatch(s, 1)
+				err := d.DecodeOne(obj, b)
+				if !wellFormed(obj) {
+					if err == nil {
+						t.Fatalf("malformed %s decoded", obj)
+					}
+					continue
 				}
-				continue
+				checkItem(t, s, sc, obj, err, b, 0)
 			}
-			checkItem(t, s, sc, obj, err, b, 0)
 		}
 	}
 }
@@ -147,6 +148,54 @@ func TestOrderedFieldsNameLengths(t *testing.T) {
 			obj = append(append([]byte{'{'}, obj...), '}')
 			b := model.NewBatch(s, 1)
 			checkItem(t, s, sc, obj, d.DecodeOne(obj, b), b, 0)
+		}
+	}
+}
+
+// TestOnlySharingDecodersSharePayloads decodes a line in the models'
+// order (orderedFields' path) with both decoders, then overwrites the
+// line: the copying decoder's categories, which the service's rows keep
+// while NATS reuses the message, must not change; the sharing decoder's
+// must, or scorer score pays for a copy it was built to avoid.
+func TestOnlySharingDecodersSharePayloads(t *testing.T) {
+	cb, err := catboost.Load(demo.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cb.Schema()
+	sc := ingest.DefaultSchemaConfig()
+	a := loan.NewGenerator(5).Next()
+	line := a.AppendJSON(nil)
+	for _, tc := range []struct {
+		name   string
+		d      *ingest.Decoder
+		shares bool
+	}{
+		{"NewDecoder", ingest.NewDecoder(s, sc, ingest.DefaultLimits()), false},
+		{"NewSharingDecoder", ingest.NewSharingDecoder(s, sc, ingest.DefaultLimits()), true},
+	} {
+		payload := slices.Clone(line)
+		b := model.NewBatch(s, 1)
+		if err := tc.d.DecodeOne(payload, b); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		before := slices.Clone(b.Cats)
+		strs := 0
+		for i, c := range before {
+			if c != "" && bytes.Contains(line, []byte(`"`+c+`"`)) {
+				strs++
+			}
+			before[i] = strings.Clone(c)
+		}
+		if strs == 0 {
+			t.Fatalf("%s: no category came from a JSON string in %s", tc.name, line)
+		}
+		for i := range payload {
+			payload[i] = '#'
+		}
+		changed := !slices.Equal(b.Cats, before)
+		if changed != tc.shares {
+			t.Errorf("%s: overwriting the payload changed the categories: %v, want %v (%q, then %q)", tc.name, changed, tc.shares, before, b.Cats)
 		}
 	}
 }

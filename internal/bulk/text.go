@@ -147,10 +147,13 @@ func openJSONL(src *os.File, o Options) (*jsonlFormat, error) {
 	return &jsonlFormat{
 		lineExtra: extra,
 		blocks:    blocks{r: br, size: o.BlockBytes, cut: lineCut},
-		dec:       ingest.NewDecoder(o.Model.Schema(), o.Schema, o.Limits),
-		keys:      keys,
-		explain:   o.Explain > 0,
-		opts:      o,
+		// A line's categories may share the block: a unit's rows are
+		// scored and written back in process, and its block is read into
+		// again only once the committer has written the unit.
+		dec:     ingest.NewSharingDecoder(o.Model.Schema(), o.Schema, o.Limits),
+		keys:    keys,
+		explain: o.Explain > 0,
+		opts:    o,
 	}, nil
 }
 
