@@ -165,12 +165,18 @@ func (n *noter) predict(m *model.Loaded, b *model.Batch, out []float64) error {
 		return m.Predict(b, m.Prediction, out)
 	}
 	n.flagged = false
-	n.flags = slices.Grow(n.flags[:0], b.Rows*b.NumCat)[:b.Rows*b.NumCat]
-	if err := model.PredictUnseen(n.m, b, m.Prediction, out, n.flags); err != nil {
+	if err := model.PredictUnseen(n.m, b, m.Prediction, out, n.flagsFor(b)); err != nil {
 		return err
 	}
 	n.flagged = true
 	return nil
+}
+
+// flagsFor sizes n.flags for b's rows (UnseenReporter's layout) and
+// returns them.
+func (n *noter) flagsFor(b *model.Batch) []bool {
+	n.flags = slices.Grow(n.flags[:0], b.Rows*b.NumCat)[:b.Rows*b.NumCat]
+	return n.flags
 }
 
 // countUnseen counts the unseen values of b's scored rows when no reasons
@@ -183,8 +189,7 @@ func (n *noter) countUnseen(b *model.Batch, scored func(i int) bool, u *unit) er
 		return nil
 	}
 	if !flagged {
-		n.flags = slices.Grow(n.flags[:0], b.Rows*b.NumCat)[:b.Rows*b.NumCat]
-		if err := model.Unseen(n.m, b, n.flags); err != nil {
+		if err := model.Unseen(n.m, b, n.flagsFor(b)); err != nil {
 			return fmt.Errorf("unseen values: %w", err)
 		}
 	}
